@@ -1,0 +1,42 @@
+# The two commands a user needs: `make table` (the comparison table) and `make test`.
+# Both create .venv and install the pinned set on first use; afterwards the stamp makes set-up a no-op.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+STAMP := $(VENV)/.installed
+BIN := $(VENV)/bin
+
+# Telemetry off in everything started from here.
+export DO_NOT_TRACK := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export MLFLOW_DISABLE_TELEMETRY := true
+export DVC_NO_ANALYTICS := 1
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
+
+.PHONY: setup data table smoke test bench clean-venv
+
+setup: $(STAMP)
+
+# torch is pinned to the local CPU wheel (constraints.txt says 2.13.0+cpu), so pip never pulls a CUDA build.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+data: $(STAMP)
+	$(BIN)/dvc pull -q
+
+table: $(STAMP)
+	$(BIN)/sla2p-bench table $(ARGS)
+
+smoke: $(STAMP)
+	$(BIN)/sla2p-bench table --profile smoke $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/core.py $(ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

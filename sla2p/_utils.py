@@ -1,0 +1,104 @@
+"""Shared helpers for the detectors: input validation, seeding and device choice.
+
+Deep baselines use these too, so every detector in the suite validates, seeds and picks a
+device the same way. Nothing here touches global random state.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_array
+
+
+def check_X(X, *, n_features: int | None = None, min_samples: int = 2) -> np.ndarray:
+    """Validate a feature matrix and return it as a C-contiguous float32 array.
+
+    Raises ``ValueError`` naming the problem: non-numeric values, NaN or inf, a 1-D array,
+    too few rows, or a different number of features than the detector was fitted on.
+    """
+    if isinstance(X, np.ndarray) and X.dtype.kind in "OUS":
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"X must be numeric; it holds non-numeric values ({exc})") from exc
+    try:
+        X = check_array(X, dtype=[np.float32, np.float64], ensure_min_samples=min_samples,
+                        ensure_all_finite=True, input_name="X")
+    except ValueError as exc:
+        if "could not convert" in str(exc):
+            raise ValueError(f"X must be numeric; it holds non-numeric values ({exc})") from exc
+        raise
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but the detector was fitted with {n_features} features")
+    return np.ascontiguousarray(X, dtype=np.float32)
+
+
+def normalize_rows(X: torch.Tensor, how: str) -> torch.Tensor:
+    """Apply the input normalisation: ``"l2"`` divides each row by its L2 norm (the paper),
+    ``"none"`` leaves it. An all-zero row stays zero instead of becoming NaN."""
+    if how == "l2":
+        norms = torch.linalg.vector_norm(X, dim=1, keepdim=True)
+        return X / norms.clamp_min(torch.finfo(X.dtype).tiny)
+    if how == "none":
+        return X
+    raise ValueError(f"normalize must be 'l2' or 'none', got {how!r}")
+
+
+def resolve_device(device) -> torch.device:
+    """``"auto"`` means CUDA when present, else CPU; anything else is passed to torch."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for, but CUDA is not available here")
+    return dev
+
+
+def resolve_seed(random_state) -> int:
+    """Turn ``random_state`` (None or int) into a 63-bit seed without reading global state.
+
+    ``None`` draws fresh OS entropy, so unseeded runs differ, as scikit-learn users expect.
+    """
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> 1)
+    if isinstance(random_state, (numbers.Integral, np.integer)) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"random_state must be a non-negative int or None, got {random_state}")
+        return int(random_state)
+    raise ValueError(f"random_state must be a non-negative int or None, got {random_state!r}")
+
+
+def make_generator(seed: int) -> torch.Generator:
+    """A CPU generator: draws made on CPU are identical whatever device the model runs on."""
+    return torch.Generator(device="cpu").manual_seed(int(seed))
+
+
+def init_linear_(layer: torch.nn.Linear, generator: torch.Generator) -> None:
+    """PyTorch's default Linear initialisation, drawn from ``generator`` instead of the global RNG."""
+    torch.nn.init.kaiming_uniform_(layer.weight, a=5 ** 0.5, generator=generator)
+    if layer.bias is not None:
+        bound = 1.0 / layer.in_features ** 0.5 if layer.in_features > 0 else 0.0
+        torch.nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+
+
+def check_positive_int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_float(name: str, value, low: float, high: float, *, low_open=False, high_open=False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    ok_low = v > low if low_open else v >= low
+    ok_high = v < high if high_open else v <= high
+    if not (np.isfinite(v) and ok_low and ok_high):
+        lb = "(" if low_open else "["
+        hb = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {lb}{low}, {high}{hb}, got {value!r}")
+    return v

@@ -1,0 +1,237 @@
+"""SLA2P and SLA as PyOD detectors (fit / decision_function, higher = more anomalous).
+
+How epsilon is defined here
+---------------------------
+``epsilon`` is the perturbation step PER SAMPLE: z' = z + epsilon * grad_z CE(f(z), y_pred),
+with the gradient of that sample's own loss. The authors' code differentiates the MEAN loss of a
+scoring batch of 128 rows, so its step is eps_paper / 128 per sample for full batches (and larger
+for the last, smaller batch: see ``compat``). Hence::
+
+    epsilon (per sample) = eps_paper / 128
+
+=============  =========  ===================
+setting        eps_paper  epsilon (per sample)
+=============  =========  ===================
+CIFAR-10       1000       7.8125
+CIFAR-100      10000      78.125
+Caltech-101    1000       7.8125
+20 Newsgroups  10         0.078125
+Reuters        100        0.78125
+Arrhythmia     1000       7.8125
+KDDCup99       1000       7.8125
+=============  =========  ===================
+
+(:data:`sla2p.settings.PAPER_SETTINGS` holds the full published settings.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pyod.models.base import BaseDetector
+
+from ._utils import (check_float, check_positive_int, check_X, make_generator, normalize_rows,
+                     resolve_device, resolve_seed)
+from .network import ProjectionClassifier, fold_eval
+from .scoring import fast_matmul, normality_scores, official_steps, rows_per_block
+from .training import train_classifier
+
+from .settings import PAPER_SCORING_BATCH
+
+_COMPAT = ("none", "official")
+
+
+class SLA2P(BaseDetector):
+    """SLA2P (Wang et al., CIKM 2022): random projections as pseudo-classes, a classifier that
+    tells them apart, and a score from how well it still recognises a sample's projections after
+    an adversarial perturbation.
+
+    Parameters
+    ----------
+    n_projections : int, default 256
+        K, the number of random projections (pseudo-classes).
+    proj_dim : int, default 256
+        m, the width of each projection; the classifier is m -> 2m -> 4m -> K.
+    epsilon : float, default 7.8125
+        Perturbation step per sample (the paper's eps / 128; 7.8125 = the paper's 1000).
+    acc_threshold : float, default 0.6
+        Training stops once the running mean training accuracy exceeds it.
+    max_epochs : int, default 20
+        Upper bound on epochs over the n x K pairs (the paper: 1 for images, unbounded otherwise;
+        the threshold normally stops training within a few dozen batches).
+    batch_size : int, default 128
+        Training batch size in pairs; with ``compat="official"`` also the scoring batch.
+    lr, adam_eps, weight_decay : float
+        Adam settings (paper: 1e-3, 1e-7, 5e-4; Reuters 1e-8 and 0).
+    normalize : {"l2", "none"}, default "l2"
+        Row normalisation before projecting (the paper divides each row by its L2 norm).
+    score_batch_size : int or "auto", default "auto"
+        Samples scored at once (all K projections each). A speed/memory knob: never changes a
+        score, except with ``compat="official"`` where the authors' batch-mean step is replayed.
+    compat : {"none", "official"}, default "none"
+        ``"official"`` reproduces the authors' batch-mean step (each row moves by
+        eps_paper / len(its batch of 128 consecutive rows)), so scores depend on the row order.
+        For audits only.
+    device : str, default "auto"
+        "auto" = CUDA when available, else CPU.
+    random_state : int or None
+        Seeds the projections, the initial weights and the shuffling (local generator only).
+    contamination : float, default 0.1
+        PyOD's expected outlier share, used for ``threshold_`` and ``labels_`` only.
+
+    Attributes
+    ----------
+    projections_ : torch.Tensor, shape (d, K, m)
+        The projection matrices, ``projections_[:, k, :]`` = W_k (on CPU).
+    seed_ : int
+        The seed actually used (drawn from OS entropy when ``random_state`` is None).
+    classifier_ : ProjectionClassifier
+        The trained classifier (eval mode).
+    history_ : dict
+        steps, epochs, stop_reason, and per-step loss, accuracy and running accuracy.
+    decision_scores_, threshold_, labels_ : as in PyOD.
+    """
+
+    def __init__(self, n_projections=256, proj_dim=256, epsilon=1000 / PAPER_SCORING_BATCH,
+                 acc_threshold=0.6, max_epochs=20, batch_size=128, lr=1e-3, adam_eps=1e-7,
+                 weight_decay=5e-4, normalize="l2", score_batch_size="auto", compat="none",
+                 device="auto", random_state=None, contamination=0.1):
+        super().__init__(contamination=contamination)
+        self.n_projections = n_projections
+        self.proj_dim = proj_dim
+        self.epsilon = epsilon
+        self.acc_threshold = acc_threshold
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.adam_eps = adam_eps
+        self.weight_decay = weight_decay
+        self.normalize = normalize
+        self.score_batch_size = score_batch_size
+        self.compat = compat
+        self.device = device
+        self.random_state = random_state
+
+    # SLA overrides this: it has no epsilon parameter.
+    def _epsilon(self) -> float:
+        return check_float("epsilon", self.epsilon, 0.0, float("inf"))
+
+    def _check_params(self) -> None:
+        check_positive_int("n_projections", self.n_projections, 2)
+        check_positive_int("proj_dim", self.proj_dim)
+        self._epsilon()
+        check_float("acc_threshold", self.acc_threshold, 0.0, 1.0)
+        check_positive_int("max_epochs", self.max_epochs)
+        check_positive_int("batch_size", self.batch_size, 2)
+        check_float("lr", self.lr, 0.0, float("inf"), low_open=True)
+        check_float("adam_eps", self.adam_eps, 0.0, float("inf"), low_open=True)
+        check_float("weight_decay", self.weight_decay, 0.0, float("inf"))
+        if self.normalize not in ("l2", "none"):
+            raise ValueError(f"normalize must be 'l2' or 'none', got {self.normalize!r}")
+        if self.score_batch_size != "auto":
+            check_positive_int("score_batch_size", self.score_batch_size)
+        if self.compat not in _COMPAT:
+            raise ValueError(f"compat must be one of {_COMPAT}, got {self.compat!r}")
+
+    def fit(self, X, y=None):
+        """Draw the projections, train the classifier on X, and score X (transductive)."""
+        self._check_params()
+        X = check_X(X)
+        self._set_n_classes(y)
+        n, d = X.shape
+        K, m = int(self.n_projections), int(self.proj_dim)
+        self.device_ = resolve_device(self.device)
+        self.seed_ = resolve_seed(self.random_state)
+        gen = make_generator(self.seed_)
+        self.n_features_in_ = d
+        # Drawn on CPU from the local generator: same projections on every device.
+        self.projections_ = torch.randn(d, K, m, generator=gen)
+        net = ProjectionClassifier(m, K, generator=gen).to(self.device_)
+        Xt = self._prepare(X)
+        W = self.projections_.to(self.device_)
+        with fast_matmul(self.device_):
+            history = train_classifier(
+                net, Xt, W, batch_size=int(self.batch_size), lr=float(self.lr),
+                adam_eps=float(self.adam_eps), weight_decay=float(self.weight_decay),
+                acc_threshold=float(self.acc_threshold), max_epochs=int(self.max_epochs),
+                generator=gen)
+        self.classifier_ = net
+        self.history_ = history.as_dict()
+        self._folded = fold_eval(net)
+        self._W_device = W
+        self.decision_scores_ = self._score(Xt)
+        self._process_decision_scores()
+        return self
+
+    def decision_function(self, X):
+        """Anomaly score of each row (higher = more anomalous): minus the mean over projections
+        of -||softmax(f(z'_ik)) - onehot(k)||^2. Independent of row order and batch size."""
+        if not hasattr(self, "classifier_"):
+            raise RuntimeError(f"This {type(self).__name__} is not fitted yet: call fit(X) first")
+        X = check_X(X, n_features=self.n_features_in_, min_samples=1)
+        return self._score(self._prepare(X))
+
+    # -- internals ---------------------------------------------------------------------------
+    def _prepare(self, X: np.ndarray) -> torch.Tensor:
+        return normalize_rows(torch.from_numpy(X), self.normalize).to(self.device_)
+
+    def _block(self) -> int:
+        if self.score_batch_size != "auto":
+            return int(self.score_batch_size)
+        return rows_per_block(int(self.n_projections), int(self.proj_dim), self.device_)
+
+    def _steps(self, n: int) -> torch.Tensor | None:
+        eps = self._epsilon()
+        if eps == 0.0:
+            return None
+        if self.compat == "official":
+            steps = official_steps(n, eps, int(self.batch_size))
+        else:
+            steps = torch.full((n,), eps, dtype=torch.float32)
+        return steps.to(self.device_)
+
+    def _score(self, Xt: torch.Tensor) -> np.ndarray:
+        with fast_matmul(self.device_):
+            normality = normality_scores(self._folded, Xt, self._W_device, self._steps(Xt.shape[0]),
+                                         self._block())
+        return (-normality).double().cpu().numpy()
+
+    def __getstate__(self):
+        # Derived tensors are rebuilt on load; keeps pickles small and device-free.
+        state = self.__dict__.copy()
+        state.pop("_folded", None)
+        state.pop("_W_device", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "classifier_" in state:
+            self._folded = fold_eval(self.classifier_)
+            self._W_device = self.projections_.to(self.device_)
+
+
+class SLA(SLA2P):
+    """SLA: SLA2P's ablation without perturbation (epsilon = 0). Its default ``acc_threshold``
+    is 0.8, as in the authors' code; the other parameters are SLA2P's."""
+
+    def __init__(self, n_projections=256, proj_dim=256, acc_threshold=0.8, max_epochs=20,
+                 batch_size=128, lr=1e-3, adam_eps=1e-7, weight_decay=5e-4, normalize="l2",
+                 score_batch_size="auto", device="auto", random_state=None, contamination=0.1):
+        BaseDetector.__init__(self, contamination=contamination)
+        self.n_projections = n_projections
+        self.proj_dim = proj_dim
+        self.acc_threshold = acc_threshold
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.adam_eps = adam_eps
+        self.weight_decay = weight_decay
+        self.normalize = normalize
+        self.score_batch_size = score_batch_size
+        self.device = device
+        self.random_state = random_state
+
+    compat = "none"  # no perturbation, so nothing to be order-dependent
+
+    def _epsilon(self) -> float:
+        return 0.0

@@ -1,0 +1,106 @@
+"""Scoring with adversarial perturbation (method.md section 3), all K projections at once.
+
+For a block of samples the K transformed copies are made by one GEMM, the classifier runs on
+all (sample, projection) rows together, and the per-row input gradients come from ONE backward
+pass of the SUM of per-row losses: in eval mode rows do not interact, so d(sum_r L_r)/dz_r is
+row r's own gradient. The step is defined per row, which makes every score independent of the
+block it was computed in, of the block size and of the row order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch.nn import functional as F
+
+from .network import FoldedMLP
+
+
+def pair_normality(f: FoldedMLP, z: torch.Tensor, labels: torch.Tensor, step: torch.Tensor | None) -> torch.Tensor:
+    """Per-row normality s = -||softmax(f(z')) - onehot(label)||^2 with z' = z + step * grad.
+
+    ``z``: (N, m) transformed copies; ``labels``: (N,) their projection index k; ``step``: (N,)
+    per-row step (``None`` or all zeros: no perturbation, i.e. SLA). The gradient is that of the
+    cross-entropy of each row's PREDICTED label, so z' lowers the predicted label's softmax.
+    """
+    if step is not None:
+        with torch.enable_grad():
+            zg = z.detach().requires_grad_(True)
+            logits = f(zg)
+            predicted = logits.detach().argmax(dim=1)
+            # Sum, not mean: each row's gradient is its own, whatever else is in the block.
+            loss = F.cross_entropy(logits, predicted, reduction="sum")
+            (grad,) = torch.autograd.grad(loss, zg)
+        z = z + step.unsqueeze(1) * grad
+        del logits, grad, zg
+    with torch.no_grad():
+        p = torch.softmax(f(z), dim=1)
+        p_true = p.gather(1, labels.unsqueeze(1)).squeeze(1)
+        # ||p - e_k||^2 = sum p^2 - 2 p_k + 1
+        return -((p * p).sum(dim=1) - 2.0 * p_true + 1.0)
+
+
+def rows_per_block(n_projections: int, proj_dim: int, device: torch.device, budget_bytes: int | None = None) -> int:
+    """How many samples to score at once so that the block's activations fit a memory budget.
+
+    A (sample, projection) row holds about 13m + 3K floats while the gradient is taken
+    (inputs, pre-activations, activations and their gradients). The budget is a speed/memory
+    knob only: scores do not depend on it.
+    """
+    if budget_bytes is None:
+        budget_bytes = (2 << 30) if device.type == "cuda" else (384 << 20)
+    per_row = (13 * proj_dim + 3 * n_projections) * 4
+    return max(1, int(budget_bytes // (per_row * n_projections)))
+
+
+def official_steps(n: int, epsilon: float, batch_size: int) -> torch.Tensor:
+    """Per-sample steps of the authors' code (compat="official"), for audits only.
+
+    Their loss is the MEAN over a scoring batch of ``batch_size`` consecutive rows, so each row
+    moves by eps_paper / len(its batch). With ``epsilon`` per sample (= eps_paper / batch_size)
+    that is ``epsilon * batch_size / len(batch)``: full batches get ``epsilon``, the last,
+    smaller batch gets more. This depends on the row order, which is the defect.
+    """
+    sizes = torch.full((n,), float(batch_size), dtype=torch.float64)
+    rest = n % batch_size
+    if rest:
+        sizes[n - rest:] = float(rest)
+    return (epsilon * batch_size / sizes).to(torch.float32)
+
+
+@contextlib.contextmanager
+def fast_matmul(device: torch.device):
+    """On CUDA allow TF32 matmuls for the duration (restored afterwards); on CPU do nothing."""
+    if device.type != "cuda":
+        yield
+        return
+    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+
+
+def normality_scores(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, steps: torch.Tensor | None,
+                     block: int) -> torch.Tensor:
+    """Mean over the K projections of the per-pair normality, for every row of ``X``.
+
+    ``X``: (n, d) normalised inputs on the model's device; ``W``: (d, K, m) projections;
+    ``steps``: (n,) per-sample step or ``None``; ``block``: samples per block (speed only).
+    """
+    n, d = X.shape
+    _, K, m = W.shape
+    W_flat = W.reshape(d, K * m)
+    labels_all = torch.arange(K, device=X.device)
+    out = torch.empty(n, dtype=torch.float32, device=X.device)
+    for start in range(0, n, block):
+        xb = X[start:start + block]
+        nb = xb.shape[0]
+        z = (xb @ W_flat).view(nb * K, m)  # row r = (sample r // K, projection r % K)
+        labels = labels_all.repeat(nb)
+        step = None if steps is None else steps[start:start + nb].repeat_interleave(K)
+        s = pair_normality(f, z, labels, step)
+        out[start:start + nb] = s.view(nb, K).mean(dim=1)
+    return out
