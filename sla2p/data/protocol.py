@@ -1,0 +1,144 @@
+"""The paper's protocol (method.md section 4): splits as indices into a dataset.
+
+One-vs-rest datasets, for a normal class c and a ratio p in (0, 1]:
+
+* the normal rows: ALL rows of class c;
+* the outliers, from the other classes (:class:`~sla2p.data.registry.DatasetSpec`):
+  CIFAR-10 ``int(p * n_normal)`` drawn at random; Caltech-101 ``int(100 p)`` drawn at random;
+  20 Newsgroups and Reuters ``int(360 p)``: the FIRST rows of the other classes' pool in
+  dataset order (the pool keeps dataset order; see :mod:`sla2p.data.text` for that order).
+  ``int(.)`` is computed as ``floor(p * base + 1e-9)`` so that float noise (0.57 * 100 =
+  56.99999...) cannot drop one outlier; for the paper's ratios it equals Python's ``int``.
+* a set larger than ``max_rows`` (12,000) is subsampled to 12,000 rows at random, without
+  replacement (normals and outliers alike, so the ratio is kept only in expectation);
+* finally the rows are shuffled.
+
+Intrinsic datasets (Arrhythmia, KDDCup99, every ODDS/ADBench extra): all rows, shuffled;
+``normal_class`` and ``ratio`` must be None.
+
+Randomness: one ``numpy.random.Generator`` (PCG64 via ``np.random.default_rng``) per split,
+seeded with ``SeedSequence`` entropy = the first 16 bytes of
+``sha256("sla2p-split|v1|{dataset}|{class index}|{repr(float(ratio))}|{seed}")`` (``None``
+for intrinsic class/ratio), as a big-endian integer. It is stable across processes and
+platforms (Python's ``hash()`` is not). Draws in order: outliers (random modes), the 12,000
+cap, the final shuffle. Same (dataset, class, ratio, seed) -> same indices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+
+from .registry import DatasetSpec, get_spec
+
+__all__ = ["Split", "make_split", "take_rows", "split_rng", "n_outliers", "resolve_class"]
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """Rows of one run: ``indices`` into ``Features.X`` (shuffled), ``labels`` (1 = outlier)."""
+
+    indices: np.ndarray = field(repr=False)
+    labels: np.ndarray = field(repr=False)
+    n_normal: int
+    n_outlier: int
+    dataset: str = ""
+    normal_class: str | None = None
+    ratio: float | None = None
+    seed: int = 0
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+
+def split_rng(dataset: str, class_index: int | None, ratio: float | None, seed: int) -> np.random.Generator:
+    r = None if ratio is None else repr(float(ratio))
+    msg = f"sla2p-split|v1|{dataset}|{class_index}|{r}|{int(seed)}".encode()
+    entropy = int.from_bytes(hashlib.sha256(msg).digest()[:16], "big")
+    return np.random.default_rng(np.random.SeedSequence(entropy))
+
+
+def n_outliers(spec: DatasetSpec, ratio: float, n_normal: int) -> int:
+    base = n_normal if spec.outlier_base is None else spec.outlier_base
+    return int(math.floor(ratio * base + 1e-9))
+
+
+def resolve_class(spec: DatasetSpec, normal_class) -> int:
+    classes = spec.classes
+    if isinstance(normal_class, str):
+        if normal_class in classes:
+            return classes.index(normal_class)
+    elif isinstance(normal_class, Integral) and not isinstance(normal_class, bool):
+        if 0 <= int(normal_class) < len(classes):
+            return int(normal_class)
+    listing = ", ".join(f"{i}={c}" for i, c in enumerate(classes))
+    raise ValueError(f"unknown class {normal_class!r} for {spec.name}; classes (index=name): {listing}")
+
+
+def _check_ratio(ratio) -> float:
+    if isinstance(ratio, bool) or not isinstance(ratio, Real) or not (0.0 < float(ratio) <= 1.0):
+        raise ValueError(f"ratio must be a number in (0, 1], got {ratio!r}")
+    return float(ratio)
+
+
+def make_split(name: str, normal_class=None, ratio: float | None = None, seed: int = 0, *, features=None) -> Split:
+    """The rows of one (dataset, normal class, ratio, seed) run; see the module docstring.
+
+    ``features`` (a :class:`~sla2p.data.embed.Features`) supplies the labels; without it they
+    are read with :func:`~sla2p.data.embed.load_labels` (cached; no embedding is computed).
+    """
+    spec = get_spec(name)
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if features is not None:
+        y = np.asarray(features.y)
+    else:
+        from .embed import load_labels
+
+        y, _, _ = load_labels(name)
+
+    if spec.protocol == "intrinsic":
+        if normal_class is not None or ratio is not None:
+            raise ValueError(f"{name} is an intrinsic dataset: pass normal_class=None and ratio=None")
+        rng = split_rng(name, None, None, seed)
+        idx = rng.permutation(y.shape[0]).astype(np.int64)
+        labels = (y[idx] == 1).astype(np.int8)
+        n_out = int(labels.sum())
+        return Split(idx, labels, len(idx) - n_out, n_out, name, None, None, int(seed))
+
+    if normal_class is None:
+        raise ValueError(f"{name} is a one-vs-rest dataset: give normal_class (one of {spec.classes})")
+    c = resolve_class(spec, normal_class)
+    p = _check_ratio(ratio)
+    rng = split_rng(name, c, p, seed)
+    normals = np.flatnonzero(y == c)
+    others = np.flatnonzero(y != c)  # dataset order
+    k = n_outliers(spec, p, normals.size)
+    if k > others.size:
+        raise ValueError(f"{name}: ratio {p} needs {k} outliers but only {others.size} rows are not class {spec.classes[c]}")
+    if spec.outlier_mode == "first":
+        outl = others[:k]
+    elif spec.outlier_mode == "random":
+        outl = np.sort(rng.choice(others, size=k, replace=False))
+    else:
+        raise ValueError(f"{name}: unknown outlier_mode {spec.outlier_mode!r}")
+    idx = np.concatenate([normals, outl]).astype(np.int64)
+    if idx.size > spec.max_rows:
+        idx = np.sort(rng.choice(idx, size=spec.max_rows, replace=False))
+    idx = idx[rng.permutation(idx.size)]
+    labels = (y[idx] != c).astype(np.int8)
+    n_out = int(labels.sum())
+    return Split(idx, labels, len(idx) - n_out, n_out, name, spec.classes[c], p, int(seed))
+
+
+def take_rows(X, indices) -> np.ndarray:
+    """Rows of X (ndarray or scipy sparse) as a dense C-contiguous float32 array."""
+    indices = np.asarray(indices, dtype=np.int64)
+    if sp.issparse(X):
+        return np.ascontiguousarray(sp.csr_matrix(X)[indices].toarray(), dtype=np.float32)
+    return np.ascontiguousarray(np.asarray(X)[indices], dtype=np.float32)
