@@ -1,0 +1,17 @@
+"""Baselines under one contract: every detector of the comparison table, by name.
+
+    from baselines import make_detector, list_detectors, detector_info
+    det = make_detector("goad", random_state=0).fit(X)   # a PyOD BaseDetector
+    det.decision_scores_                                   # higher = more anomalous
+
+Adding a detector is one ``register(...)`` line (see :mod:`baselines.registry`).
+"""
+
+from .audit import order_audit
+from .goad import GOAD
+from .pyod_deep import AutoEncoder, DeepSVDD
+from .registry import DetectorInfo, detector_info, list_detectors, make_detector, register, unregister
+from .rsrae import RSRAE
+
+__all__ = ["make_detector", "list_detectors", "detector_info", "register", "unregister", "DetectorInfo",
+           "order_audit", "GOAD", "RSRAE", "AutoEncoder", "DeepSVDD"]

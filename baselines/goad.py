@@ -1,0 +1,294 @@
+"""GOAD (Bergman and Hoshen, "Classification-Based Anomaly Detection for General Data", ICLR 2020),
+tabular form, as a PyOD detector.
+
+M random affine maps x -> x W_m (W_m of shape d x d_out, entries N(0, 1)) make M pseudo-classes.
+One small network f, shared by all M copies, maps each copy to a feature f(x W_m) and a head
+predicts m from it. Training minimises cross-entropy plus ``lmbda`` times the triplet-centre
+loss, which pulls each feature towards its class centre c_m and at least ``margin`` closer to it
+than to any other centre. The score of x is minus its log-likelihood under the centres::
+
+    score(x) = - sum_m log softmax_j(-||f(x W_m) - c_j||^2)[m]
+
+The transformed copies are made per batch (one matmul with all M maps side by side): the
+n x M x d_out tensor is never built.
+
+Differences from the official code (github.com/lironber/GOAD, ``opt_tc_tabular.py``):
+* It is fitted transductively (fit on X, score X), as every detector in this suite; GOAD's own
+  protocol trains on half of the normal rows.
+* The centres are the mean feature of each class over all of X with the trained network,
+  computed once after training; the official code averages the per-batch means of the last
+  training epoch (while the weights still move). This makes the score independent of batch
+  order and of which rows are scored together.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pyod.models.base import BaseDetector
+from torch import nn
+from torch.nn import functional as F
+
+from sla2p._utils import (check_float, check_positive_int, check_X, init_linear_, make_generator,
+                          resolve_device, resolve_seed)
+
+NEGATIVE_SLOPE = 0.2  # official fcnet.py: nn.LeakyReLU(0.2)
+
+
+def build_on_cpu(factory, generator: torch.Generator) -> nn.Module:
+    """Build a module without touching the global torch RNG: construct it on the meta device
+    (nn.Linear's own initialisation would draw from the global RNG), allocate it on CPU, then
+    initialise it with ``module.init_(generator)``."""
+    with torch.device("meta"):
+        net = factory()
+    net = net.to_empty(device="cpu")
+    net.init_(generator)
+    return net
+
+
+def pairwise_sq_dists(z: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """``out[b, i, j] = ||z[b, i] - centres[j]||^2`` for z (B, M, F) and centres (M, F)."""
+    zz = (z * z).sum(-1, keepdim=True)                     # (B, M, 1)
+    cc = (centres * centres).sum(-1)                       # (M,)
+    cross = torch.matmul(z, centres.t())                   # (B, M, M)
+    return (zz - 2.0 * cross + cc).clamp_min(0.0)
+
+
+def triplet_centre_loss(z: torch.Tensor, margin: float) -> torch.Tensor:
+    """GOAD's triplet-centre loss for a batch of features z of shape (B, M, F).
+
+    The centres c_m are the batch means of each class; for each sample and class m::
+
+        max(0, ||z_m - c_m||^2 + margin - min_{j != m} ||z_m - c_j||^2)
+
+    averaged over samples and classes (official ``tc_loss``).
+    """
+    centres = z.mean(0)                                    # (M, F)
+    d = pairwise_sq_dists(z, centres)                      # (B, M, M)
+    M = z.shape[1]
+    pos = torch.diagonal(d, dim1=1, dim2=2)                # (B, M)
+    eye = torch.eye(M, dtype=torch.bool, device=z.device)
+    neg = d.masked_fill(eye, float("inf")).amin(-1)        # (B, M)
+    return F.relu(pos + margin - neg).mean()
+
+
+class GOADNet(nn.Module):
+    """The official tabular network: ``depth`` bias-free Linear layers d_out -> ndf (LeakyReLU(0.2)
+    between them) give the feature; LeakyReLU(0.2) then Linear(ndf, M) give the class logits.
+    ``depth=1`` is the official ``netC1`` (Arrhythmia, Thyroid), ``depth=5`` ``netC5`` (KDD).
+    Kernel-size-1 Conv1d layers in the official code are these Linear layers applied per copy."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, n_classes: int, depth: int):
+        super().__init__()
+        layers = [nn.Linear(in_dim, hidden_dim, bias=False)]
+        for _ in range(depth - 1):
+            layers += [nn.LeakyReLU(NEGATIVE_SLOPE), nn.Linear(hidden_dim, hidden_dim, bias=False)]
+        self.trunk = nn.Sequential(*layers)
+        self.head = nn.Linear(hidden_dim, n_classes)
+
+    def init_(self, generator: torch.Generator) -> None:
+        # PyTorch's default initialisation, drawn from the local generator. That is what the
+        # official code ends up with: its ``weights_init(netC)`` is called on the container
+        # module (not through ``.apply``), whose class name matches none of its branches.
+        for layer in self.modules():
+            if isinstance(layer, nn.Linear):
+                init_linear_(layer, generator)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feat = self.trunk(x)
+        return feat, self.head(F.leaky_relu(feat, NEGATIVE_SLOPE))
+
+
+class GOAD(BaseDetector):
+    """GOAD, tabular form (see the module docstring for the method and the score).
+
+    Defaults are those of the official code's tabular runs on Arrhythmia and Thyroid
+    (README of github.com/lironber/GOAD: ``--n_rots=256 --n_epoch=1 --d_out=32 --ndf=8``; the
+    other values are the argparse defaults of ``train_ad_tabular.py`` and the settings of
+    ``opt_tc_tabular.py``); the paper (Sec. 5.2) describes the same tabular set-up.
+
+    Parameters
+    ----------
+    n_transforms : int, default 256
+        M, the number of random affine transforms (``--n_rots=256``, README, Arrhythmia/Thyroid).
+    transform_dim : int, default 32
+        d_out, the output width of each transform (``--d_out=32``, README).
+    hidden_dim : int, default 8
+        ndf, the feature width of the network (``--ndf=8``, README).
+    depth : int, default 1
+        Linear layers in the feature trunk: 1 = ``netC1`` (used for Arrhythmia/Thyroid in
+        ``opt_tc_tabular.py``), 5 = ``netC5`` (KDD; README: ``--ndf=32 --d_out=64 --n_rots=64``).
+    n_epochs : int, default 1
+        Training epochs (``--n_epoch=1``, README, Arrhythmia/Thyroid; 25 for KDD).
+    batch_size : int, default 64
+        Rows per batch, each with all M copies (``--batch_size`` default 64).
+    lr : float, default 1e-3
+        Adam learning rate (``--lr`` default 0.001).
+    betas : tuple, default (0.5, 0.999)
+        Adam betas (``opt_tc_tabular.py``).
+    margin : float, default 1.0
+        Triplet-centre margin m (``--m`` default 1).
+    lmbda : float, default 0.1
+        Weight of the triplet-centre loss (``--lmbda`` default 0.1).
+    eps : float, default 0.0
+        Squared distances are floored at ``eps`` before the softmax (``--eps`` default 0).
+    standardize : bool, default True
+        Scale each column to zero mean and unit variance with X's statistics (zero variance -> 1),
+        as the official ``norm_data`` does with the training rows.
+    score_batch_size : int, default 128
+        Rows scored at once; memory is about score_batch_size x M x M floats. Never changes a
+        score beyond float rounding.
+    device : str, default "auto"
+        "auto" = CUDA when available, else CPU.
+    random_state : int or None
+        Seeds the transforms, the initial weights and the shuffling (local generator only).
+    contamination : float, default 0.1
+        PyOD's expected outlier share, used for ``threshold_`` and ``labels_`` only.
+
+    Attributes
+    ----------
+    transforms_ : torch.Tensor (d, M, d_out), on CPU
+    centres_ : torch.Tensor (M, ndf)
+    net_ : GOADNet (eval mode)
+    history_ : dict with the per-step ``loss``, ``ce`` and ``tc`` values
+    seed_, device_, decision_scores_, threshold_, labels_
+    """
+
+    def __init__(self, n_transforms=256, transform_dim=32, hidden_dim=8, depth=1, n_epochs=1,
+                 batch_size=64, lr=1e-3, betas=(0.5, 0.999), margin=1.0, lmbda=0.1, eps=0.0,
+                 translation_scale=1.0, standardize=True, score_batch_size=128, device="auto", random_state=None,
+                 contamination=0.1):
+        super().__init__(contamination=contamination)
+        self.n_transforms = n_transforms
+        self.transform_dim = transform_dim
+        self.hidden_dim = hidden_dim
+        self.depth = depth
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.betas = betas
+        self.margin = margin
+        self.lmbda = lmbda
+        self.eps = eps
+        self.translation_scale = translation_scale
+        self.standardize = standardize
+        self.score_batch_size = score_batch_size
+        self.device = device
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        check_positive_int("n_transforms", self.n_transforms, 2)
+        check_positive_int("transform_dim", self.transform_dim)
+        check_positive_int("hidden_dim", self.hidden_dim)
+        check_positive_int("depth", self.depth)
+        check_positive_int("n_epochs", self.n_epochs)
+        check_positive_int("batch_size", self.batch_size)
+        check_float("lr", self.lr, 0.0, float("inf"), low_open=True)
+        if len(tuple(self.betas)) != 2:
+            raise ValueError(f"betas must be a pair of floats in [0, 1), got {self.betas!r}")
+        for b in self.betas:
+            check_float("betas", b, 0.0, 1.0, high_open=True)
+        check_float("margin", self.margin, 0.0, float("inf"))
+        check_float("lmbda", self.lmbda, 0.0, float("inf"))
+        check_float("eps", self.eps, 0.0, float("inf"))
+        check_positive_int("score_batch_size", self.score_batch_size)
+
+    def fit(self, X, y=None):
+        """Draw the transforms, train the network on X, compute the centres and score X."""
+        self._check_params()
+        X = check_X(X)
+        self._set_n_classes(y)
+        n, d = X.shape
+        M, d_out = int(self.n_transforms), int(self.transform_dim)
+        self.n_features_in_ = d
+        self.device_ = resolve_device(self.device)
+        self.seed_ = resolve_seed(self.random_state)
+        gen = make_generator(self.seed_)
+        if self.standardize:
+            self.mean_ = X.mean(0, dtype=np.float64).astype(np.float32)
+            std = X.std(0, dtype=np.float64)
+            std[std == 0] = 1.0
+            self.scale_ = std.astype(np.float32)
+        # Drawn on CPU from the local generator: the same transforms on every device.
+        self.transforms_ = torch.randn(d, M, d_out, generator=gen)
+        self.translations_ = torch.randn(M, d_out, generator=gen) * float(self.translation_scale)
+        self._b = self.translations_.reshape(M * d_out).to(self.device_)
+        self._W = self.transforms_.reshape(d, M * d_out).to(self.device_)
+        net = build_on_cpu(lambda: GOADNet(d_out, int(self.hidden_dim), M, int(self.depth)), gen).to(self.device_)
+        Xt = self._prepare(X)
+        opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), betas=tuple(map(float, self.betas)))
+        labels = torch.arange(M, device=self.device_)
+        hist = {"loss": [], "ce": [], "tc": []}
+        net.train()
+        bs = int(self.batch_size)
+        for _ in range(int(self.n_epochs)):
+            order = torch.randperm(n, generator=gen).to(self.device_)
+            for start in range(0, n, bs):
+                xb = self._transform(Xt[order[start:start + bs]])   # (B, M, d_out)
+                feat, logits = net(xb)
+                ce = F.cross_entropy(logits.reshape(-1, M), labels.repeat(xb.shape[0]))
+                tc = triplet_centre_loss(feat, float(self.margin))
+                loss = ce + float(self.lmbda) * tc
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                hist["loss"].append(float(loss.detach()))
+                hist["ce"].append(float(ce.detach()))
+                hist["tc"].append(float(tc.detach()))
+        net.eval()
+        self.net_ = net
+        self.history_ = hist
+        self.centres_ = self._centres(Xt)
+        self.decision_scores_ = self._score(Xt)
+        self._process_decision_scores()
+        return self
+
+    def decision_function(self, X):
+        """Anomaly score of each row: minus the summed log-probability of each transformed copy
+        belonging to its own class. Independent of row order and batching (up to float rounding)."""
+        if not hasattr(self, "net_"):
+            raise RuntimeError("This GOAD is not fitted yet: call fit(X) first")
+        X = check_X(X, n_features=self.n_features_in_, min_samples=1)
+        return self._score(self._prepare(X))
+
+    # -- internals ---------------------------------------------------------------------------
+    def _prepare(self, X: np.ndarray) -> torch.Tensor:
+        if self.standardize:
+            X = (X - self.mean_) / self.scale_
+        return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(self.device_)
+
+    def _transform(self, xb: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(self._b, xb, self._W).reshape(xb.shape[0], int(self.n_transforms), int(self.transform_dim))
+
+    @torch.no_grad()
+    def _centres(self, Xt: torch.Tensor) -> torch.Tensor:
+        total = None
+        for start in range(0, Xt.shape[0], int(self.score_batch_size)):
+            feat, _ = self.net_(self._transform(Xt[start:start + int(self.score_batch_size)]))
+            s = feat.double().sum(0)
+            total = s if total is None else total + s
+        return (total / Xt.shape[0]).float()
+
+    @torch.no_grad()
+    def _score(self, Xt: torch.Tensor) -> np.ndarray:
+        out = []
+        for start in range(0, Xt.shape[0], int(self.score_batch_size)):
+            feat, _ = self.net_(self._transform(Xt[start:start + int(self.score_batch_size)]))
+            d = pairwise_sq_dists(feat, self.centres_)
+            d = torch.clamp_min(d, float(self.eps))
+            logp = F.log_softmax(-d, dim=2)
+            out.append(-torch.diagonal(logp, dim1=1, dim2=2).double().sum(1))
+        return torch.cat(out).cpu().numpy()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_W", None)
+        state.pop("_b", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "transforms_" in state:
+            d, M, d_out = self.transforms_.shape
+            self._W = self.transforms_.reshape(d, M * d_out).to(self.device_)
+            self._b = self.translations_.reshape(M * d_out).to(self.device_)

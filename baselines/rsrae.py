@@ -1,0 +1,287 @@
+"""RSRAE (Lai, Zou and Lerman, "Robust Subspace Recovery Layer for Unsupervised Anomaly
+Detection", ICLR 2020) as a PyOD detector.
+
+encoder E: x -> y (D = hidden_sizes[-1])
+RSR layer:  y -> y_rsr = y A, A of shape D x d (d = ``intrinsic_dim``), then z = y_rsr / ||y_rsr||
+            (the official code's renormalisation, on by default)
+decoder:    z -> x_tilde
+
+Losses, with row vectors (the paper writes A as d x D and A y; the same thing transposed)::
+
+    L_AE   = mean_i ||x_i - x_tilde_i||_2                 (L2,1 reconstruction, not squared)
+    L_RSR1 = mean_i ||y_i - y_i A A^T||_2                 (projection residual, L2,1)
+    L_RSR2 = ||A^T A - I_d||_F^2                           (orthogonality; paper: ||A A^T - I_d||_F^2)
+    lambda1 = lambda2 = 0.1                                (paper, Sec. 4)
+
+``optimization="alternating"`` (default) is the paper's alternating minimisation as in the
+official code (``all_alt=1, enforce_proj=1``): per batch, an Adam step on L_AE (all weights,
+lr), then on lambda2 L_RSR2 (A, 10 lr), then on lambda1 L_RSR1 (encoder and A, 10 lr), each
+with its own optimiser. ``"joint"`` takes one Adam step on L_AE + lambda1 L_RSR1 + lambda2 L_RSR2.
+
+Score: ``score="l2"`` (default) is the reconstruction error ||x - x_tilde||_2 of each row;
+``"cosine"`` is minus the cosine similarity of x and x_tilde, the official experiments' score.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pyod.models.base import BaseDetector
+from torch import nn
+from torch.nn import functional as F
+
+from .goad import build_on_cpu
+from sla2p._utils import (check_float, check_positive_int, check_X, make_generator, resolve_device,
+                          resolve_seed)
+
+_ACTIVATIONS = ("auto", "relu", "tanh", "leaky_relu")
+LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu's default alpha (the official code is TensorFlow)
+
+
+def rsr_projection_error(y: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+    """L_RSR1 = mean_i ||y_i - y_i A A^T||_2 for y (n, D) and A (D, d)."""
+    return torch.linalg.vector_norm(y - (y @ A) @ A.t(), dim=1).mean()
+
+
+def rsr_orthogonality_error(A: torch.Tensor) -> torch.Tensor:
+    """L_RSR2 = ||A^T A - I_d||_F^2 for A (D, d): zero exactly when A's columns are orthonormal."""
+    d = A.shape[1]
+    return ((A.t() @ A - torch.eye(d, dtype=A.dtype, device=A.device)) ** 2).sum()
+
+
+def l21_reconstruction_error(x: torch.Tensor, x_tilde: torch.Tensor) -> torch.Tensor:
+    """L_AE = mean_i ||x_i - x_tilde_i||_2."""
+    return torch.linalg.vector_norm(x - x_tilde, dim=1).mean()
+
+
+class _Act(nn.Module):
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
+
+    def forward(self, x):
+        if self.name == "relu":
+            return F.relu(x)
+        if self.name == "tanh":
+            return torch.tanh(x)
+        return F.leaky_relu(x, LEAKY_SLOPE)
+
+
+class RSRAENet(nn.Module):
+    """Dense encoder (hidden_sizes), RSR layer A, dense decoder (hidden_sizes reversed), with the
+    activation after every dense layer, the output layer included (as the official code)."""
+
+    def __init__(self, n_features: int, hidden_sizes, intrinsic_dim: int, activation: str,
+                 renormalize: bool):
+        super().__init__()
+        sizes = [n_features] + list(hidden_sizes)
+        enc = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            enc += [nn.Linear(a, b), _Act(activation)]
+        self.encoder = nn.Sequential(*enc)
+        self.A = nn.Parameter(torch.empty(sizes[-1], intrinsic_dim))
+        dec_sizes = [intrinsic_dim] + list(reversed(sizes))
+        dec = []
+        for a, b in zip(dec_sizes[:-1], dec_sizes[1:]):
+            dec += [nn.Linear(a, b), _Act(activation)]
+        self.decoder = nn.Sequential(*dec)
+        self.renormalize = renormalize
+
+    def init_(self, generator: torch.Generator) -> None:
+        # Official: A = tf.random_normal((D, d)), entries N(0, 1); Keras' dense defaults:
+        # glorot_uniform weights, zero biases. All drawn from the local generator.
+        with torch.no_grad():
+            self.A.normal_(generator=generator)
+        for layer in self.modules():
+            if isinstance(layer, nn.Linear):
+                nn.init.xavier_uniform_(layer.weight, generator=generator)
+                nn.init.zeros_(layer.bias)
+
+    def forward(self, x: torch.Tensor):
+        y = self.encoder(x)
+        y_rsr = y @ self.A
+        z = F.normalize(y_rsr, dim=1) if self.renormalize else y_rsr
+        return y, y_rsr, self.decoder(z)
+
+
+class RSRAE(BaseDetector):
+    """RSRAE (see the module docstring for the losses, the optimisation and the score).
+
+    Defaults are the paper's (ICLR 2020, Sec. 4 "Implementation details") and, where the paper
+    is silent, the official code's (github.com/dmzou/RSRAE, ``RSRAE/model.py`` and
+    ``experiments.py``).
+
+    Parameters
+    ----------
+    hidden_sizes : tuple of int, default (32, 64, 128)
+        Encoder widths; the decoder mirrors them (official ``hidden_layer_sizes=(32,64,128)``).
+    intrinsic_dim : int, default 10
+        d, the RSR layer's output width (paper: d = 10; official ``--dim_latent`` 10).
+    lambda1, lambda2 : float, default 0.1
+        Weights of L_RSR1 and L_RSR2 (paper: lambda1 = lambda2 = 0.1).
+    lr : float, default 2.5e-4
+        Adam learning rate for L_AE; the two RSR steps use 10 lr (official ``learning_rate=0.00025``
+        and ``AdamOptimizer(10 * learning_rate)``).
+    epochs : int, default 200
+        Training epochs (official ``epoch_size=200``).
+    batch_size : int, default 128
+        (official ``batch_size=128``).
+    activation : {"auto", "relu", "tanh", "leaky_relu"}, default "auto"
+        "auto" is the official rule on the (standardised) input: relu if min >= 0, tanh if
+        max |x| <= 1, else leaky_relu (alpha 0.2).
+    renormalize : bool, default True
+        L2-normalise the RSR layer's output before decoding (official ``--renormalize`` 1).
+    optimization : {"alternating", "joint"}, default "alternating"
+        The paper's alternating minimisation (official ``all_alt=1``), or one combined loss.
+    score : {"l2", "cosine"}, default "l2"
+        Reconstruction error (this suite) or minus the cosine similarity (official experiments).
+    standardize : bool, default True
+        Scale each column to zero mean and unit variance with X's statistics (zero variance -> 1).
+        The paper's data are images and documents, normalised per row; tabular columns need this.
+    score_batch_size : int, default 1024
+        Rows scored at once (never changes a score beyond float rounding).
+    device : str, default "auto"
+    random_state : int or None
+        Seeds the initial weights and the shuffling (local generator only).
+    contamination : float, default 0.1
+
+    Not reproduced: the official code's batch normalisation. It calls TF1's
+    ``batch_normalization`` without ``training=True``, so the layers normalise with their
+    initial moving statistics (mean 0, variance 1) and act as a learnable per-unit affine map;
+    left out here, which keeps scores independent of batch composition.
+    """
+
+    def __init__(self, hidden_sizes=(32, 64, 128), intrinsic_dim=10, lambda1=0.1, lambda2=0.1,
+                 lr=2.5e-4, epochs=200, batch_size=128, activation="auto", renormalize=True,
+                 optimization="alternating", score="l2", standardize=True, score_batch_size=1024,
+                 device="auto", random_state=None, contamination=0.1):
+        super().__init__(contamination=contamination)
+        self.hidden_sizes = hidden_sizes
+        self.intrinsic_dim = intrinsic_dim
+        self.lambda1 = lambda1
+        self.lambda2 = lambda2
+        self.lr = lr
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.activation = activation
+        self.renormalize = renormalize
+        self.optimization = optimization
+        self.score = score
+        self.standardize = standardize
+        self.score_batch_size = score_batch_size
+        self.device = device
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        sizes = tuple(self.hidden_sizes)
+        if not sizes:
+            raise ValueError("hidden_sizes must hold at least one width")
+        for s in sizes:
+            check_positive_int("hidden_sizes", s)
+        check_positive_int("intrinsic_dim", self.intrinsic_dim)
+        check_float("lambda1", self.lambda1, 0.0, float("inf"))
+        check_float("lambda2", self.lambda2, 0.0, float("inf"))
+        check_float("lr", self.lr, 0.0, float("inf"), low_open=True)
+        check_positive_int("epochs", self.epochs)
+        check_positive_int("batch_size", self.batch_size)
+        check_positive_int("score_batch_size", self.score_batch_size)
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {self.activation!r}")
+        if self.optimization not in ("alternating", "joint"):
+            raise ValueError(f"optimization must be 'alternating' or 'joint', got {self.optimization!r}")
+        if self.score not in ("l2", "cosine"):
+            raise ValueError(f"score must be 'l2' or 'cosine', got {self.score!r}")
+
+    def fit(self, X, y=None):
+        """Train the network on X (transductive) and score X."""
+        self._check_params()
+        X = check_X(X)
+        self._set_n_classes(y)
+        n, d = X.shape
+        self.n_features_in_ = d
+        self.device_ = resolve_device(self.device)
+        self.seed_ = resolve_seed(self.random_state)
+        gen = make_generator(self.seed_)
+        if self.standardize:
+            self.mean_ = X.mean(0, dtype=np.float64).astype(np.float32)
+            std = X.std(0, dtype=np.float64)
+            std[std == 0] = 1.0
+            self.scale_ = std.astype(np.float32)
+        Xt = self._prepare(X)
+        act = self.activation
+        if act == "auto":  # the official rule, on the data the network sees
+            act = "relu" if float(Xt.min()) >= 0 else ("tanh" if float(Xt.abs().max()) <= 1 else "leaky_relu")
+        self.activation_ = act
+        net = build_on_cpu(lambda: RSRAENet(d, tuple(int(s) for s in self.hidden_sizes),
+                                            int(self.intrinsic_dim), act, bool(self.renormalize)),
+                           gen).to(self.device_)
+        lr, l1, l2 = float(self.lr), float(self.lambda1), float(self.lambda2)
+        alternating = self.optimization == "alternating"
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+        if alternating:
+            opt_orth = torch.optim.Adam([net.A], lr=10 * lr)
+            opt_proj = torch.optim.Adam(list(net.encoder.parameters()) + [net.A], lr=10 * lr)
+        hist = {"ae": [], "rsr1": [], "rsr2": []}
+        net.train()
+        bs = int(self.batch_size)
+        for _ in range(int(self.epochs)):
+            order = torch.randperm(n, generator=gen).to(self.device_)
+            for start in range(0, n, bs):
+                xb = Xt[order[start:start + bs]]
+                yb, y_rsr, x_tilde = net(xb)
+                ae = l21_reconstruction_error(xb, x_tilde)
+                if alternating:
+                    opt.zero_grad(set_to_none=True)
+                    ae.backward()
+                    opt.step()
+                    rsr2 = rsr_orthogonality_error(net.A)
+                    opt_orth.zero_grad(set_to_none=True)
+                    (l2 * rsr2).backward()
+                    opt_orth.step()
+                    rsr1 = rsr_projection_error(net.encoder(xb), net.A)
+                    opt_proj.zero_grad(set_to_none=True)
+                    (l1 * rsr1).backward()
+                    opt_proj.step()
+                else:
+                    rsr1 = rsr_projection_error(yb, net.A)
+                    rsr2 = rsr_orthogonality_error(net.A)
+                    loss = ae + l1 * rsr1 + l2 * rsr2
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                hist["ae"].append(float(ae.detach()))
+                hist["rsr1"].append(float(rsr1.detach()))
+                hist["rsr2"].append(float(rsr2.detach()))
+        net.eval()
+        self.net_ = net
+        self.history_ = hist
+        self.decision_scores_ = self._score(Xt)
+        self._process_decision_scores()
+        return self
+
+    def decision_function(self, X):
+        """Reconstruction error of each row (``score="l2"``) or minus its cosine similarity with
+        its reconstruction (``"cosine"``). Independent of row order and batching."""
+        if not hasattr(self, "net_"):
+            raise RuntimeError("This RSRAE is not fitted yet: call fit(X) first")
+        X = check_X(X, n_features=self.n_features_in_, min_samples=1)
+        return self._score(self._prepare(X))
+
+    def _prepare(self, X: np.ndarray) -> torch.Tensor:
+        if self.standardize:
+            X = (X - self.mean_) / self.scale_
+        return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(self.device_)
+
+    @torch.no_grad()
+    def _score(self, Xt: torch.Tensor) -> np.ndarray:
+        out = []
+        step = int(self.score_batch_size)
+        for start in range(0, Xt.shape[0], step):
+            xb = Xt[start:start + step]
+            _, _, x_tilde = self.net_(xb)
+            if self.score == "l2":
+                s = torch.linalg.vector_norm(xb - x_tilde, dim=1)
+            else:
+                s = -F.cosine_similarity(xb, x_tilde, dim=1, eps=1e-6)
+            out.append(s.double())
+        return torch.cat(out).cpu().numpy()

@@ -1,0 +1,120 @@
+"""One contract test over the whole registry, and the order audit for every detector."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+
+from baselines import detector_info, list_detectors, make_detector, order_audit
+
+# Small settings for the slow ones, so the whole module runs in well under a minute.
+FAST = {
+    "sla2p": dict(n_projections=16, proj_dim=16),
+    "sla": dict(n_projections=16, proj_dim=16),
+    "goad": dict(n_transforms=32),
+    "rsrae": dict(epochs=20),
+    "deepsvdd": dict(epochs=10),
+    "autoencoder": dict(epoch_num=5),
+}
+AUROC_FLOOR = {"sla2p": 0.7}  # SLA2P with 16 projections of width 16; every other: 0.8
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    # Tiny networks on a shared CPU: several intra-op threads only fight each other.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def easy_set(seed=0, n=200, d=6, n_out=20):
+    """Gaussian inliers around (3, ..., 3) and uniform outliers in a wide box: easy for all."""
+    rng = np.random.default_rng(seed)
+    X = np.vstack([rng.normal(size=(n - n_out, d)) + 3.0, rng.uniform(-4.0, 10.0, size=(n_out, d))])
+    y = np.r_[np.zeros(n - n_out), np.ones(n_out)]
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def data():
+    return easy_set()
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, _ = data
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = make_detector(name, random_state=0, device="cpu", **FAST.get(name, {})).fit(X)
+        return cache[name]
+
+    return get
+
+
+def test_registry_holds_the_issue_names():
+    required = {"sla2p", "sla", "goad", "rsrae", "iforest", "ocsvm", "lof", "knn", "ecod", "copod",
+                "pca", "hbos", "deepsvdd", "autoencoder"}
+    assert required <= set(list_detectors())
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_contract(name, data, fitted):
+    X, y = data
+    det = fitted(name)
+    scores = det.decision_function(X)
+    assert scores.shape == (X.shape[0],)
+    assert np.all(np.isfinite(scores))
+    assert det.decision_scores_.shape == (X.shape[0],)
+    assert det.labels_.shape == (X.shape[0],) and np.isfinite(det.threshold_)
+    assert roc_auc_score(y, scores) > AUROC_FLOOR.get(name, 0.8)
+    # clone gives an unfitted copy with the same parameters
+    twin = clone(det)
+    assert twin.get_params() == det.get_params()
+    assert not hasattr(twin, "decision_scores_")
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_same_seed_same_scores(name, data, fitted):
+    X, _ = data
+    again = make_detector(name, random_state=0, device="cpu", **FAST.get(name, {})).fit(X)
+    np.testing.assert_array_equal(again.decision_scores_, fitted(name).decision_scores_)
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_order_audit(name, data, fitted):
+    X, _ = data
+    res = order_audit(name, X, detector=fitted(name), random_state=3)
+    assert res.passed, res.line()
+    info = detector_info(name)
+    if info.deterministic:
+        assert res.exact, res.line()
+
+
+@pytest.mark.parametrize("name", ["ecod", "copod"])
+def test_audit_reports_batch_dependent_scores(name, data, fitted):
+    # ECOD/COPOD score new rows with ECDFs over the training rows plus the scored batch.
+    X, _ = data
+    assert not order_audit(name, X, detector=fitted(name)).batch_independent
+
+
+# The core's networks are built with nn.Linear's own initialisation before being re-drawn from
+# the local generator, which advances (never reads) the global torch RNG: reported to the lead.
+_ADVANCES_GLOBAL_TORCH_RNG = {"sla2p", "sla"}
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_fit_and_score_leave_global_rngs_alone(name, data):
+    import random
+
+    if name in _ADVANCES_GLOBAL_TORCH_RNG:
+        pytest.xfail("the core's network construction advances the global torch RNG (sla2p/network.py)")
+    X, _ = data
+    before = (random.getstate(), np.random.get_state()[1].copy(), torch.random.get_rng_state().clone())
+    det = make_detector(name, random_state=0, device="cpu", **FAST.get(name, {})).fit(X)
+    det.decision_function(X)
+    after = (random.getstate(), np.random.get_state()[1].copy(), torch.random.get_rng_state().clone())
+    assert before[0] == after[0] and np.array_equal(before[1], after[1]) and torch.equal(before[2], after[2])
