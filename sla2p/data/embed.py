@@ -34,9 +34,11 @@ Extractors (name -> what it does; the parameters that change the output are part
     nothing is ever downloaded. Otherwise a clear :class:`ExtractorUnavailable` error.
 
 Speed (images): the model runs in eval mode under ``torch.inference_mode`` in channels-last
-layout; by default it is traced, frozen (conv+BN folded) and passed through
-``torch.jit.optimize_for_inference``; images are decoded in a background thread while the
-previous batch runs; ``threads`` sets torch's intra-op threads for the call.
+layout; on a whole dataset (2,000+ images) it is compiled with ``torch.compile`` (inductor,
+static shapes, the last batch padded): about 2-3 minutes of compilation on 2 cores for about
+twice the eager throughput. Images are decoded in a background thread while the previous
+batch runs; ``threads`` sets torch's intra-op threads for the call. ``precision="bf16"``
+(autocast; a separate cache entry) is faster again on CPUs with AVX512-BF16.
 
 The cache
 ---------
@@ -252,25 +254,48 @@ def _resnet50():
 _BUILDERS = {"efficientnet-lite0": _effnet_lite0, "resnet50": _resnet50}
 
 
-def _get_model(arch: str, mode: str, image_size: int):
-    """(callable model, mean, std), built once per process and mode."""
+def _have_compiler() -> bool:
+    import shutil
+
+    return any(shutil.which(c) for c in ("cc", "gcc", "clang", "g++"))
+
+
+def resolve_mode(mode: str, n_images: int, device: str = "cpu") -> str:
+    """'auto' -> 'compile' for 2,000+ images where inductor can build (a C compiler on CPU),
+    else 'eager'. torch.compile costs about 2-3 minutes on 2 cores but roughly doubles
+    throughput, so it pays only on a whole dataset."""
+    if mode != "auto":
+        return mode
+    if n_images >= 2000 and (device != "cpu" or _have_compiler()):
+        return "compile"
+    return "eager"
+
+
+def _get_model(arch: str, mode: str, image_size: int, device: str = "cpu"):
+    """(callable model, mean, std), built once per process, mode and device.
+
+    mode: 'eager' (eval, channels-last), 'compile' (``torch.compile``, static shapes: the last
+    batch is padded), 'jit' (trace + freeze + optimize_for_inference; slower than eager here).
+    """
     import torch
 
-    key = (arch, mode, image_size)
+    key = (arch, mode, image_size, device)
     with _MODELS_LOCK:
         if key in _MODELS:
             return _MODELS[key]
         net, mean, std = _BUILDERS[arch]()
-        net = net.eval().to(memory_format=torch.channels_last)
+        net = net.eval().to(device=device, memory_format=torch.channels_last)
         for p in net.parameters():
             p.requires_grad_(False)
-        if mode == "jit":
+        if mode == "compile":
+            net = torch.compile(net, dynamic=False)
+        elif mode == "jit":
             ex = torch.zeros(2, 3, image_size, image_size).to(memory_format=torch.channels_last)
             with torch.inference_mode(False), torch.no_grad():
                 traced = torch.jit.trace(net, ex, check_trace=False)
                 net = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
         elif mode != "eager":
-            raise ValueError(f"mode must be 'jit' or 'eager', not {mode!r}")
+            raise ValueError(f"mode must be 'auto', 'eager', 'compile' or 'jit', not {mode!r}")
         _MODELS[key] = (net, mean, std)
         return _MODELS[key]
 
@@ -312,14 +337,28 @@ def embed_image_bytes(
     image_size: int = 224,
     batch_size: int = 64,
     threads: int | None = None,
-    mode: str = "jit",
+    mode: str = "auto",
+    precision: str = "fp32",
+    device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Embed encoded images (bytes) -> (n, d) float32; decoding overlaps with compute."""
+    """Embed encoded images (bytes) -> (n, d) float32; decoding overlaps with compute.
+
+    precision: 'fp32', or 'bf16' (autocast; about 2.5x faster again on CPUs with AVX512-BF16
+    once compiled, features agree with fp32 to about 3 significant digits).
+    """
     import torch
 
     n = len(images)
-    model, mean, std = _get_model(arch, mode, image_size)
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', not {precision!r}")
+    mode = resolve_mode(mode, n, device)
+    model, mean, std = _get_model(arch, mode, image_size, device)
+    autocast = (
+        torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+        if precision == "bf16"
+        else contextlib.nullcontext()
+    )
     mean_t = torch.tensor(mean).view(1, 3, 1, 1)
     inv_std = 1.0 / torch.tensor(std).view(1, 3, 1, 1)
 
@@ -330,14 +369,17 @@ def embed_image_bytes(
 
     out: list[np.ndarray] = []
     starts = list(range(0, n, batch_size))
-    with _torch_threads(threads), torch.inference_mode(), ThreadPoolExecutor(1) as pool:
+    with _torch_threads(threads), torch.inference_mode(), autocast, ThreadPoolExecutor(1) as pool:
         fut = pool.submit(batch, 0) if starts else None
         for j, s in enumerate(starts):
             x = fut.result()
             if j + 1 < len(starts):
                 fut = pool.submit(batch, starts[j + 1])
-            x = x.contiguous(memory_format=torch.channels_last)
-            out.append(model(x).float().numpy())
+            m = x.shape[0]
+            if mode == "compile" and m < batch_size:  # static shapes: pad, no recompilation
+                x = torch.cat([x, x.new_zeros((batch_size - m, *x.shape[1:]))])
+            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            out.append(model(x)[:m].float().cpu().numpy())
             if progress:
                 progress(min(s + batch_size, n), n)
     d = out[0].shape[1] if out else 0
@@ -345,13 +387,13 @@ def embed_image_bytes(
 
 
 def _image_extractor(arch: str):
-    def fn(raw: RawData, image_size: int = 224, batch_size: int = 64, threads: int | None = None,
-           mode: str = "jit", progress=None) -> np.ndarray:  # fmt: skip
+    def fn(raw: RawData, image_size: int = 224, precision: str = "fp32", batch_size: int = 64,
+           threads: int | None = None, mode: str = "auto", device: str = "cpu", progress=None) -> np.ndarray:  # fmt: skip
         from .images import read_members
 
         data = read_members(raw.images.archive, raw.images.members)
-        return embed_image_bytes(data, arch=arch, image_size=image_size, batch_size=batch_size,
-                                 threads=threads, mode=mode, progress=progress)  # fmt: skip
+        return embed_image_bytes(data, arch=arch, image_size=image_size, batch_size=batch_size, threads=threads,
+                                 mode=mode, precision=precision, device=device, progress=progress)  # fmt: skip
 
     return fn
 
@@ -362,15 +404,16 @@ EXTRACTORS: dict[str, Extractor] = {
     "minilm": Extractor("minilm", "text", _minilm, {"max_seq_length": 256}, _minilm_check),
     "efficientnet-lite0": Extractor(
         "efficientnet-lite0", "image", _image_extractor("efficientnet-lite0"),
-        {"image_size": 224, "resize": "shorter-bilinear+center-crop", "norm": "(x-127)/128"},
+        {"image_size": 224, "precision": "fp32", "resize": "shorter-bilinear+center-crop", "norm": "(x-127)/128"},
     ),
     "resnet50": Extractor(
         "resnet50", "image", _image_extractor("resnet50"),
-        {"image_size": 224, "resize": "shorter-bilinear+center-crop", "norm": "imagenet"}, _resnet50_check,
+        {"image_size": 224, "precision": "fp32", "resize": "shorter-bilinear+center-crop", "norm": "imagenet"},
+        _resnet50_check,
     ),
 }  # fmt: skip
 # parameters that change speed, not output: passed to the extractor, kept out of the key
-_RUNTIME_PARAMS = {"batch_size", "threads", "mode", "progress"}
+_RUNTIME_PARAMS = {"batch_size", "threads", "mode", "device", "progress"}
 _DESCRIPTIVE_PARAMS = {"resize", "norm"}  # documented in the key, not passed to the function
 
 
@@ -473,14 +516,15 @@ def load_features(
     *,
     data_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
-    **runtime,
+    **options,
 ) -> Features:
     """Features of a whole dataset, from the cache or computed once and cached.
 
     Pulls the dataset's files with DVC if they are missing, verifies them against
     ``data.dvc``, then returns the cached features for ``(source hash, extractor, params,
-    CODE_VERSION)``. ``runtime`` may carry speed-only options for image extractors
-    (``batch_size``, ``threads``, ``mode``, ``progress``).
+    CODE_VERSION)``. ``options`` are the extractor's parameters (they change the output and
+    the cache key, e.g. ``precision="bf16"`` for images) or speed-only options for image
+    extractors (``batch_size``, ``threads``, ``mode``, ``device``, ``progress``: not in the key).
     """
     spec = get_spec(name, data_dir=data_dir)
     ext_name = extractor or spec.default_extractor
@@ -488,14 +532,17 @@ def load_features(
         raise ValueError(f"unknown extractor {ext_name!r}; known extractors: {', '.join(sorted(EXTRACTORS))}")
     if ext_name not in spec.extractors:
         raise ValueError(f"extractor {ext_name!r} does not apply to {name} ({spec.modality}); use one of {spec.extractors}")
-    bad = set(runtime) - _RUNTIME_PARAMS
-    if bad:
-        raise TypeError(f"unexpected options {sorted(bad)}; allowed: {sorted(_RUNTIME_PARAMS)}")
     ext = EXTRACTORS[ext_name]
+    allowed = (_RUNTIME_PARAMS if ext.modality == "image" else set()) | (set(ext.defaults) - _DESCRIPTIVE_PARAMS)
+    bad = set(options) - allowed
+    if bad:
+        raise TypeError(f"unexpected options {sorted(bad)} for {ext_name}; allowed: {sorted(allowed)}")
+    runtime = {k: v for k, v in options.items() if k in _RUNTIME_PARAMS}
     if ext.check:
         ext.check()
     spec, shash, cdir = _prepare(name, data_dir, cache_dir)
-    params = {**ext.defaults, **spec.extractor_params.get(ext_name, {})}
+    params = {**ext.defaults, **spec.extractor_params.get(ext_name, {}),
+              **{k: v for k, v in options.items() if k not in _RUNTIME_PARAMS}}  # fmt: skip
     key = cache_key(shash, spec.name, spec.loader_version, ext_name, params)
 
     def compute():

