@@ -142,3 +142,25 @@ def test_minilm_embeds_a_few_texts():
     raw = RawData(y=np.zeros(3, np.int64), texts=["a cat", "the stock market fell", ""])
     X = embed.EXTRACTORS["minilm"].fn(raw)
     assert X.shape == (3, 384) and X.dtype == np.float32 and np.isfinite(X).all()
+
+
+def test_parallel_requests_compute_once(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    calls = []
+    real = embed.EXTRACTORS["identity"]
+
+    def slow(raw):
+        calls.append(1)
+        time.sleep(0.5)
+        return real.fn(raw)
+
+    monkeypatch.setitem(embed.EXTRACTORS, "identity", embed.Extractor("identity", "tabular", slow))
+    out = []
+    ts = [threading.Thread(target=lambda: out.append(load_features("odds_wbc", cache_dir=tmp_path))) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert len(out) == 2 and len(calls) == 1 and out[0].key == out[1].key

@@ -49,8 +49,9 @@ paper's L2 normalisation is the detector's job), ``y``, the class names and a sh
 them. Writes go to a temporary file in the same folder, fsync'ed, then ``os.replace``-d, so an
 interrupted run leaves no entry (at most a ``.*.tmp`` file, never read). On read the checksum
 is recomputed; an entry that fails to load or to match is deleted with a
-:class:`CacheCorruptWarning` and recomputed. Two processes computing the same entry at once
-both compute it; the last rename wins (both are identical).
+:class:`CacheCorruptWarning` and recomputed. A miss takes an exclusive ``flock`` on
+``.<key>.lock`` in the cache folder while computing, so parallel workers that ask for the
+same features wait for one computation instead of repeating it.
 """
 
 from __future__ import annotations
@@ -60,8 +61,10 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
 import tempfile
+import time
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -94,6 +97,7 @@ __all__ = [
 
 CODE_VERSION = "1"  # bump when an extractor or loader changes its output
 EXTRACTOR_CALLS: collections.Counter = collections.Counter()  # computations, by extractor name
+log = logging.getLogger("sla2p.data")
 
 
 class ExtractorUnavailable(RuntimeError):
@@ -344,8 +348,8 @@ def embed_image_bytes(
 ) -> np.ndarray:
     """Embed encoded images (bytes) -> (n, d) float32; decoding overlaps with compute.
 
-    precision: 'fp32', or 'bf16' (autocast; about 2.5x faster again on CPUs with AVX512-BF16
-    once compiled, features agree with fp32 to about 3 significant digits).
+    precision: 'fp32', or 'bf16' (autocast; about 2.5-3x faster on CPUs with AVX512-BF16;
+    mean cosine similarity to the fp32 features about 0.9975 on CIFAR-10).
     """
     import torch
 
@@ -369,6 +373,7 @@ def embed_image_bytes(
 
     out: list[np.ndarray] = []
     starts = list(range(0, n, batch_size))
+    t0 = time.perf_counter()
     with _torch_threads(threads), torch.inference_mode(), autocast, ThreadPoolExecutor(1) as pool:
         fut = pool.submit(batch, 0) if starts else None
         for j, s in enumerate(starts):
@@ -380,8 +385,12 @@ def embed_image_bytes(
                 x = torch.cat([x, x.new_zeros((batch_size - m, *x.shape[1:]))])
             x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             out.append(model(x)[:m].float().cpu().numpy())
+            done = min(s + batch_size, n)
             if progress:
-                progress(min(s + batch_size, n), n)
+                progress(done, n)
+            elif j % 20 == 19 or done == n:
+                rate = done / (time.perf_counter() - t0)
+                log.info("%s: %d/%d images, %.1f images/s, %.0f s left", arch, done, n, rate, (n - done) / rate)
     d = out[0].shape[1] if out else 0
     return np.ascontiguousarray(np.concatenate(out) if out else np.zeros((0, d)), dtype=np.float32)
 
@@ -490,17 +499,47 @@ def _read_entry(path: Path):
     return X, arrs["y"], tuple(arrs["class_names"].tolist()), meta
 
 
-def _cached(path: Path, compute: Callable[[], tuple]):
-    if path.is_file():
+@contextlib.contextmanager
+def _entry_lock(path: Path):
+    """An exclusive advisory lock (``flock`` on ``.<key>.lock``) while an entry is computed, so
+    parallel workers asking for the same features compute them once; no-op without fcntl."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.stem}.lock", "a+") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
-            return _read_entry(path)
-        except _Corrupt as e:
-            warnings.warn(f"embedding cache entry {path} is corrupt ({e}); it is deleted and recomputed",
-                          CacheCorruptWarning, stacklevel=3)  # fmt: skip
-            with contextlib.suppress(OSError):
-                path.unlink()
-    X, y, class_names, meta = compute()
-    _write_entry(path, X, y, class_names, meta)
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _try_read(path: Path):
+    if not path.is_file():
+        return None
+    try:
+        return _read_entry(path)
+    except _Corrupt as e:
+        warnings.warn(f"embedding cache entry {path} is corrupt ({e}); it is deleted and recomputed",
+                      CacheCorruptWarning, stacklevel=4)  # fmt: skip
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
+
+
+def _cached(path: Path, compute: Callable[[], tuple]):
+    hit = _try_read(path)
+    if hit is not None:
+        return hit
+    with _entry_lock(path):
+        hit = _try_read(path)  # another process may have computed it while we waited
+        if hit is not None:
+            return hit
+        X, y, class_names, meta = compute()
+        _write_entry(path, X, y, class_names, meta)
     return _read_entry(path)
 
 
