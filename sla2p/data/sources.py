@@ -26,6 +26,7 @@ describes, so it is documentation, not the reference we verify against.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -67,6 +68,7 @@ class UntrackedDataWarning(UserWarning):
 
 
 _LOCK = threading.Lock()
+_FETCH_LOCK = threading.RLock()
 _MANIFESTS: dict[tuple[str, str], dict[str, str]] = {}
 
 
@@ -162,20 +164,35 @@ def fetch(relpaths: list[str], *, root: Path | None = None) -> None:
     _dvc_env()
     root = Path(root) if root else paths.project_root()
     _, out = dvc_pin(root)
-    targets = [f"{out}/{r}" for r in relpaths]
-    cwd = os.getcwd()
+    targets = [str(root / out / r) for r in relpaths]  # absolute: no chdir (thread-safe)
     try:
-        os.chdir(root)  # DVC resolves targets relative to the current directory
-        with dvc.repo.Repo(str(root)) as repo:
+        with _fetch_lock(root), dvc.repo.Repo(str(root)) as repo:
             repo.pull(targets=targets)
     except Exception as e:  # noqa: BLE001
         raise DataMissingError(
-            f"`dvc pull {' '.join(targets)}` failed in {root}: {type(e).__name__}: {e}. "
+            f"`dvc pull {' '.join(f'{out}/{r}' for r in relpaths)}` failed in {root}: {type(e).__name__}: {e}. "
             "Check the remote with `dvc remote list`; point it elsewhere with "
             "`dvc remote modify --local store url <path-or-url>`."
         ) from e
-    finally:
-        os.chdir(cwd)
+
+
+@contextlib.contextmanager
+def _fetch_lock(root: Path):
+    """Serialise our DVC pulls across threads and processes (DVC's own repo lock fails fast)."""
+    with _FETCH_LOCK:
+        try:
+            import fcntl
+        except ImportError:
+            yield
+            return
+        d = root / ".dvc" / "tmp"
+        d.mkdir(parents=True, exist_ok=True)
+        with open(d / "sla2p-fetch.lock", "a+") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 # ---------------------------------------------------------------- verification memo
