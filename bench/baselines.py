@@ -1,0 +1,81 @@
+"""Fit and score seconds (and AUROC) of every registered detector on Arrhythmia and Thyroid.
+
+    DO_NOT_TRACK=true .venv/bin/python bench/baselines.py [--threads 1] [--only goad,rsrae] [--seed 0]
+
+One line per (detector, dataset), after an untimed warm-up fit on 64 rows: fit seconds (fit includes scoring the training rows, as
+PyOD's ``fit`` does), seconds of a second ``decision_function`` over all rows, AUROC of the
+transductive scores (fit on all rows, score all rows). Detectors run with their defaults.
+Data are read directly from data/ (Arrhythmia: data/odds/arrhythmia.mat, Thyroid:
+data/adbench/Classical/38_thyroid.npz; restore them with ``dvc pull``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# This file is named baselines.py: keep its own folder off sys.path so `import baselines`
+# finds the package, not this script.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+import numpy as np  # noqa: E402
+import scipy.io  # noqa: E402
+import torch  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
+
+from baselines import list_detectors, make_detector  # noqa: E402
+
+
+def load(name: str) -> tuple[np.ndarray, np.ndarray]:
+    if name == "arrhythmia":
+        m = scipy.io.loadmat(ROOT / "data" / "odds" / "arrhythmia.mat")
+        return m["X"].astype(np.float64), m["y"].ravel().astype(int)
+    if name == "thyroid":
+        with np.load(ROOT / "data" / "adbench" / "Classical" / "38_thyroid.npz") as z:
+            return z["X"].astype(np.float64), z["y"].ravel().astype(int)
+    raise ValueError(name)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch intra-op threads (default 1: small networks on a shared CPU)")
+    ap.add_argument("--only", default="", help="comma-separated detector names (default: all)")
+    ap.add_argument("--datasets", default="arrhythmia,thyroid")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-warmup", action="store_true",
+                    help="skip the untimed warm-up fit on 64 rows (numba JIT, torch lazy init)")
+    ap.add_argument("--device", default=None, help="passed to detectors that take one (default: theirs)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    names = [n for n in args.only.split(",") if n] or list_detectors()
+    print(f"# torch {torch.__version__}, {args.threads} thread(s), seed {args.seed}, "
+          f"cuda={'yes' if torch.cuda.is_available() else 'no'}")
+    for ds in args.datasets.split(","):
+        X, y = load(ds)
+        print(f"# {ds}: {X.shape[0]} x {X.shape[1]}, {int(y.sum())} outliers")
+        for name in names:
+            det = make_detector(name, random_state=args.seed, device=args.device)
+            try:
+                if not args.no_warmup:  # first calls compile numba kernels (HBOS, PyOD's AE score)
+                    make_detector(name, random_state=args.seed, device=args.device).fit(X[:64])
+                t0 = time.perf_counter()
+                det.fit(X)
+                t1 = time.perf_counter()
+                det.decision_function(X)
+                t2 = time.perf_counter()
+                auc = roc_auc_score(y, det.decision_scores_)
+                print(f"{name:12s} {ds:11s} fit {t1 - t0:8.2f} s  score {t2 - t1:7.3f} s  AUROC {auc:.3f}",
+                      flush=True)
+            except Exception as exc:  # a failed cell is a result too
+                print(f"{name:12s} {ds:11s} FAILED: {type(exc).__name__}: {exc}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
