@@ -26,6 +26,8 @@ KDDCup99       1000       7.8125
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 from pyod.models.base import BaseDetector
@@ -81,14 +83,15 @@ class SLA2P(BaseDetector):
 
     Attributes
     ----------
-    projections_ : torch.Tensor, shape (d, K, m)
-        The projection matrices, ``projections_[:, k, :]`` = W_k (on CPU).
+    projections_ : torch.Tensor, shape (K, d, m)
+        The projection matrices, ``projections_[k]`` = W_k (on CPU).
     seed_ : int
         The seed actually used (drawn from OS entropy when ``random_state`` is None).
     classifier_ : ProjectionClassifier
         The trained classifier (eval mode).
     history_ : dict
-        steps, epochs, stop_reason, and per-step loss, accuracy and running accuracy.
+        steps, epochs, stop_reason, train_seconds, and per-step loss, accuracy and running
+        accuracy.
     decision_scores_, threshold_, labels_ : as in PyOD.
     """
 
@@ -145,10 +148,11 @@ class SLA2P(BaseDetector):
         gen = make_generator(self.seed_)
         self.n_features_in_ = d
         # Drawn on CPU from the local generator: same projections on every device.
-        self.projections_ = torch.randn(d, K, m, generator=gen)
+        self.projections_ = torch.randn(K, d, m, generator=gen)
         net = ProjectionClassifier(m, K, generator=gen).to(self.device_)
         Xt = self._prepare(X)
         W = self.projections_.to(self.device_)
+        t0 = time.perf_counter()
         with fast_matmul(self.device_):
             history = train_classifier(
                 net, Xt, W, batch_size=int(self.batch_size), lr=float(self.lr),
@@ -156,7 +160,7 @@ class SLA2P(BaseDetector):
                 acc_threshold=float(self.acc_threshold), max_epochs=int(self.max_epochs),
                 generator=gen)
         self.classifier_ = net
-        self.history_ = history.as_dict()
+        self.history_ = {**history.as_dict(), "train_seconds": time.perf_counter() - t0}
         self._folded = fold_eval(net)
         self._W_device = W
         self.decision_scores_ = self._score(Xt)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils import skip_init
 
 from ._utils import init_linear_
 
@@ -26,14 +27,16 @@ class ProjectionClassifier(nn.Module):
         super().__init__()
         widths = [in_dim] + [int(h * in_dim) for h in hidden]
         blocks = []
+        # skip_init: nn.Linear's own initialisation would draw from the global RNG.
         for a, b in zip(widths[:-1], widths[1:]):
-            blocks += [nn.Linear(a, b), nn.BatchNorm1d(b), nn.LeakyReLU(NEGATIVE_SLOPE)]
+            blocks += [skip_init(nn.Linear, a, b), nn.BatchNorm1d(b), nn.LeakyReLU(NEGATIVE_SLOPE)]
         self.hidden = nn.Sequential(*blocks)
-        self.head = nn.Linear(widths[-1], n_classes)
-        if generator is not None:
-            for layer in self.modules():
-                if isinstance(layer, nn.Linear):
-                    init_linear_(layer, generator)
+        self.head = skip_init(nn.Linear, widths[-1], n_classes)
+        if generator is None:
+            generator = torch.Generator().manual_seed(0)
+        for layer in self.modules():
+            if isinstance(layer, nn.Linear):
+                init_linear_(layer, generator)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.head(self.hidden(z))

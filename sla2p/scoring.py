@@ -10,6 +10,8 @@ block it was computed in, of the block size and of the row order.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 
 import torch
 from torch.nn import functional as F
@@ -17,23 +19,30 @@ from torch.nn import functional as F
 from .network import FoldedMLP
 
 
+def perturb(f: FoldedMLP, z: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+    """z' = z + step * grad_z CE(f(z), predicted label), one row at a time in effect.
+
+    The gradient comes from ONE backward pass of the SUM of per-row losses: in eval mode rows
+    do not interact, so each row gets the gradient of its own loss, whatever else is in the
+    block. It raises the loss of the predicted label, so it lowers that label's softmax.
+    """
+    with torch.enable_grad():
+        zg = z.detach().requires_grad_(True)
+        logits = f(zg)
+        predicted = logits.detach().argmax(dim=1)
+        loss = F.cross_entropy(logits, predicted, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, zg)
+    return z.detach() + step.unsqueeze(1) * grad
+
+
 def pair_normality(f: FoldedMLP, z: torch.Tensor, labels: torch.Tensor, step: torch.Tensor | None) -> torch.Tensor:
-    """Per-row normality s = -||softmax(f(z')) - onehot(label)||^2 with z' = z + step * grad.
+    """Per-row normality s = -||softmax(f(z')) - onehot(label)||^2 (z' = z when ``step`` is None).
 
     ``z``: (N, m) transformed copies; ``labels``: (N,) their projection index k; ``step``: (N,)
-    per-row step (``None`` or all zeros: no perturbation, i.e. SLA). The gradient is that of the
-    cross-entropy of each row's PREDICTED label, so z' lowers the predicted label's softmax.
+    per-row step, or ``None`` for no perturbation (SLA).
     """
     if step is not None:
-        with torch.enable_grad():
-            zg = z.detach().requires_grad_(True)
-            logits = f(zg)
-            predicted = logits.detach().argmax(dim=1)
-            # Sum, not mean: each row's gradient is its own, whatever else is in the block.
-            loss = F.cross_entropy(logits, predicted, reduction="sum")
-            (grad,) = torch.autograd.grad(loss, zg)
-        z = z + step.unsqueeze(1) * grad
-        del logits, grad, zg
+        z = perturb(f, z, step)
     with torch.no_grad():
         p = torch.softmax(f(z), dim=1)
         p_true = p.gather(1, labels.unsqueeze(1)).squeeze(1)
@@ -69,6 +78,36 @@ def official_steps(n: int, epsilon: float, batch_size: int) -> torch.Tensor:
     return (epsilon * batch_size / sizes).to(torch.float32)
 
 
+def _glibc():
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:  # not glibc
+        return None
+
+
+_LIBC = _glibc()
+_M_MMAP_THRESHOLD = -3
+_fixed_threshold = False
+
+
+def steady_memory(device: torch.device) -> None:
+    """Keep peak RSS flat across scoring blocks (CPU, glibc only).
+
+    glibc raises its mmap threshold after large frees (up to 32 MB), so later blocks' tensors
+    land on the heap and fragment it, and peak RSS creeps up with the number of blocks. Fixing
+    the threshold at 4 MB (once per process) sends block-sized tensors to mmap, which returns
+    them to the OS on free; ``malloc_trim`` hands back what is left between blocks.
+    """
+    global _fixed_threshold
+    if device.type != "cpu" or _LIBC is None:
+        return
+    if not _fixed_threshold:
+        _LIBC.mallopt(_M_MMAP_THRESHOLD, 4 << 20)
+        _fixed_threshold = True
+    _LIBC.malloc_trim(0)
+
+
 @contextlib.contextmanager
 def fast_matmul(device: torch.device):
     """On CUDA allow TF32 matmuls for the duration (restored afterwards); on CPU do nothing."""
@@ -87,20 +126,22 @@ def normality_scores(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, steps: torc
                      block: int) -> torch.Tensor:
     """Mean over the K projections of the per-pair normality, for every row of ``X``.
 
-    ``X``: (n, d) normalised inputs on the model's device; ``W``: (d, K, m) projections;
+    ``X``: (n, d) normalised inputs on the model's device; ``W``: (K, d, m) projections;
     ``steps``: (n,) per-sample step or ``None``; ``block``: samples per block (speed only).
     """
     n, d = X.shape
-    _, K, m = W.shape
-    W_flat = W.reshape(d, K * m)
-    labels_all = torch.arange(K, device=X.device)
+    K, _, m = W.shape
     out = torch.empty(n, dtype=torch.float32, device=X.device)
+    steady_memory(X.device)
     for start in range(0, n, block):
         xb = X[start:start + block]
         nb = xb.shape[0]
-        z = (xb @ W_flat).view(nb * K, m)  # row r = (sample r // K, projection r % K)
-        labels = labels_all.repeat(nb)
-        step = None if steps is None else steps[start:start + nb].repeat_interleave(K)
+        # (K, nb, m): one batched GEMM; row r of the flattened block = (projection r // nb, sample r % nb)
+        z = torch.matmul(xb.unsqueeze(0), W).view(K * nb, m)
+        labels = torch.arange(K, device=X.device).repeat_interleave(nb)
+        step = None if steps is None else steps[start:start + nb].repeat(K)
         s = pair_normality(f, z, labels, step)
-        out[start:start + nb] = s.view(nb, K).mean(dim=1)
+        out[start:start + nb] = s.view(K, nb).mean(dim=0)
+        del z, s
+        steady_memory(X.device)
     return out

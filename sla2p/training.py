@@ -42,14 +42,13 @@ class TrainingHistory:
 
 
 def project_pairs(X: torch.Tensor, W: torch.Tensor, rows: torch.Tensor, ks: torch.Tensor) -> torch.Tensor:
-    """z_j = X[rows_j] @ W[:, ks_j, :] for a batch of pairs, as one batched matmul."""
-    d, _, m = W.shape
-    W_by_k = W.permute(1, 0, 2)  # (K, d, m) view
+    """z_j = X[rows_j] @ W[ks_j] for a batch of pairs, as one batched matmul (W: (K, d, m))."""
+    _, d, m = W.shape
     step = max(1, _MAX_GATHER_ELEMENTS // (d * m))
     parts = []
     for s in range(0, rows.numel(), step):
         r, k = rows[s:s + step], ks[s:s + step]
-        parts.append(torch.bmm(X[r].unsqueeze(1), W_by_k[k]).squeeze(1))
+        parts.append(torch.bmm(X[r].unsqueeze(1), W[k]).squeeze(1))
     return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
@@ -57,7 +56,7 @@ def train_classifier(net: ProjectionClassifier, X: torch.Tensor, W: torch.Tensor
                      lr: float, adam_eps: float, weight_decay: float, acc_threshold: float,
                      max_epochs: int, generator: torch.Generator) -> TrainingHistory:
     n = X.shape[0]
-    K = W.shape[1]
+    K = W.shape[0]
     n_pairs = n * K
     opt = torch.optim.Adam(net.parameters(), lr=lr, eps=adam_eps, weight_decay=weight_decay)
     hist = TrainingHistory()
@@ -65,11 +64,14 @@ def train_classifier(net: ProjectionClassifier, X: torch.Tensor, W: torch.Tensor
     net.train()
     for epoch in range(max_epochs):
         hist.epochs = epoch + 1
-        order = torch.randperm(n_pairs, generator=generator).to(X.device)
+        # int32 halves the one O(n K) buffer training needs (the shuffled pair ids).
+        dtype = torch.int32 if n_pairs < 2**31 else torch.int64
+        order = torch.randperm(n_pairs, generator=generator, dtype=dtype).to(X.device)
         for start in range(0, n_pairs, batch_size):
             idx = order[start:start + batch_size]
             if idx.numel() < 2:  # BatchNorm cannot train on a single row
                 continue
+            idx = idx.long()
             rows, ks = idx // K, idx % K
             logits = net(project_pairs(X, W, rows, ks))
             loss = F.cross_entropy(logits, ks)

@@ -101,17 +101,10 @@ def test_audit_reports_batch_dependent_scores(name, data, fitted):
     assert not order_audit(name, X, detector=fitted(name)).batch_independent
 
 
-# The core's networks are built with nn.Linear's own initialisation before being re-drawn from
-# the local generator, which advances (never reads) the global torch RNG: reported to the lead.
-_ADVANCES_GLOBAL_TORCH_RNG = {"sla2p", "sla"}
-
-
 @pytest.mark.parametrize("name", list_detectors())
 def test_fit_and_score_leave_global_rngs_alone(name, data):
     import random
 
-    if name in _ADVANCES_GLOBAL_TORCH_RNG:
-        pytest.xfail("the core's network construction advances the global torch RNG (sla2p/network.py)")
     X, _ = data
     before = (random.getstate(), np.random.get_state()[1].copy(), torch.random.get_rng_state().clone())
     det = make_detector(name, random_state=0, device="cpu", **FAST.get(name, {})).fit(X)

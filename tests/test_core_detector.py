@@ -1,0 +1,241 @@
+"""Behaviour of the SLA2P core detector: order invariance, the official-compat defect,
+perturbation, determinism, the PyOD/scikit-learn contract and bad input."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+
+from sla2p import SLA, SLA2P
+from sla2p.scoring import official_steps, perturb
+
+BASE = dict(n_projections=16, proj_dim=16, max_epochs=3)
+# A small model wants a smaller step than the paper's 7.8125 (which suits m = 256).
+SMALL = {**BASE, "epsilon": 1.0}
+
+
+def planted(n=300, d=12, n_out=30, seed=0):
+    """Inliers near a low-dimensional subspace, outliers isotropic: easy for SLA2P."""
+    rng = np.random.default_rng(seed)
+    basis = rng.normal(size=(3, d))
+    inl = rng.normal(size=(n - n_out, 3)) @ basis + 0.05 * rng.normal(size=(n - n_out, d))
+    out = rng.normal(size=(n_out, d)) * 2.0
+    X = np.vstack([inl, out]).astype(np.float32)
+    y = np.r_[np.zeros(n - n_out), np.ones(n_out)].astype(int)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def data():
+    return planted()
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, _ = data
+    return SLA2P(random_state=0, **SMALL).fit(X)
+
+
+def test_fit_sets_pyod_attributes(fitted, data):
+    X, y = data
+    assert fitted.decision_scores_.shape == (len(X),)
+    assert np.isfinite(fitted.decision_scores_).all()
+    assert fitted.labels_.shape == (len(X),) and set(np.unique(fitted.labels_)) <= {0, 1}
+    assert np.isfinite(fitted.threshold_)
+    assert fitted.projections_.shape == (16, X.shape[1], 16)
+    h = fitted.history_
+    assert h["steps"] == len(h["loss"]) == len(h["running_accuracy"]) > 0
+    assert h["stop_reason"] in ("acc_threshold", "max_epochs")
+    if h["stop_reason"] == "acc_threshold":
+        assert h["running_accuracy"][-1] > fitted.acc_threshold
+    # planted outliers are found
+    assert roc_auc_score(y, fitted.decision_scores_) > 0.8
+
+
+def test_decision_function_matches_fit_scores(fitted, data):
+    X, _ = data
+    np.testing.assert_allclose(fitted.decision_function(X), fitted.decision_scores_, rtol=0, atol=1e-6)
+
+
+def test_order_invariance(fitted, data):
+    X, _ = data
+    p = np.random.default_rng(1).permutation(len(X))
+    np.testing.assert_allclose(fitted.decision_function(X[p]), fitted.decision_scores_[p], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("block", [1, 7, 128, 300])
+def test_scoring_batch_size_never_changes_scores(fitted, data, block):
+    X, _ = data
+    det = clone(fitted).set_params(score_batch_size=block)
+    det.fit(X)
+    np.testing.assert_allclose(det.decision_scores_, fitted.decision_scores_, rtol=0, atol=1e-5)
+
+
+def test_official_steps_by_hand():
+    # 300 rows in batches of 128: 128, 128, 44. eps per sample 2 -> eps_paper 256.
+    s = official_steps(300, 2.0, 128).numpy()
+    np.testing.assert_allclose(s[:256], 2.0)
+    np.testing.assert_allclose(s[256:], 256 / 44)
+    assert s[-1] > s[0]
+    # n a multiple of the batch: every row gets the per-sample step
+    np.testing.assert_allclose(official_steps(256, 2.0, 128).numpy(), 2.0)
+
+
+def test_official_compat_gives_last_batch_a_larger_step(data):
+    """Normals first, outliers last (the authors' loaders): in compat='official' the last batch
+    (44 rows of 300) moves by eps*128/44; the default moves every row by eps."""
+    X, y = data
+    order = np.argsort(y, kind="stable")  # normals first
+    Xo = X[order]
+    eps = 0.5
+    official = SLA2P(random_state=0, epsilon=eps, compat="official", **BASE).fit(Xo)
+    default = clone(official).set_params(compat="none").fit(Xo)
+    bigger = clone(official).set_params(compat="none", epsilon=eps * 128 / 44).fit(Xo)
+    # Same seed, same training: only the step differs.
+    np.testing.assert_allclose(official.decision_scores_[:256], default.decision_scores_[:256], atol=1e-5)
+    np.testing.assert_allclose(official.decision_scores_[256:], bigger.decision_scores_[256:], atol=1e-5)
+    assert not np.allclose(official.decision_scores_[256:], default.decision_scores_[256:], atol=1e-4)
+    # ... so official scores depend on the order, the default's do not.
+    p = np.random.default_rng(0).permutation(len(Xo))
+    assert not np.allclose(official.decision_function(Xo[p]), official.decision_scores_[p], atol=1e-4)
+    np.testing.assert_allclose(default.decision_function(Xo[p]), default.decision_scores_[p], atol=1e-5)
+
+
+def test_epsilon_zero_is_sla(data):
+    X, _ = data
+    a = SLA2P(random_state=3, epsilon=0.0, acc_threshold=0.8, **BASE).fit(X)
+    b = SLA(random_state=3, acc_threshold=0.8, **BASE).fit(X)
+    np.testing.assert_array_equal(a.decision_scores_, b.decision_scores_)
+    c = SLA2P(random_state=3, epsilon=1.0, acc_threshold=0.8, **BASE).fit(X)
+    assert not np.allclose(c.decision_scores_, a.decision_scores_)
+
+
+def test_perturbation_lowers_the_predicted_softmax(fitted, data):
+    X, _ = data
+    Xt = fitted._prepare(X)
+    K, d, m = fitted.projections_.shape
+    z = torch.matmul(Xt, fitted.projections_).reshape(-1, m)
+    f = fitted._folded
+    with torch.no_grad():
+        p0 = torch.softmax(f(z), dim=1)
+        pred = p0.argmax(dim=1)
+        zp = perturb(f, z, torch.full((z.shape[0],), 0.5))
+        p1 = torch.softmax(f(zp), dim=1)
+    before = p0.gather(1, pred[:, None]).squeeze(1)
+    after = p1.gather(1, pred[:, None]).squeeze(1)
+    assert (after < before).float().mean() > 0.95
+
+
+def test_per_sample_gradient_from_summed_loss(fitted, data):
+    """One backward pass of the summed loss gives each row the gradient of its own loss."""
+    X, _ = data
+    Xt = fitted._prepare(X[:5])
+    K, d, m = fitted.projections_.shape
+    z = torch.matmul(Xt, fitted.projections_).reshape(-1, m)
+    f = fitted._folded
+    step = torch.ones(z.shape[0])
+    batched = perturb(f, z, step) - z
+    for r in [0, 17, 40]:
+        zr = z[r:r + 1].clone().requires_grad_(True)
+        logits = f(zr)
+        loss = torch.nn.functional.cross_entropy(logits, logits.argmax(1))
+        (g,) = torch.autograd.grad(loss, zr)
+        torch.testing.assert_close(batched[r], g[0], atol=1e-6, rtol=1e-4)
+
+
+def test_folded_network_equals_eval_network(fitted, data):
+    X, _ = data
+    z = torch.randn(64, fitted.proj_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(fitted._folded(z), fitted.classifier_(z), atol=1e-4, rtol=1e-4)
+
+
+def test_same_seed_same_scores_other_seed_differs(data):
+    X, _ = data
+    a = SLA2P(random_state=7, **SMALL).fit(X).decision_scores_
+    b = SLA2P(random_state=7, **SMALL).fit(X).decision_scores_
+    c = SLA2P(random_state=8, **SMALL).fit(X).decision_scores_
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_fit_leaves_global_rng_alone(data):
+    X, _ = data
+    torch.manual_seed(123)
+    np.random.seed(123)
+    expected_t, expected_n = torch.rand(3), np.random.rand(3)
+    torch.manual_seed(123)
+    np.random.seed(123)
+    SLA2P(random_state=0, **SMALL).fit(X)
+    np.testing.assert_array_equal(torch.rand(3).numpy(), expected_t.numpy())
+    np.testing.assert_array_equal(np.random.rand(3), expected_n)
+
+
+def test_sklearn_pyod_contract(fitted, data):
+    X, _ = data
+    params = fitted.get_params()
+    assert params["n_projections"] == 16 and SLA2P().get_params()["epsilon"] == 1000 / 128
+    c = clone(fitted)
+    assert not hasattr(c, "classifier_") and c.get_params() == params
+    assert set(fitted.predict(X)) <= {0, 1}
+    proba = fitted.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert "epsilon" not in SLA().get_params()
+
+
+def test_pickle_roundtrip(fitted, data):
+    import pickle
+
+    X, _ = data
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_allclose(again.decision_function(X[:20]), fitted.decision_scores_[:20], atol=1e-6)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.array([[1.0, np.nan], [0.0, 1.0]]), "NaN"),
+    (np.array([[1.0, np.inf], [0.0, 1.0]]), "infinity"),
+    (np.arange(5.0), "2D"),
+    (np.ones((1, 3)), "minimum of 2"),
+    (np.array([["a", "b"], ["c", "d"]]), "non-numeric"),
+])
+def test_bad_input_fit(bad, message):
+    with pytest.raises(ValueError, match=message):
+        SLA2P(**SMALL).fit(bad)
+
+
+def test_wrong_feature_count_at_scoring(fitted):
+    with pytest.raises(ValueError, match="12 features"):
+        fitted.decision_function(np.ones((3, 5)))
+
+
+def test_unfitted_scoring_is_refused():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        SLA2P().decision_function(np.ones((3, 5)))
+
+
+@pytest.mark.parametrize("param, value", [
+    ("n_projections", 1), ("proj_dim", 0), ("epsilon", -1.0), ("acc_threshold", 1.5),
+    ("normalize", "l1"), ("compat", "paper"), ("score_batch_size", 0), ("random_state", -2),
+])
+def test_bad_parameters_are_named(data, param, value):
+    X, _ = data
+    with pytest.raises(ValueError, match=param):
+        SLA2P(**{**SMALL, param: value}).fit(X)
+
+
+def test_all_zero_row_stays_finite(data):
+    X, _ = data
+    X = X.copy()
+    X[5] = 0.0
+    det = SLA2P(random_state=0, **SMALL).fit(X)
+    assert np.isfinite(det.decision_scores_).all()
+    assert np.isfinite(det.decision_function(np.zeros((2, X.shape[1])))).all()
+
+
+def test_max_epochs_bounds_training(data):
+    X, _ = data
+    det = SLA2P(random_state=0, n_projections=16, proj_dim=8, acc_threshold=1.0, max_epochs=1).fit(X[:40])
+    assert det.history_["stop_reason"] == "max_epochs" and det.history_["epochs"] == 1
+    assert det.history_["steps"] == 40 * 16 // 128
