@@ -23,7 +23,9 @@ class RawData:
     """A loaded dataset before embedding.
 
     ``y``: int64; for intrinsic datasets 0/1 with 1 = outlier, for one-vs-rest datasets the
-    class index of each row. Exactly one of ``X`` (tabular), ``texts`` or ``images`` is set.
+    class index of each row. Exactly one of ``X`` (tabular, or features already computed),
+    ``texts``, ``images`` (encoded files in an archive) or ``pixels`` (decoded images: a uint8
+    array (n, H, W, 3), e.g. the original CIFAR archives) is set.
     """
 
     y: np.ndarray
@@ -31,6 +33,7 @@ class RawData:
     X: np.ndarray | None = None
     texts: list[str] | None = field(default=None, repr=False)
     images: ImageRefs | None = None
+    pixels: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
