@@ -8,7 +8,13 @@
 Plain library: no Prefect or MLflow. Modules: ``paths`` (where data and cache live),
 ``sources`` (DVC pull + verification against data.dvc), ``registry`` (the one place to add a
 dataset; ODDS/ADBench files are discovered), ``tabular``/``text``/``images`` (loaders),
-``protocol`` (splits), ``embed`` (extractors and the cache).
+``protocol`` (splits), ``embed`` (extractors and the cache), ``safe_pickle`` (the restricted
+unpickler), ``rsrae`` (RSRAE's processed files).
+
+The paper's own formats (original CIFAR-10/CIFAR-100 archives, RSRAE's ``.data`` files) are
+the optional datasets ``cifar10_python``, ``cifar100``, ``20news_rsrae``, ``reuters_rsrae``,
+``caltech101_rsrae``, listed when their files are found (see :mod:`sla2p.data.registry` and
+:func:`configure_paths`).
 """
 
 from .embed import (
@@ -22,7 +28,17 @@ from .embed import (
     load_labels,
 )
 from .protocol import Split, make_split, take_rows
-from .registry import PAPER_DATASETS, DatasetSpec, get_spec, list_datasets
+from .registry import (
+    OPTIONAL_DATASETS,
+    PAPER_DATASETS,
+    DatasetNotPresentError,
+    DatasetSpec,
+    configure_paths,
+    get_spec,
+    list_datasets,
+    optional_status,
+)
+from .safe_pickle import UnsafePickleError
 from .sources import DataError, DataIntegrityError, DataMissingError, UntrackedDataWarning
 
 __all__ = [
@@ -30,4 +46,5 @@ __all__ = [
     "DatasetSpec", "Features", "Split", "PAPER_DATASETS", "EXTRACTORS", "EXTRACTOR_CALLS", "CODE_VERSION",
     "DataError", "DataMissingError", "DataIntegrityError", "UntrackedDataWarning",
     "ExtractorUnavailable", "CacheCorruptWarning",
+    "OPTIONAL_DATASETS", "DatasetNotPresentError", "configure_paths", "optional_status", "UnsafePickleError",
 ]  # fmt: skip

@@ -2,8 +2,8 @@
 
 Extractors (name -> what it does; the parameters that change the output are part of the key):
 
-``identity`` (tabular)
-    ``X`` as loaded, float32.
+``identity`` (tabular; also RSRAE's processed TF-IDF files)
+    ``X`` as loaded, float32 (a sparse ``X`` stays CSR).
 ``tfidf`` (text; the paper's, as RSRAE)
     ``sklearn.feature_extraction.text.TfidfVectorizer`` fitted on the WHOLE corpus of the
     dataset (all classes; transductive, as RSRAE), with: ``lowercase=True``,
@@ -28,10 +28,23 @@ Extractors (name -> what it does; the parameters that change the output are part
     convention; it gave clearly more confident ImageNet predictions than the ImageNet
     mean/std on Caltech images).
 ``resnet50`` (image; the paper's choice)
-    torchvision ResNet-50 with ImageNet weights, 2048-d pooled features, ImageNet mean/std.
-    Used only where torchvision is installed AND the weights file is on disk
-    (``$SLA2P_RESNET50_WEIGHTS`` or ``resnet50-*.pth`` in torch hub's checkpoints folder);
-    nothing is ever downloaded. Otherwise a clear :class:`ExtractorUnavailable` error.
+    torchvision ResNet-50 built with ``weights=None`` (never downloads) and loaded from a local
+    state dict: the option ``weights=<path>``, else ``$SLA2P_RESNET50_WEIGHTS``, else the newest
+    ``resnet50-*.pth`` in torch hub's checkpoints folder (``$TORCH_HOME/hub/checkpoints``,
+    where torchvision caches ``resnet50-0676ba61.pth`` (IMAGENET1K_V1) or
+    ``resnet50-11ad3fa6.pth`` (V2)). The file's sha256 is part of the cache key (its path is
+    not). Preprocessing as the paper's code: the image resized to 224 x 224 (bilinear, both
+    sides: the aspect ratio is not kept; CIFAR's 32 x 32 are upsampled), RGB scaled to 0..1
+    and normalised with the ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225)
+    (the official code's third std 0.25 is a typo, not reproduced); output the 2048-d
+    global-average-pooled last block (``fc`` = Identity). The paper's L2 normalisation per row
+    is the detector's job. torchvision is the optional extra ``resnet50``, imported only when
+    this extractor is used; without it, or without a weights file, a clear
+    :class:`ExtractorUnavailable` error.
+
+Image inputs are either encoded files in an archive (``RawData.images``) or decoded pixels
+(``RawData.pixels``, the original CIFAR archives and RSRAE's ``caltech101.data``); both go
+through the same resizing (Pillow, from uint8 RGB).
 
 Speed (images): the model runs in eval mode under ``torch.inference_mode`` in channels-last
 layout; on a whole dataset (2,000+ images) it is compiled with ``torch.compile`` (inductor,
@@ -78,7 +91,7 @@ import scipy.sparse as sp
 from . import paths
 from .raw import RawData
 from .registry import get_spec
-from .sources import ensure_files, source_hash
+from .sources import ensure_files, source_hash, verify_external
 
 __all__ = [
     "Features",
@@ -132,9 +145,15 @@ class Extractor:
     fn: Callable[..., np.ndarray | sp.csr_matrix] = field(repr=False)
     defaults: dict = field(default_factory=dict, hash=False, compare=False)
     check: Callable[[], None] | None = field(default=None, repr=False)
+    # extra options that do not enter the key as given (e.g. a weights PATH), and a hook that
+    # turns the runtime options into (parameters for the key, runtime options to pass)
+    runtime: tuple[str, ...] = ()
+    prepare: Callable[[dict], tuple[dict, dict]] | None = field(default=None, repr=False)
 
 
-def _identity(raw: RawData) -> np.ndarray:
+def _identity(raw: RawData) -> np.ndarray | sp.csr_matrix:
+    if sp.issparse(raw.X):
+        return sp.csr_matrix(raw.X, dtype=np.float32)
     return np.ascontiguousarray(raw.X, dtype=np.float32)
 
 
@@ -214,10 +233,17 @@ def _effnet_lite0():
     return Pooled(net), (127.0, 127.0, 127.0), (128.0, 128.0, 128.0)
 
 
-def _resnet50_weights() -> Path | None:
-    env = os.environ.get("SLA2P_RESNET50_WEIGHTS")
-    if env:
-        return Path(env) if Path(env).is_file() else None
+RESNET50_EXTRA = "resnet50"  # pip install 'sla2p-bench[resnet50]' (torchvision)
+
+
+def _resnet50_weights(path: str | os.PathLike | None = None) -> Path | None:
+    """The weights file: ``path``, else ``$SLA2P_RESNET50_WEIGHTS``, else the newest
+    ``resnet50-*.pth`` in torch hub's checkpoints folder (``$TORCH_HOME/hub/checkpoints``,
+    default ``~/.cache/torch/hub/checkpoints``: where torchvision caches its download)."""
+    given = path or os.environ.get("SLA2P_RESNET50_WEIGHTS")
+    if given:
+        p = Path(given).expanduser()
+        return p.resolve() if p.is_file() else None
     try:
         import torch
 
@@ -225,7 +251,7 @@ def _resnet50_weights() -> Path | None:
     except Exception:  # noqa: BLE001
         return None
     found = sorted(hub.glob("resnet50-*.pth")) if hub.is_dir() else []
-    return found[-1] if found else None
+    return found[-1].resolve() if found else None
 
 
 def _resnet50_check() -> None:
@@ -233,24 +259,71 @@ def _resnet50_check() -> None:
         import torchvision  # noqa: F401
     except ImportError as e:
         raise ExtractorUnavailable(
-            "the 'resnet50' extractor (the paper's) needs torchvision, which is not installed; "
-            "use the offline default 'efficientnet-lite0'"
+            f"the 'resnet50' extractor (the paper's) needs torchvision, from the optional extra "
+            f"'{RESNET50_EXTRA}': pip install 'sla2p-bench[{RESNET50_EXTRA}]' (torchvision must match the "
+            "installed torch); or use the offline default 'efficientnet-lite0'"
         ) from e
-    if _resnet50_weights() is None:
+    except Exception as e:  # noqa: BLE001 - e.g. a torchvision built for another torch
         raise ExtractorUnavailable(
-            "the 'resnet50' extractor needs the ImageNet ResNet-50 weights on disk (set "
-            "SLA2P_RESNET50_WEIGHTS to a resnet50-*.pth, or place it in torch hub's checkpoints "
-            "folder); nothing is downloaded at run time. Use the offline default 'efficientnet-lite0'"
+            f"the 'resnet50' extractor needs torchvision (optional extra '{RESNET50_EXTRA}'), but importing it "
+            f"failed: {type(e).__name__}: {e}. Install the torchvision release that matches torch "
+            "(pip install 'sla2p-bench[resnet50]'), or use the offline default 'efficientnet-lite0'"
+        ) from e
+
+
+_WEIGHT_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def _sha256_file(p: Path) -> str:
+    st = p.stat()
+    k = (str(p), st.st_size, st.st_mtime_ns)
+    if k not in _WEIGHT_HASHES:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            while b := f.read(1 << 20):
+                h.update(b)
+        _WEIGHT_HASHES[k] = h.hexdigest()
+    return _WEIGHT_HASHES[k]
+
+
+def _resnet50_prepare(runtime: dict) -> tuple[dict, dict]:
+    """Resolve the weights file (never downloaded); its sha256 goes into the cache key."""
+    given = runtime.get("weights")
+    p = _resnet50_weights(given)
+    if p is None:
+        where = f"the file {given!r} does not exist" if given else (
+            "set SLA2P_RESNET50_WEIGHTS (or pass weights=<path>, or configure_paths(resnet50_weights=...)) to a "
+            "resnet50-*.pth state dict, or place it in torch hub's checkpoints folder ($TORCH_HOME/hub/checkpoints)"
+        )  # fmt: skip
+        raise ExtractorUnavailable(
+            f"the 'resnet50' extractor needs the ImageNet ResNet-50 weights on disk: {where}; nothing is "
+            "downloaded at run time. Or use the offline default 'efficientnet-lite0'"
         )
+    return {"weights_sha256": _sha256_file(p)}, {**runtime, "weights": str(p)}
 
 
-def _resnet50():
+def _resnet50(weights: str | os.PathLike | None = None):
+    """torchvision ResNet-50 (``weights=None``: no download) with a local state dict, fc = Identity."""
+    _resnet50_check()
     import torch
     import torchvision
 
-    _resnet50_check()
-    net = torchvision.models.resnet50()
-    net.load_state_dict(torch.load(_resnet50_weights(), map_location="cpu", weights_only=True))
+    p = _resnet50_weights(weights)
+    if p is None:
+        _resnet50_prepare({"weights": weights})  # raises the explanatory error
+    net = torchvision.models.resnet50(weights=None)
+    sd = torch.load(p, map_location="cpu", weights_only=True)
+    if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict):
+        raise ExtractorUnavailable(f"{p}: expected a ResNet-50 state dict, found {type(sd).__name__}")
+    sd = {k.removeprefix("module."): v for k, v in sd.items()}
+    missing, unexpected = net.load_state_dict(sd, strict=False)
+    bad = [k for k in missing if not k.startswith("fc.")]
+    if bad or unexpected:
+        raise ExtractorUnavailable(
+            f"{p} is not a torchvision ResNet-50 state dict: missing {bad[:5]}, unexpected {list(unexpected)[:5]}"
+        )
     net.fc = torch.nn.Identity()
     return net, (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
 
@@ -275,7 +348,7 @@ def resolve_mode(mode: str, n_images: int, device: str = "cpu") -> str:
     return "eager"
 
 
-def _get_model(arch: str, mode: str, image_size: int, device: str = "cpu"):
+def _get_model(arch: str, mode: str, image_size: int, device: str = "cpu", weights: str | None = None):
     """(callable model, mean, std), built once per process, mode and device.
 
     mode: 'eager' (eval, channels-last), 'compile' (``torch.compile``, static shapes: the last
@@ -283,11 +356,11 @@ def _get_model(arch: str, mode: str, image_size: int, device: str = "cpu"):
     """
     import torch
 
-    key = (arch, mode, image_size, device)
+    key = (arch, mode, image_size, device, weights)
     with _MODELS_LOCK:
         if key in _MODELS:
             return _MODELS[key]
-        net, mean, std = _BUILDERS[arch]()
+        net, mean, std = _BUILDERS[arch](weights) if arch == "resnet50" else _BUILDERS[arch]()
         net = net.eval().to(device=device, memory_format=torch.channels_last)
         for p in net.parameters():
             p.requires_grad_(False)
@@ -304,21 +377,45 @@ def _get_model(arch: str, mode: str, image_size: int, device: str = "cpu"):
         return _MODELS[key]
 
 
-def decode_image(data: bytes, size: int = 224) -> np.ndarray:
-    """JPEG/PNG bytes -> (size, size, 3) uint8: shorter side to ``size`` (bilinear), centre crop."""
+# how each architecture's input is brought to size x size: 'crop' = shorter side to size
+# (bilinear) then centre crop; 'stretch' = both sides to size (bilinear; aspect not kept: the
+# paper's "resized to 224 x 224"). On square images (CIFAR) both are the same.
+_ARCH_RESIZE = {"efficientnet-lite0": "crop", "resnet50": "stretch"}
+
+
+def _fit(im, size: int, resize: str) -> np.ndarray:
+    from PIL import Image
+
+    w, h = im.size
+    if (w, h) != (size, size):
+        if resize == "stretch":
+            im = im.resize((size, size), Image.BILINEAR)
+        elif resize == "crop":
+            s = size / min(w, h)
+            nw, nh = max(size, round(w * s)), max(size, round(h * s))
+            im = im.resize((nw, nh), Image.BILINEAR)
+            left, top = (nw - size) // 2, (nh - size) // 2
+            im = im.crop((left, top, left + size, top + size))
+        else:
+            raise ValueError(f"resize must be 'crop' or 'stretch', not {resize!r}")
+    return np.asarray(im, dtype=np.uint8)
+
+
+def decode_image(data: bytes, size: int = 224, resize: str = "crop") -> np.ndarray:
+    """JPEG/PNG bytes -> (size, size, 3) uint8: shorter side to ``size`` (bilinear) and centre
+    crop (``resize="crop"``), or both sides to ``size`` (``"stretch"``)."""
     from PIL import Image
 
     im = Image.open(io.BytesIO(data))
     im.draft("RGB", (size, size))
-    im = im.convert("RGB")
-    w, h = im.size
-    if (w, h) != (size, size):
-        s = size / min(w, h)
-        nw, nh = max(size, round(w * s)), max(size, round(h * s))
-        im = im.resize((nw, nh), Image.BILINEAR)
-        left, top = (nw - size) // 2, (nh - size) // 2
-        im = im.crop((left, top, left + size, top + size))
-    return np.asarray(im, dtype=np.uint8)
+    return _fit(im.convert("RGB"), size, resize)
+
+
+def resize_pixels(arr: np.ndarray, size: int = 224, resize: str = "crop") -> np.ndarray:
+    """A decoded (H, W, 3) uint8 image -> (size, size, 3) uint8, as :func:`decode_image`."""
+    from PIL import Image
+
+    return _fit(Image.fromarray(np.ascontiguousarray(arr, dtype=np.uint8), "RGB"), size, resize)
 
 
 @contextlib.contextmanager
@@ -335,7 +432,7 @@ def _torch_threads(n: int | None):
 
 
 def embed_image_bytes(
-    images: Sequence[bytes],
+    images: Sequence[bytes] | np.ndarray,
     *,
     arch: str = "efficientnet-lite0",
     image_size: int = 224,
@@ -345,11 +442,16 @@ def embed_image_bytes(
     precision: str = "fp32",
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    weights: str | os.PathLike | None = None,
 ) -> np.ndarray:
-    """Embed encoded images (bytes) -> (n, d) float32; decoding overlaps with compute.
+    """Embed images -> (n, d) float32; decoding overlaps with compute.
 
+    ``images``: encoded files (a sequence of bytes) or decoded pixels (a uint8 array
+    (n, H, W, 3)). Resizing follows the architecture (:data:`_ARCH_RESIZE`).
     precision: 'fp32', or 'bf16' (autocast; about 2.5-3x faster on CPUs with AVX512-BF16;
     mean cosine similarity to the fp32 features about 0.9975 on CIFAR-10).
+    ``weights``: the ResNet-50 state dict (``arch="resnet50"`` only; default: see
+    :func:`_resnet50_weights`).
     """
     import torch
 
@@ -357,7 +459,20 @@ def embed_image_bytes(
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be 'fp32' or 'bf16', not {precision!r}")
     mode = resolve_mode(mode, n, device)
-    model, mean, std = _get_model(arch, mode, image_size, device)
+    resize = _ARCH_RESIZE.get(arch, "crop")
+    if arch == "resnet50":
+        _resnet50_check()
+        wp = _resnet50_weights(weights)
+        if wp is None:
+            _resnet50_prepare({"weights": weights})  # raises the explanatory error
+        weights = str(wp)
+    else:
+        weights = None
+    model, mean, std = _get_model(arch, mode, image_size, device, weights)
+    is_pixels = isinstance(images, np.ndarray)
+    if is_pixels and (images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8):
+        raise ValueError(f"pixels must be a uint8 array (n, H, W, 3), got {images.dtype} {images.shape}")
+    prep = (lambda a: resize_pixels(a, image_size, resize)) if is_pixels else (lambda b: decode_image(b, image_size, resize))
     autocast = (
         torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
         if precision == "bf16"
@@ -367,7 +482,7 @@ def embed_image_bytes(
     inv_std = 1.0 / torch.tensor(std).view(1, 3, 1, 1)
 
     def batch(i: int) -> torch.Tensor:
-        arr = np.stack([decode_image(b, image_size) for b in images[i : i + batch_size]])
+        arr = np.stack([prep(b) for b in images[i : i + batch_size]])
         x = torch.from_numpy(arr).permute(0, 3, 1, 2)  # NHWC memory = channels-last
         return (x.float() - mean_t) * inv_std
 
@@ -397,12 +512,17 @@ def embed_image_bytes(
 
 def _image_extractor(arch: str):
     def fn(raw: RawData, image_size: int = 224, precision: str = "fp32", batch_size: int = 64,
-           threads: int | None = None, mode: str = "auto", device: str = "cpu", progress=None) -> np.ndarray:  # fmt: skip
+           threads: int | None = None, mode: str = "auto", device: str = "cpu", progress=None,
+           weights: str | None = None) -> np.ndarray:  # fmt: skip
         from .images import read_members
 
-        data = read_members(raw.images.archive, raw.images.members)
+        if raw.pixels is not None:
+            data = raw.pixels
+        else:
+            data = read_members(raw.images.archive, raw.images.members)
         return embed_image_bytes(data, arch=arch, image_size=image_size, batch_size=batch_size, threads=threads,
-                                 mode=mode, precision=precision, device=device, progress=progress)  # fmt: skip
+                                 mode=mode, precision=precision, device=device, progress=progress,
+                                 weights=weights)  # fmt: skip
 
     return fn
 
@@ -417,8 +537,8 @@ EXTRACTORS: dict[str, Extractor] = {
     ),
     "resnet50": Extractor(
         "resnet50", "image", _image_extractor("resnet50"),
-        {"image_size": 224, "precision": "fp32", "resize": "shorter-bilinear+center-crop", "norm": "imagenet"},
-        _resnet50_check,
+        {"image_size": 224, "precision": "fp32", "resize": "bilinear-to-224x224", "norm": "imagenet"},
+        _resnet50_check, ("weights",), _resnet50_prepare,
     ),
 }  # fmt: skip
 # parameters that change speed, not output: passed to the extractor, kept out of the key
@@ -545,7 +665,11 @@ def _cached(path: Path, compute: Callable[[], tuple]):
 
 def _prepare(name, data_dir, cache_dir):
     spec = get_spec(name, data_dir=data_dir)
-    md5s = ensure_files(spec.files, data_dir=data_dir, cache_dir=cache_dir)
+    if spec.external:
+        d = paths.data_dir(data_dir)
+        md5s = verify_external([d / f for f in spec.files], cache_dir=cache_dir)
+    else:
+        md5s = ensure_files(spec.files, data_dir=data_dir, cache_dir=cache_dir)
     return spec, source_hash(md5s), paths.cache_dir(cache_dir)
 
 
@@ -572,22 +696,26 @@ def load_features(
     if ext_name not in spec.extractors:
         raise ValueError(f"extractor {ext_name!r} does not apply to {name} ({spec.modality}); use one of {spec.extractors}")
     ext = EXTRACTORS[ext_name]
-    allowed = (_RUNTIME_PARAMS if ext.modality == "image" else set()) | (set(ext.defaults) - _DESCRIPTIVE_PARAMS)
+    rt_names = (_RUNTIME_PARAMS if ext.modality == "image" else set()) | set(ext.runtime)
+    allowed = rt_names | (set(ext.defaults) - _DESCRIPTIVE_PARAMS)
     bad = set(options) - allowed
     if bad:
         raise TypeError(f"unexpected options {sorted(bad)} for {ext_name}; allowed: {sorted(allowed)}")
-    runtime = {k: v for k, v in options.items() if k in _RUNTIME_PARAMS}
+    runtime = {k: v for k, v in options.items() if k in rt_names}
     if ext.check:
         ext.check()
+    key_extra: dict = {}
+    if ext.prepare:
+        key_extra, runtime = ext.prepare(runtime)
     spec, shash, cdir = _prepare(name, data_dir, cache_dir)
     params = {**ext.defaults, **spec.extractor_params.get(ext_name, {}),
-              **{k: v for k, v in options.items() if k not in _RUNTIME_PARAMS}}  # fmt: skip
+              **{k: v for k, v in options.items() if k not in rt_names}, **key_extra}  # fmt: skip
     key = cache_key(shash, spec.name, spec.loader_version, ext_name, params)
 
     def compute():
         raw = spec.load_raw(data_dir)
         EXTRACTOR_CALLS[ext_name] += 1
-        call = {k: v for k, v in params.items() if k not in _DESCRIPTIVE_PARAMS}
+        call = {k: v for k, v in params.items() if k not in _DESCRIPTIVE_PARAMS and k not in key_extra}
         X = ext.fn(raw, **call, **runtime)
         if X.shape[0] != len(raw):
             raise RuntimeError(f"{ext_name} returned {X.shape[0]} rows for {len(raw)} inputs")

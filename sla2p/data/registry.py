@@ -22,21 +22,52 @@ Examples: ``odds_thyroid``, ``adbench_thyroid``, ``odds_satimage_2``, ``adbench_
 the first in sorted path order wins and a warning names the other. Extras are intrinsic
 (labels as stored, 1 = outlier), modality ``tabular`` (the ADBench CV/NLP files are already
 embeddings) and use the ``identity`` extractor.
+
+The paper's own formats (:data:`OPTIONAL_DATASETS`): files the store does not hold but a
+researcher may have. Each is listed by :func:`list_datasets` only when its file is found: the
+path in its environment variable (see :data:`OPTIONAL_LOCATIONS`; :func:`configure_paths` sets
+them from a config), else the first of its usual places under the data folder:
+
+* ``cifar100``: ``cifar-100-python.tar.gz`` from ``$SLA2P_CIFAR100_ARCHIVE``, else
+  ``data/cifar100/``, else ``data/``;
+* ``cifar10_python``: ``cifar-10-python.tar.gz`` from ``$SLA2P_CIFAR10_ARCHIVE``, else
+  ``data/cifar10/``, else ``data/``;
+* ``20news_rsrae``, ``reuters_rsrae``, ``caltech101_rsrae``: ``20news.data``,
+  ``reuters.data``, ``caltech101.data`` from ``$SLA2P_RSRAE_20NEWS`` /
+  ``$SLA2P_RSRAE_REUTERS`` / ``$SLA2P_RSRAE_CALTECH101`` (the file), else
+  ``$SLA2P_RSRAE_DIR/`` (the folder), else ``data/rsrae/``.
+
+An environment variable that is set is authoritative: if it names a missing file the data
+folder is not searched.
+
+They are ``paper=True``, ``external=True`` (not pinned by ``data.dvc``: verified by their own
+content hash, which keys the cache, with an ``UntrackedDataWarning`` unless the file matches
+the md5 its authors publish) and, except ``cifar100``, carry ``variant_of`` = the store's
+dataset they stand in for (``cifar10``, ``20news``, ``reuters``, ``caltech101``). A config
+opts in by naming the dataset. Asking for one whose file is absent raises
+:class:`DatasetNotPresentError` (a ``DataMissingError`` and a ``ValueError``) that says where
+to put the file. To add another such format, append to :data:`OPTIONAL_DATASETS` and
+:data:`OPTIONAL_LOCATIONS`.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from . import images, paths, tabular, text
+from . import images, paths, rsrae, tabular, text
 from .raw import RawData
+from .sources import DataMissingError
 
-__all__ = ["DatasetSpec", "PAPER_DATASETS", "list_datasets", "get_spec", "MAX_ROWS"]
+__all__ = [
+    "DatasetSpec", "PAPER_DATASETS", "OPTIONAL_DATASETS", "OPTIONAL_LOCATIONS", "DatasetNotPresentError",
+    "list_datasets", "get_spec", "configure_paths", "optional_status", "MAX_ROWS",
+]  # fmt: skip
 
 MAX_ROWS = 12_000
 
@@ -50,6 +81,11 @@ class DatasetSpec:
     ``("random", 100)``: int(100 p) drawn at random (Caltech-101);
     ``("first", 360)``: int(360 p), the first ones of the other classes in dataset order
     (20 Newsgroups, Reuters).
+
+    ``external``: ``files`` are found outside ``data.dvc`` (absolute paths, or paths under the
+    data folder that DVC does not pin); they are verified by their own content hash and the
+    cache key uses their file NAMES (not locations) with that hash. ``variant_of``: the
+    store's dataset this one is another form of (e.g. ``cifar10_python`` -> ``cifar10``).
     """
 
     name: str
@@ -67,6 +103,8 @@ class DatasetSpec:
     max_rows: int = MAX_ROWS
     loader_version: int = 1
     note: str = ""
+    external: bool = False
+    variant_of: str | None = None
 
     def load_raw(self, data_dir: str | Path | None = None) -> RawData:
         """Run the loader on the files (no DVC, no verification: see ``load_features``)."""
@@ -107,6 +145,135 @@ PAPER_DATASETS: tuple[DatasetSpec, ...] = (
         note="JPEG-recompressed copy of CIFAR-10 (quality ~75): say so wherever results are shown",
     ),
 )  # fmt: skip
+
+
+# ------------------------------------------------------------ the paper's own formats
+class DatasetNotPresentError(DataMissingError, ValueError):
+    """An optional dataset (the paper's own format) whose file is not found."""
+
+
+def _rsrae_text(k: int):
+    return partial(rsrae.load_rsrae_text, n_classes=k)
+
+
+def _rsrae_images(k: int):
+    return partial(rsrae.load_rsrae_images, n_classes=k)
+
+
+# ``files`` holds the file NAME; the location is resolved by _locate() from OPTIONAL_LOCATIONS.
+OPTIONAL_DATASETS: tuple[DatasetSpec, ...] = (
+    DatasetSpec(
+        "cifar100", "image", "one_vs_rest", images.CIFAR100_SUPERCLASSES, "efficientnet-lite0",
+        ("cifar-100-python.tar.gz",), True, images.load_cifar100_python, _IMG, {}, "random", None,
+        note="CIFAR-100 original archive, 20 superclasses (coarse labels), 3,000 images each, train+test pooled",
+        external=True,
+    ),
+    DatasetSpec(
+        "cifar10_python", "image", "one_vs_rest", images.CIFAR10_CLASSES, "efficientnet-lite0",
+        ("cifar-10-python.tar.gz",), True, images.load_cifar10_python, _IMG, {}, "random", None,
+        note="CIFAR-10 original archive (original pixels), 60,000 images, train+test pooled",
+        external=True, variant_of="cifar10",
+    ),
+    DatasetSpec(
+        "20news_rsrae", "text", "one_vs_rest", rsrae.rsrae_classes(20), "identity", ("20news.data",), True,
+        _rsrae_text(20), ("identity",), {}, "first", 360,
+        note="RSRAE's processed 20 Newsgroups (its TF-IDF), rows in the file's order", external=True,
+        variant_of="20news",
+    ),
+    DatasetSpec(
+        "reuters_rsrae", "text", "one_vs_rest", rsrae.rsrae_classes(5), "identity", ("reuters.data",), True,
+        _rsrae_text(5), ("identity",), {}, "first", 360,
+        note="RSRAE's processed Reuters-21578 (its TF-IDF), rows in the file's order", external=True,
+        variant_of="reuters",
+    ),
+    DatasetSpec(
+        "caltech101_rsrae", "image", "one_vs_rest", rsrae.rsrae_classes(11), "efficientnet-lite0",
+        ("caltech101.data",), True, _rsrae_images(11), _IMG, {}, "random", 100,
+        note="RSRAE's processed Caltech-101 (11 classes, images as arrays)", external=True,
+        variant_of="caltech101",
+    ),
+)  # fmt: skip
+
+# name -> (environment variables holding the file's path or, for *_DIR, its folder; folders
+# under the data folder to look in)
+OPTIONAL_LOCATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "cifar100": (("SLA2P_CIFAR100_ARCHIVE",), ("cifar100", ".")),
+    "cifar10_python": (("SLA2P_CIFAR10_ARCHIVE",), ("cifar10", ".")),
+    "20news_rsrae": (("SLA2P_RSRAE_20NEWS", "SLA2P_RSRAE_DIR"), ("rsrae",)),
+    "reuters_rsrae": (("SLA2P_RSRAE_REUTERS", "SLA2P_RSRAE_DIR"), ("rsrae",)),
+    "caltech101_rsrae": (("SLA2P_RSRAE_CALTECH101", "SLA2P_RSRAE_DIR"), ("rsrae",)),
+}
+_CONFIG_KEYS = {"rsrae_dir": "SLA2P_RSRAE_DIR", "resnet50_weights": "SLA2P_RESNET50_WEIGHTS"}
+
+
+def configure_paths(paths_: dict | None = None, **kw) -> dict[str, str]:
+    """Point the suite at the paper's own files, e.g. from a YAML config's mapping.
+
+    Keys: an optional dataset name (``cifar100``, ``cifar10_python``, ``20news_rsrae``,
+    ``reuters_rsrae``, ``caltech101_rsrae``: the file's path), ``rsrae_dir`` (the folder with
+    RSRAE's ``.data`` files) or ``resnet50_weights`` (a ``resnet50-*.pth``). Each sets its
+    environment variable (so worker processes started afterwards see it too); ``None`` unsets
+    it. Returns ``{env var: value}`` as set. Relative paths are made absolute.
+    """
+    items = {**(paths_ or {}), **kw}
+    out: dict[str, str] = {}
+    for k, v in items.items():
+        var = _CONFIG_KEYS.get(k) or (OPTIONAL_LOCATIONS[k][0][0] if k in OPTIONAL_LOCATIONS else None)
+        if var is None:
+            known = sorted([*OPTIONAL_LOCATIONS, *_CONFIG_KEYS])
+            raise ValueError(f"unknown path key {k!r}; known keys: {', '.join(known)}")
+        if v is None:
+            os.environ.pop(var, None)
+            continue
+        os.environ[var] = out[var] = str(Path(v).expanduser().resolve())
+    return out
+
+
+def _candidates(spec: DatasetSpec, d: Path) -> list[Path]:
+    envs, folders = OPTIONAL_LOCATIONS[spec.name]
+    fname = spec.files[0]
+    found: list[Path] = []
+    for var in envs:
+        v = os.environ.get(var)
+        if v:
+            p = Path(v).expanduser()
+            found.append(p / fname if var.endswith("_DIR") else p)
+    found += [d / f / fname for f in folders]
+    return found
+
+
+def _locate(spec: DatasetSpec, d: Path) -> Path | None:
+    """The file of an optional dataset: the first candidate that exists (an env var that is set
+    is authoritative: if it names a missing file, the data folder is not searched)."""
+    envs, _ = OPTIONAL_LOCATIONS[spec.name]
+    cands = _candidates(spec, d)
+    n_env = sum(1 for v in envs if os.environ.get(v))
+    if n_env:
+        hit = next((p for p in cands[:n_env] if p.is_file()), None)
+        return hit.resolve() if hit is not None else None
+    hit = next((p for p in cands if p.is_file()), None)
+    return hit.resolve() if hit is not None else None
+
+
+def _optional(data_dir: str | Path | None = None) -> dict[str, DatasetSpec]:
+    d = paths.data_dir(data_dir)
+    out = {}
+    for s in OPTIONAL_DATASETS:
+        p = _locate(s, d)
+        if p is not None:
+            out[s.name] = replace(s, files=(str(p),))
+    return out
+
+
+def optional_status(*, data_dir: str | Path | None = None) -> dict[str, dict]:
+    """For each optional dataset: ``{"present", "path", "looked_in", "env"}`` (for a CLI/README)."""
+    d = paths.data_dir(data_dir)
+    out = {}
+    for s in OPTIONAL_DATASETS:
+        p = _locate(s, d)
+        out[s.name] = {"present": p is not None, "path": str(p) if p else None,
+                       "looked_in": [str(c) for c in _candidates(s, d)], "env": list(OPTIONAL_LOCATIONS[s.name][0])}  # fmt: skip
+    return out
 
 
 def _slug(s: str) -> str:
@@ -161,12 +328,14 @@ def _extras(data_dir: str | Path | None = None) -> dict[str, DatasetSpec]:
 
 def _all(data_dir: str | Path | None = None) -> dict[str, DatasetSpec]:
     specs = {s.name: s for s in PAPER_DATASETS}
+    specs.update(_optional(data_dir))
     specs.update(_extras(data_dir))
     return specs
 
 
 def list_datasets(*, data_dir: str | Path | None = None) -> list[str]:
-    """Paper datasets plus every discovered ODDS ``.mat`` / ADBench ``.npz``, sorted."""
+    """Paper datasets, the paper's own formats whose files are found, and every discovered
+    ODDS ``.mat`` / ADBench ``.npz``, sorted."""
     return sorted(_all(data_dir))
 
 
@@ -175,6 +344,17 @@ def get_spec(name: str, *, data_dir: str | Path | None = None) -> DatasetSpec:
     for s in PAPER_DATASETS:
         if s.name == name:
             return s
+    for s in OPTIONAL_DATASETS:
+        if s.name == name:
+            p = _locate(s, paths.data_dir(data_dir))
+            if p is None:
+                where = ", ".join(str(c) for c in _candidates(s, paths.data_dir(data_dir)))
+                envs = " or ".join(OPTIONAL_LOCATIONS[name][0])
+                raise DatasetNotPresentError(
+                    f"{name} needs the file {s.files[0]}, found in none of: {where}; put it there, or set "
+                    f"{envs} (or configure_paths({{{name!r}: <path>}})) to its location"
+                )
+            return replace(s, files=(str(p),))
     specs = _all(data_dir)
     if name not in specs:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(specs))}")

@@ -48,6 +48,8 @@ __all__ = [
     "ensure_files",
     "source_hash",
     "file_md5",
+    "verify_external",
+    "PUBLISHED_MD5",
 ]
 
 
@@ -291,6 +293,63 @@ def ensure_files(
                         f"or, if the change is intended, `dvc add {out}` and commit data.dvc"
                     )
                 result[r] = md5
+        finally:
+            if dirty:
+                _save_memo(cdir, memo)
+    return result
+
+
+# md5 of files as their authors distribute them (the CIFAR page lists these; torchvision checks them)
+PUBLISHED_MD5 = {
+    "cifar-10-python.tar.gz": "c58f30108f718f92721af3b95e74349a",
+    "cifar-100-python.tar.gz": "eb9058c3a382ffc7106e4002c42a8d85",
+}
+
+
+def verify_external(
+    files: list[str | os.PathLike] | tuple[str | os.PathLike, ...],
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    full_check: bool = False,
+) -> dict[str, str]:
+    """Content hashes of files that ``data.dvc`` does not pin (the paper's own formats).
+
+    Returns ``{file name: md5}`` (names, not locations, so the cache key does not depend on
+    where the file lies). Each file is hashed (memoised like :func:`ensure_files`); a file
+    whose name has a published md5 (:data:`PUBLISHED_MD5`) and matches it passes silently,
+    any other is loaded with an :class:`UntrackedDataWarning` giving its md5 (and, where one
+    is published, saying that it differs). Raises :class:`DataMissingError` if one is absent.
+    """
+    cdir = paths.cache_dir(cache_dir)
+    result: dict[str, str] = {}
+    with _LOCK:
+        memo = _load_memo(cdir)
+        dirty = False
+        try:
+            for f in files:
+                p = Path(f).resolve()
+                if not p.is_file():
+                    raise DataMissingError(f"missing file {p} (not tracked by DVC: copy it back or point the config at it)")
+                md5, changed = _md5_memoised(p, memo, full_check)
+                dirty |= changed
+                published = PUBLISHED_MD5.get(p.name)
+                if published is None:
+                    warnings.warn(
+                        f"{p} is not pinned by data.dvc and has no published checksum; it is used as it is, "
+                        f"identified by its md5 {md5} (part of the cache key)",
+                        UntrackedDataWarning,
+                        stacklevel=2,
+                    )
+                elif md5 != published:
+                    warnings.warn(
+                        f"{p} has md5 {md5}, not the published {published} of the original {p.name}: it is "
+                        "not the authors' file (results on it are not the paper's inputs)",
+                        UntrackedDataWarning,
+                        stacklevel=2,
+                    )
+                if p.name in result and result[p.name] != md5:
+                    raise DataError(f"two different files named {p.name} in one dataset")
+                result[p.name] = md5
         finally:
             if dirty:
                 _save_memo(cdir, memo)
