@@ -52,6 +52,33 @@ def project_pairs(X: torch.Tensor, W: torch.Tensor, rows: torch.Tensor, ks: torc
     return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
+class SparseRows:
+    """X's nonzeros by row (CSR as torch tensors), for inputs such as TF-IDF where most entries
+    are zero: a pair's copy x_i W_k then needs only the rows of W_k where x_i is nonzero."""
+
+    def __init__(self, X: torch.Tensor):
+        rows, cols = X.nonzero(as_tuple=True)
+        self.counts = torch.bincount(rows, minlength=X.shape[0])
+        self.starts = torch.cumsum(self.counts, 0) - self.counts
+        self.cols = cols
+        self.values = X[rows, cols]
+        self.d = X.shape[1]
+
+    @staticmethod
+    def worth_it(X: torch.Tensor) -> bool:
+        return bool((X != 0).sum() < 0.25 * X.numel())
+
+    def project(self, W: torch.Tensor, rows: torch.Tensor, ks: torch.Tensor) -> torch.Tensor:
+        K, d, m = W.shape
+        lens = self.counts[rows]
+        pair = torch.repeat_interleave(torch.arange(rows.numel(), device=rows.device), lens)
+        first = torch.repeat_interleave(self.starts[rows] - (torch.cumsum(lens, 0) - lens), lens)
+        pos = first + torch.arange(pair.numel(), device=rows.device)
+        w_rows = ks[pair] * d + self.cols[pos]  # row of W viewed as (K*d, m)
+        out = torch.zeros(rows.numel(), m, dtype=W.dtype, device=W.device)
+        return out.index_add_(0, pair, self.values[pos].unsqueeze(1) * W.view(K * d, m)[w_rows])
+
+
 def train_classifier(net: ProjectionClassifier, X: torch.Tensor, W: torch.Tensor, *, batch_size: int,
                      lr: float, adam_eps: float, weight_decay: float, acc_threshold: float,
                      max_epochs: int, generator: torch.Generator) -> TrainingHistory:
@@ -61,6 +88,7 @@ def train_classifier(net: ProjectionClassifier, X: torch.Tensor, W: torch.Tensor
     opt = torch.optim.Adam(net.parameters(), lr=lr, eps=adam_eps, weight_decay=weight_decay)
     hist = TrainingHistory()
     acc_sum = 0.0
+    sparse = SparseRows(X) if SparseRows.worth_it(X) else None
     net.train()
     for epoch in range(max_epochs):
         hist.epochs = epoch + 1
@@ -73,7 +101,8 @@ def train_classifier(net: ProjectionClassifier, X: torch.Tensor, W: torch.Tensor
                 continue
             idx = idx.long()
             rows, ks = idx // K, idx % K
-            logits = net(project_pairs(X, W, rows, ks))
+            z = sparse.project(W, rows, ks) if sparse is not None else project_pairs(X, W, rows, ks)
+            logits = net(z)
             loss = F.cross_entropy(logits, ks)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -239,3 +239,17 @@ def test_max_epochs_bounds_training(data):
     det = SLA2P(random_state=0, n_projections=16, proj_dim=8, acc_threshold=1.0, max_epochs=1).fit(X[:40])
     assert det.history_["stop_reason"] == "max_epochs" and det.history_["epochs"] == 1
     assert det.history_["steps"] == 40 * 16 // 128
+
+
+def test_sparse_projection_equals_dense_gather():
+    """Sparse inputs (TF-IDF) take a path that touches only W's rows where x is nonzero."""
+    from sla2p.training import SparseRows, project_pairs
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(50, 300, generator=g) * (torch.rand(50, 300, generator=g) < 0.05)
+    X[3] = 0.0
+    W = torch.randn(8, 300, 16, generator=g)
+    rows = torch.randint(0, 50, (128,), generator=g)
+    ks = torch.randint(0, 8, (128,), generator=g)
+    assert SparseRows.worth_it(X) and not SparseRows.worth_it(torch.randn(5, 5, generator=g))
+    torch.testing.assert_close(SparseRows(X).project(W, rows, ks), project_pairs(X, W, rows, ks), atol=1e-5, rtol=1e-5)
