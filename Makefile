@@ -13,7 +13,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: setup data table smoke test bench clean-venv
+.PHONY: setup data table smoke ablate test bench clean-venv
 
 setup: $(STAMP)
 
@@ -32,11 +32,16 @@ table: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/sla2p-bench table --profile smoke $(ARGS)
 
+ablate: $(STAMP)
+	$(BIN)/sla2p-bench ablate $(ARGS)
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/core.py $(ARGS)
+	$(BIN)/python bench/baselines.py
+	$(BIN)/python bench/embed.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Prefect flows (one module per user job) and the ``sla2p-bench`` CLI."""

@@ -1,0 +1,130 @@
+"""Expected wall time of a job, printed before it starts.
+
+SLA2P/SLA cells are costed by FLOPs (three MLP passes per (sample, projection) pair for SLA2P,
+one for SLA, plus the projection GEMM; see bench/core.py) at the GEMM rate measured here times
+the scoring efficiency bench/core.py measured (about 0.65). Other methods use per-row costs
+measured by bench/baselines.py on Arrhythmia/Thyroid (rough: their cost depends on the data).
+Images not yet embedded add their embedding time (about 20 images/s on 2 CPU cores).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+# seconds per 1,000 rows at d ~ 300 (bench/baselines.py); quadratic methods are scaled by n^2.
+_LINEAR = {"iforest": 0.05, "ecod": 0.05, "copod": 0.05, "hbos": 0.02, "pca": 0.05, "autoencoder": 1.0,
+           "deepsvdd": 2.5, "goad": 4.0, "rsrae": 5.0}
+_QUADRATIC = {"ocsvm": 0.05, "lof": 0.02, "knn": 0.02}  # seconds per (1,000 rows)^2
+_EFFICIENCY = 0.65
+_IMAGES_PER_S = 20.0
+
+
+def gemm_rate(seconds: float = 0.5) -> float:
+    import time
+
+    import torch
+
+    a, b = torch.randn(4096, 512), torch.randn(512, 1024)
+    a @ b
+    best, end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        a @ b
+        best = max(best, 2 * 4096 * 512 * 1024 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def _sla_flops(n: int, d: int, params: dict, perturbed: bool) -> float:
+    K, m = params.get("n_projections", 256), params.get("proj_dim", 256)
+    mlp = 2.0 * (m * 2 * m + 2 * m * 4 * m + 4 * m * K)
+    return n * K * ((3 if perturbed else 1) * mlp + 2 * d * m)
+
+
+def cell_rows(job) -> dict:
+    """Rows of each (dataset, class, ratio) split, from the labels alone (no embedding)."""
+    from sla2p.data import get_spec, load_labels
+
+    out = {}
+    for ds in dict.fromkeys(c.dataset for c in job.cells):
+        spec = get_spec(ds)
+        y, classes, _ = load_labels(ds)
+        counts = Counter(int(v) for v in y)
+        for c in job.cells:
+            if c.dataset != ds or (ds, c.normal_class, c.ratio) in out:
+                continue
+            if c.normal_class is None:
+                n = len(y)
+            else:
+                n_norm = counts[classes.index(c.normal_class)]
+                if spec.outlier_mode == "first" or spec.outlier_base:
+                    n_out = int(spec.outlier_base * c.ratio)
+                else:
+                    n_out = int(c.ratio * n_norm)
+                n = min(spec.max_rows, n_norm + n_out)
+            out[(ds, c.normal_class, c.ratio)] = n
+    return out
+
+
+_DIMS = {"tfidf": {"20news": 10_000, "reuters": 24_069}, "efficientnet-lite0": 1280, "resnet50": 2048, "minilm": 384}
+
+
+def _dim(ds: str, extractor: str | None) -> int:
+    from sla2p.data import get_spec, load_features
+
+    spec = get_spec(ds)
+    ex = extractor or spec.default_extractor
+    if ex == "identity":
+        return load_features(ds, ex).shape[1]
+    v = _DIMS.get(ex, 1000)
+    return v.get(ds, 10_000) if isinstance(v, dict) else v
+
+
+def estimate(job) -> dict:
+    """Seconds by method, embedding seconds, and the total (all cores, one cell at a time)."""
+    from sla2p.data import get_spec
+
+    rate = gemm_rate() * 1e9 * _EFFICIENCY
+    rows = cell_rows(job)
+    dims = {(c.dataset, c.extractor): _dim(c.dataset, c.extractor) for c in job.cells}
+    by_method: Counter = Counter()
+    for c in job.cells:
+        n = rows[(c.dataset, c.normal_class, c.ratio)]
+        d = dims[(c.dataset, c.extractor)]
+        if c.method in ("sla2p", "sla"):
+            by_method[c.method] += _sla_flops(n, d, c.param_dict, c.method == "sla2p") / rate
+        elif c.method in _QUADRATIC:
+            by_method[c.method] += _QUADRATIC[c.method] * (n / 1000) ** 2 * max(1.0, d / 300)
+        else:
+            by_method[c.method] += _LINEAR.get(c.method, 1.0) * n / 1000 * max(1.0, d / 300)
+    embed = 0.0
+    for ds in dict.fromkeys(c.dataset for c in job.cells):
+        spec = get_spec(ds)
+        if spec.modality == "image" and not _embedded(ds):
+            embed += rows_total(ds) / _IMAGES_PER_S
+    return {"by_method": dict(by_method), "embedding": embed, "total": sum(by_method.values()) + embed,
+            "cells": len(job.cells)}
+
+
+def rows_total(ds: str) -> int:
+    from sla2p.data import load_labels
+
+    return len(load_labels(ds)[0])
+
+
+def _embedded(ds: str) -> bool:
+    """Whether the default features of ``ds`` are already in the cache (no computing)."""
+    from sla2p.data import embed as E
+    from sla2p.data import get_spec
+
+    probe = getattr(E, "is_cached", None)
+    return bool(probe(ds, get_spec(ds).default_extractor)) if callable(probe) else False
+
+
+def human(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

@@ -1,0 +1,79 @@
+"""A cell of a table: (dataset, normal class, ratio, method, its parameters, seed), and its key.
+
+The key is what every cache in the suite uses for a cell (the result files, Prefect's task
+cache, MLflow's child runs): a sha256 over exactly the cell, the data it runs on (the embedding
+cache key, which includes the source files' content hash) and the code version (a hash of the
+detector and scoring code, so changed code never reuses a stale result).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Code whose change can change a cell's scores. Editing any of these invalidates cached cells.
+_CODE_PATHS = ("sla2p/*.py", "baselines/*.py", "tasks/detect.py", "tasks/metrics.py")
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    h = hashlib.sha256()
+    for pattern in _CODE_PATHS:
+        for path in sorted(ROOT.glob(pattern)):
+            h.update(path.relative_to(ROOT).as_posix().encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def canonical(obj) -> str:
+    """Stable JSON for hashing: sorted keys, no whitespace, floats as repr."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    normal_class: str | None
+    ratio: float | None
+    method: str
+    params: tuple = field(default_factory=tuple)  # sorted (name, value) pairs: hashable
+    seed: int = 0
+    extractor: str | None = None
+    device: str = "auto"
+
+    @property
+    def param_dict(self) -> dict:
+        return dict(self.params)
+
+    @property
+    def name(self) -> str:
+        """Reads as the table does: method/dataset/class/p<ratio>/s<seed>."""
+        cls = self.normal_class if self.normal_class is not None else "all"
+        ratio = f"p{self.ratio:g}" if self.ratio is not None else "p-"
+        return f"{self.method}/{self.dataset}/{cls}/{ratio}/s{self.seed}"
+
+    def identity(self) -> dict:
+        d = asdict(self)
+        d["params"] = self.param_dict
+        d.pop("device")  # where it runs does not change what it computes (CPU/CUDA tolerance aside)
+        return d
+
+    def key(self, data_key: str) -> str:
+        return hashlib.sha256(canonical({"cell": self.identity(), "data": data_key,
+                                         "code": code_version()}).encode()).hexdigest()[:32]
+
+    def to_payload(self, data_key: str) -> dict:
+        """Small, hashable-by-value description that travels to a worker (thread, Dask, Ray)."""
+        return {**asdict(self), "params": self.param_dict, "data_key": data_key, "key": self.key(data_key),
+                "name": self.name}
+
+
+def make_cell(dataset, normal_class, ratio, method, params: dict, seed, extractor=None, device="auto") -> Cell:
+    return Cell(dataset, None if normal_class is None else str(normal_class),
+                None if ratio is None else float(ratio), method,
+                tuple(sorted(params.items())), int(seed), extractor, device)

@@ -1,0 +1,45 @@
+"""Data stage: fetch (DVC, verified) and embed (cached) a dataset once per run of a flow.
+
+The embedding cache of :mod:`sla2p.data` does the real caching (shared by every class, ratio,
+seed and method); this stage only makes sure it is warm before cells start, and reports the
+data key that goes into every cell key.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from threading import Lock
+
+from prefect import task
+
+from sla2p.data import get_spec, load_features
+
+_MEMO: OrderedDict = OrderedDict()
+_MEMO_LOCK = Lock()
+_MEMO_SIZE = 2  # one process keeps at most two datasets' features in memory
+
+
+def prepare_dataset(name: str, extractor: str | None = None) -> dict:
+    """Fetch, verify and embed ``name``; return its data key, source hash and shape."""
+    spec = get_spec(name)
+    feats = load_features(name, extractor or spec.default_extractor)
+    return {"dataset": name, "extractor": feats.extractor, "data_key": feats.key,
+            "source_hash": feats.source_hash, "n_rows": int(feats.shape[0]), "n_features": int(feats.shape[1])}
+
+
+def features_for(name: str, extractor: str | None):
+    """Features of a dataset, memoised per process (workers reuse them across cells)."""
+    memo_key = (name, extractor)
+    with _MEMO_LOCK:
+        if memo_key in _MEMO:
+            _MEMO.move_to_end(memo_key)
+            return _MEMO[memo_key]
+    feats = load_features(name, extractor or get_spec(name).default_extractor)
+    with _MEMO_LOCK:
+        _MEMO[memo_key] = feats
+        while len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    return feats
+
+
+prepare_dataset_task = task(prepare_dataset, name="prepare-dataset", retries=1, retry_delay_seconds=2)

@@ -1,0 +1,108 @@
+"""Detect stage: fit and score ONE cell, keep its scores as a file, return a small record.
+
+A cell that raises is returned as a failed record with its error (and the error is kept next
+to the results), so a table goes on without it and shows it as failed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from contextlib import nullcontext
+from datetime import timedelta
+from pathlib import Path
+
+from prefect import task
+
+from baselines import make_detector
+from sla2p.data import make_split, take_rows
+
+from .data import features_for
+from .metrics import evaluate
+from .store import save_failure, save_result
+
+class CellFailed(RuntimeError):
+    """A cell's fit or scoring raised; its record is in the results folder."""
+
+
+# A GPU is used by one cell at a time (per process).
+_GPU_LOCK = threading.Lock()
+
+
+def _device_of(det) -> str:
+    dev = getattr(det, "device_", None) or getattr(det, "device", None)
+    return str(dev) if dev not in (None, "auto") else "cpu"
+
+
+def fit_and_score(payload: dict, results_dir: str) -> dict:
+    """Run the cell described by ``payload`` (see :meth:`tasks.cells.Cell.to_payload`)."""
+    _apply_thread_setting()
+    key = payload["key"]
+    base = {"key": key, "name": payload["name"], "cell": {k: payload[k] for k in (
+        "dataset", "normal_class", "ratio", "method", "params", "seed", "extractor", "device")}}
+    try:
+        feats = features_for(payload["dataset"], payload["extractor"])
+        if feats.key != payload["data_key"]:
+            raise RuntimeError(f"data of {payload['dataset']} changed since the run started "
+                               f"({feats.key} != {payload['data_key']})")
+        split = make_split(payload["dataset"], payload["normal_class"], payload["ratio"], payload["seed"],
+                           features=feats)
+        X = take_rows(feats.X, split.indices)
+        det = make_detector(payload["method"], random_state=payload["seed"],
+                            device=None if payload["device"] == "auto" else payload["device"], **payload["params"])
+        uses_gpu = getattr(det, "device", None) in ("cuda", "auto") and _cuda_available()
+        with _GPU_LOCK if uses_gpu else nullcontext():
+            t0 = time.perf_counter()
+            det.fit(X)
+            fit_s = time.perf_counter() - t0
+            scores = det.decision_scores_  # transductive: the fitted set is the scored set
+        metrics = evaluate(split.labels, scores)
+        record = {**base, "status": "ok", "metrics": metrics, "fit_seconds": fit_s,
+                  "n_rows": int(len(split.indices)), "n_outliers": int(split.n_outlier),
+                  "n_features": int(X.shape[1]), "device": _device_of(det),
+                  "history": _small_history(det)}
+        return save_result(Path(results_dir), key, record, scores, split.labels, split.indices)
+    except Exception as exc:
+        # Kept beside the results so the table shows the cell as failed with its error; raised
+        # so Prefect marks the task Failed and never caches it (a rerun tries it again).
+        record = {**base, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                  "traceback": traceback.format_exc(limit=8)}
+        save_failure(Path(results_dir), key, record)
+        raise CellFailed(record["error"]) from exc
+
+
+def _apply_thread_setting() -> None:
+    """Dask/Ray workers inherit SLA2P_TORCH_THREADS from the flow: cells must not oversubscribe."""
+    n = os.environ.get("SLA2P_TORCH_THREADS")
+    if n:
+        import torch
+
+        if torch.get_num_threads() != int(n):
+            torch.set_num_threads(int(n))
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _small_history(det) -> dict | None:
+    h = getattr(det, "history_", None)
+    if not isinstance(h, dict):
+        return None
+    return {k: h[k] for k in ("steps", "epochs", "stop_reason", "train_seconds") if k in h}
+
+
+def _cell_cache_key(context, parameters) -> str:
+    # Exactly the cell, its data and the code version (all inside payload["key"]).
+    return f"sla2p-cell-{parameters['payload']['key']}"
+
+
+fit_and_score_task = task(
+    fit_and_score, name="fit-and-score", task_run_name="{payload[name]}",
+    cache_key_fn=_cell_cache_key, persist_result=True, cache_expiration=timedelta(days=3650),
+    retries=0,
+)

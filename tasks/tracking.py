@@ -1,0 +1,138 @@
+"""Tracking stage: MLflow runs. One experiment per flow kind, one parent run per invocation of a
+job, one child run per cell. Only the flow's process writes (SQLite allows one writer).
+
+Resuming: a parent run is identified by ``sla2p.run_key`` (a hash of the job's cell keys). Rerun
+the same job and the existing parent is reopened: children already logged are kept, children a
+crash left RUNNING are deleted and logged again, so the final parent holds each cell once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .cells import ROOT
+
+EXPERIMENTS = {"table": "sla2p-bench/table", "ablation": "sla2p-bench/ablation"}
+
+
+def default_tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
+
+
+def git_commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+class Tracker:
+    def __init__(self, uri: str | None, kind: str, artifact_root: Path | None = None):
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        from mlflow.tracking import MlflowClient
+
+        self.uri = uri or default_tracking_uri()
+        self.client = MlflowClient(tracking_uri=self.uri)
+        name = EXPERIMENTS[kind]
+        exp = self.client.get_experiment_by_name(name)
+        if exp is None:
+            root = artifact_root or (ROOT / "mlartifacts")
+            self.experiment_id = self.client.create_experiment(name, artifact_location=Path(root).resolve().as_uri())
+        else:
+            self.experiment_id = exp.experiment_id
+
+    # -- parent -------------------------------------------------------------------------------
+    def open_parent(self, run_key: str, run_name: str, params: dict, tags: dict, *, resume: bool = True) -> tuple[str, bool]:
+        """(run_id, resumed): the existing parent for ``run_key`` when resuming, else a new one."""
+        if resume:
+            found = self.client.search_runs([self.experiment_id], f"tags.`sla2p.run_key` = '{run_key}'",
+                                            order_by=["attributes.start_time DESC"], max_results=1)
+            if found:
+                rid = found[0].info.run_id
+                self.client.update_run(rid, status="RUNNING")
+                return rid, True
+        run = self.client.create_run(self.experiment_id, run_name=run_name,
+                                     tags={**tags, "sla2p.run_key": run_key, "sla2p.role": "parent"})
+        from mlflow.entities import Param
+
+        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+        return run.info.run_id, False
+
+    def children(self, parent_id: str) -> dict[str, list]:
+        """cell key -> child runs of ``parent_id`` (normally one)."""
+        out: dict[str, list] = {}
+        token = None
+        while True:
+            page = self.client.search_runs([self.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'",
+                                           max_results=5000, page_token=token)
+            for r in page:
+                out.setdefault(r.data.tags.get("sla2p.cell_key", ""), []).append(r)
+            token = page.token
+            if not token:
+                return out
+
+    def reconcile(self, parent_id: str) -> dict[str, str]:
+        """Delete children a crash left half-logged and duplicates; return key -> status kept."""
+        kept = {}
+        for key, runs in self.children(parent_id).items():
+            done = [r for r in runs if r.info.status in ("FINISHED", "FAILED")]
+            ok = [r for r in done if r.info.status == "FINISHED"]
+            keep = (ok or done or [None])[0]
+            for r in runs:
+                if keep is None or r.info.run_id != keep.info.run_id:
+                    self.client.delete_run(r.info.run_id)
+            if keep is not None:
+                kept[key] = (keep.info.status, keep.info.run_id)
+        return kept
+
+    def log_cell(self, parent_id: str, record: dict, *, cached: bool, replace_run: str | None = None) -> str:
+        from mlflow.entities import Metric, Param, RunTag
+
+        c = record["cell"]
+        tags = {"mlflow.parentRunId": parent_id, "sla2p.cell_key": record["key"], "sla2p.role": "cell",
+                "status": record["status"], "cached": str(cached).lower(), "device": record.get("device", ""),
+                "dataset": c["dataset"], "method": c["method"]}
+        if record["status"] != "ok":
+            tags["error"] = record.get("error", "")[:5000]
+        run = self.client.create_run(self.experiment_id, run_name=record["name"], tags=tags)
+        rid = run.info.run_id
+        params = {"dataset": c["dataset"], "normal_class": c["normal_class"], "ratio": c["ratio"],
+                  "method": c["method"], "seed": c["seed"], "extractor": c.get("extractor")}
+        params.update({f"param.{k}": v for k, v in c["params"].items()})
+        metrics = dict(record.get("metrics", {}))
+        for k in ("fit_seconds", "n_rows", "n_outliers"):
+            if record.get(k) is not None:
+                metrics[k] = record[k]
+        self.client.log_batch(rid, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()],
+                              params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+                              tags=[RunTag(k, str(v)) for k, v in tags.items() if k.startswith("mlflow.") is False])
+        self.client.set_terminated(rid, "FINISHED" if record["status"] == "ok" else "FAILED")
+        if replace_run:
+            self.client.delete_run(replace_run)
+        return rid
+
+    def finish_parent(self, parent_id: str, *, tables: dict, files: dict[str, str], summary: dict,
+                      status: str = "FINISHED") -> None:
+        """Log the final table(s) (as MLflow tables and CSV) and files, and close the parent."""
+        from mlflow.entities import Metric
+
+        for name, df in tables.items():
+            self.client.log_table(parent_id, data=df.reset_index(), artifact_file=f"{name}.json")
+            with tempfile.TemporaryDirectory() as tmp:
+                p = Path(tmp) / f"{name}.csv"
+                df.to_csv(p)
+                self.client.log_artifact(parent_id, str(p))
+        for path in files.values():
+            self.client.log_artifact(parent_id, path)
+        self.client.log_batch(parent_id, metrics=[Metric(f"cells_{k}", float(v), 0, 0) for k, v in summary.items()
+                                                  if isinstance(v, (int, float))])
+        self.client.set_tag(parent_id, "summary", json.dumps(summary))
+        self.client.set_terminated(parent_id, status)

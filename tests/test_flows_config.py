@@ -1,0 +1,102 @@
+"""Configs are validated and expanded before any work; every mistake is named."""
+
+import pytest
+
+from flows.config import ConfigError, load_job
+from tasks.cells import make_cell
+
+
+def write(tmp_path, text):
+    p = tmp_path / "job.yaml"
+    p.write_text(text)
+    return p
+
+
+BASE = """
+kind: table
+seeds: [0, 1]
+ratios: [0.1, 0.3]
+datasets:
+  arrhythmia: {}
+  20news: {classes: [alt.atheism, 3]}
+methods:
+  sla2p: {paper_settings: true}
+  iforest: {params: {n_estimators: 50}}
+"""
+
+
+def test_expansion_and_paper_settings(tmp_path):
+    job = load_job(write(tmp_path, BASE))
+    # arrhythmia: 1 x 1 x 2 seeds; 20news: 2 classes x 2 ratios x 2 seeds; times 2 methods
+    assert len(job.cells) == (2 + 8) * 2
+    sla = [c for c in job.cells if c.method == "sla2p" and c.dataset == "20news"][0]
+    assert sla.param_dict["acc_threshold"] == 0.75 and sla.param_dict["epsilon"] == 10 / 128
+    assert {c.normal_class for c in job.cells if c.dataset == "20news"} == {"alt.atheism", "comp.sys.ibm.pc.hardware"}
+    assert all(c.normal_class is None and c.ratio is None for c in job.cells if c.dataset == "arrhythmia")
+
+
+def test_filters(tmp_path):
+    job = load_job(write(tmp_path, BASE), datasets=["20news"], ratios=[0.3], seeds=[1], methods=["iforest"])
+    assert len(job.cells) == 2 and all(c.ratio == 0.3 and c.seed == 1 for c in job.cells)
+    with pytest.raises(ConfigError, match="--seeds"):
+        load_job(write(tmp_path, BASE), seeds=[7])
+
+
+@pytest.mark.parametrize("bad, message", [
+    (BASE.replace("arrhythmia: {}", "arrythmia: {}"), "unknown dataset 'arrythmia'"),
+    (BASE.replace("iforest:", "iforrest:"), "unknown method 'iforrest'"),
+    (BASE.replace("n_estimators: 50", "n_trees: 50"), "unknown parameter 'n_trees'"),
+    (BASE.replace("[0.1, 0.3]", "[0.1, 1.5]"), r"ratio 1.5 is outside \(0, 1\]"),
+    (BASE.replace("[0.1, 0.3]", "[0.0]"), r"ratio 0.0 is outside \(0, 1\]"),
+    (BASE.replace("alt.atheism", "alt.atheist"), "unknown class 'alt.atheist'"),
+    (BASE.replace("seeds: [0, 1]", "seeds: [0, -1]"), "seed -1"),
+    (BASE.replace("{paper_settings: true}", "{params: {epsilon: -1}}"), "epsilon"),
+    (BASE.replace("{paper_settings: true}", "{params: {random_state: 3}}"), "set by the suite"),
+    (BASE + "extra_key: 1\n", "unknown key"),
+    ("kind: table\ndatasets: [unclosed\n", "malformed YAML"),
+    ("- just\n- a list\n", "top level must be a mapping"),
+    (BASE.replace("arrhythmia: {}", "arrhythmia: {ratios: [0.1]}"), "intrinsic"),
+])
+def test_bad_configs_fail_naming_the_mistake(tmp_path, bad, message):
+    with pytest.raises(ConfigError, match=message):
+        load_job(write(tmp_path, bad))
+
+
+def test_unknown_config_name():
+    with pytest.raises(ConfigError, match="not found"):
+        load_job("no-such-config")
+
+
+def test_shipped_configs_are_valid():
+    for name in ("smoke", "ablation", "ablation-smoke"):
+        assert load_job(name).cells
+    table = load_job("table", datasets=["arrhythmia", "20news"])
+    methods = {c.method for c in table.cells}
+    from baselines import list_detectors
+
+    assert methods == set(list_detectors())
+    # 20 classes x 8 ratios x 5 seeds per method on 20news, 5 seeds on arrhythmia
+    assert len(table.cells) == len(methods) * (20 * 8 * 5 + 5)
+
+
+def test_ablation_grid_separate(tmp_path):
+    job = load_job(write(tmp_path, """
+kind: ablation
+seeds: [0]
+datasets: {arrhythmia: {}}
+method: sla2p
+base: {paper_settings: true}
+grid: {epsilon: [0.0, 1.0], n_projections: [8, 16, 32]}
+"""))
+    assert len(job.cells) == 5
+    assert job.points[0] == {"epsilon": 0.0} and job.points[-1] == {"n_projections": 32}
+    assert job.cells[-1].param_dict["n_projections"] == 32 and job.cells[-1].param_dict["epsilon"] == 1000 / 128
+
+
+def test_cell_key_is_exactly_the_cell_data_and_code():
+    a = make_cell("arrhythmia", None, None, "sla2p", {"epsilon": 1.0}, 0)
+    assert a.key("d1") == make_cell("arrhythmia", None, None, "sla2p", {"epsilon": 1.0}, 0, device="cpu").key("d1")
+    assert a.key("d1") != a.key("d2")
+    assert a.key("d1") != make_cell("arrhythmia", None, None, "sla2p", {"epsilon": 2.0}, 0).key("d1")
+    assert a.key("d1") != make_cell("arrhythmia", None, None, "sla2p", {"epsilon": 1.0}, 1).key("d1")
+    assert a.key("d1") != make_cell("arrhythmia", None, None, "sla", {"epsilon": 1.0}, 0).key("d1")
