@@ -1,8 +1,8 @@
-"""Cost of the SLA2P core: fit and score seconds, pairs/s, achieved GFLOP/s next to this
+"""Cost of the SLA2P core (Arrhythmia and KDDCup99 at paper settings): fit and score seconds, pairs/s, achieved GFLOP/s next to this
 machine's float32 GEMM rate, and peak RSS.
 
     .venv/bin/python bench/core.py                  # Arrhythmia (paper settings) + KDD-sized
-    .venv/bin/python bench/core.py --kdd-rows 50000  # a KDD-shaped subset, extrapolated
+    .venv/bin/python bench/core.py --kdd-rows 50000  # a random KDD subset, extrapolated
     .venv/bin/python bench/core.py --device cuda     # on a GPU
 
 Each case runs in a fresh process so peak RSS is its own. FLOPs are counted analytically:
@@ -47,21 +47,17 @@ def load_case(case: str, kdd_rows: int | None):
     import numpy as np
 
     if case == "arrhythmia":
-        try:
-            from sla2p.data import load_features
+        from sla2p.data import load_features
 
-            f = load_features("arrhythmia")
-            return f.X, dict(n_projections=256, proj_dim=256, acc_threshold=0.6, epsilon=1000 / 128)
-        except ImportError:
-            import scipy.io
-
-            X = scipy.io.loadmat(os.path.join(ROOT, "data/odds/arrhythmia.mat"))["X"]
-            return X.astype(np.float32), dict(n_projections=256, proj_dim=256, acc_threshold=0.6,
-                                              epsilon=1000 / 128)
+        return load_features("arrhythmia").X, dict(n_projections=256, proj_dim=256, acc_threshold=0.6,
+                                                   epsilon=1000 / 128)
     if case == "kdd":
-        # KDD-shaped: 494,021 x 118 (the size the paper's KDDCup99 has after one-hot encoding).
-        n = kdd_rows or 494_021
-        X = np.random.default_rng(0).standard_normal((n, 118), dtype=np.float32)
+        # The real KDDCup99 10% (494,021 x 118 after one-hot), or its first kdd_rows rows.
+        from sla2p.data import load_features, take_rows
+
+        f = load_features("kddcup99")
+        n = min(kdd_rows or f.shape[0], f.shape[0])
+        X = take_rows(f.X, np.random.default_rng(0).permutation(f.shape[0])[:n])
         return X, dict(n_projections=64, proj_dim=128, acc_threshold=0.6, epsilon=1000 / 128)
     raise ValueError(case)
 
@@ -104,7 +100,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="arrhythmia,kdd")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--kdd-rows", type=int, default=None, help="rows of the KDD-shaped case (default: 494,021)")
+    ap.add_argument("--kdd-rows", type=int, default=None, help="random rows of KDDCup99 (default: all 494,021)")
     ap.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case in this process
     args = ap.parse_args()
     if args.case:

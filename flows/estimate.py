@@ -112,12 +112,10 @@ def rows_total(ds: str) -> int:
 
 
 def _embedded(ds: str) -> bool:
-    """Whether the default features of ``ds`` are already in the cache (no computing)."""
-    from sla2p.data import embed as E
-    from sla2p.data import get_spec
+    """Whether the default features of ``ds`` are already in the cache (nothing is computed)."""
+    from sla2p.data import load_features
 
-    probe = getattr(E, "is_cached", None)
-    return bool(probe(ds, get_spec(ds).default_extractor)) if callable(probe) else False
+    return load_features(ds, only_if_cached=True) is not None
 
 
 def human(seconds: float) -> str:

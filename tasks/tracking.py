@@ -94,7 +94,7 @@ class Tracker:
         return kept
 
     def log_cell(self, parent_id: str, record: dict, *, cached: bool, replace_run: str | None = None) -> str:
-        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.entities import Metric, Param
 
         c = record["cell"]
         tags = {"mlflow.parentRunId": parent_id, "sla2p.cell_key": record["key"], "sla2p.role": "cell",
@@ -112,8 +112,7 @@ class Tracker:
             if record.get(k) is not None:
                 metrics[k] = record[k]
         self.client.log_batch(rid, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()],
-                              params=[Param(k, str(v)[:6000]) for k, v in params.items()],
-                              tags=[RunTag(k, str(v)) for k, v in tags.items() if k.startswith("mlflow.") is False])
+                              params=[Param(k, str(v)[:6000]) for k, v in params.items()])
         self.client.set_terminated(rid, "FINISHED" if record["status"] == "ok" else "FAILED")
         if replace_run:
             self.client.delete_run(replace_run)

@@ -679,9 +679,13 @@ def load_features(
     *,
     data_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
+    only_if_cached: bool = False,
     **options,
-) -> Features:
+) -> Features | None:
     """Features of a whole dataset, from the cache or computed once and cached.
+
+    With ``only_if_cached=True`` nothing is computed: ``None`` when the entry is not cached
+    (the CLI's time estimate uses this to know whether embedding is still to be paid).
 
     Pulls the dataset's files with DVC if they are missing, verifies them against
     ``data.dvc``, then returns the cached features for ``(source hash, extractor, params,
@@ -711,6 +715,8 @@ def load_features(
     params = {**ext.defaults, **spec.extractor_params.get(ext_name, {}),
               **{k: v for k, v in options.items() if k not in rt_names}, **key_extra}  # fmt: skip
     key = cache_key(shash, spec.name, spec.loader_version, ext_name, params)
+    if only_if_cached and not (cdir / f"{key}.npz").exists():
+        return None
 
     def compute():
         raw = spec.load_raw(data_dir)
