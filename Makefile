@@ -20,7 +20,7 @@ setup: $(STAMP)
 # torch is pinned to the local CPU wheel (constraints.txt says 2.13.0+cpu), so pip never pulls a CUDA build.
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -qq --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
 data: $(STAMP)

@@ -5,8 +5,8 @@
 One line per (detector, dataset), after an untimed warm-up fit on 64 rows: fit seconds (fit includes scoring the training rows, as
 PyOD's ``fit`` does), seconds of a second ``decision_function`` over all rows, AUROC of the
 transductive scores (fit on all rows, score all rows). Detectors run with their defaults.
-Data are read directly from data/ (Arrhythmia: data/odds/arrhythmia.mat, Thyroid:
-data/adbench/Classical/38_thyroid.npz; restore them with ``dvc pull``).
+Data come through sla2p.data (pulled with DVC and verified when missing): Arrhythmia
+(data/odds/arrhythmia.mat) and Thyroid (adbench_thyroid: data/adbench/Classical/38_thyroid.npz).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
 import numpy as np  # noqa: E402
-import scipy.io  # noqa: E402
 import torch  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
@@ -33,13 +32,11 @@ from baselines import list_detectors, make_detector  # noqa: E402
 
 
 def load(name: str) -> tuple[np.ndarray, np.ndarray]:
-    if name == "arrhythmia":
-        m = scipy.io.loadmat(ROOT / "data" / "odds" / "arrhythmia.mat")
-        return m["X"].astype(np.float64), m["y"].ravel().astype(int)
-    if name == "thyroid":
-        with np.load(ROOT / "data" / "adbench" / "Classical" / "38_thyroid.npz") as z:
-            return z["X"].astype(np.float64), z["y"].ravel().astype(int)
-    raise ValueError(name)
+    """Arrhythmia (ODDS) or Thyroid (ADBench), pulled through DVC and verified when missing."""
+    from sla2p.data import load_features
+
+    f = load_features({"arrhythmia": "arrhythmia", "thyroid": "adbench_thyroid"}[name])
+    return f.X.astype(np.float64), f.y.astype(int)
 
 
 def main(argv=None) -> None:

@@ -25,20 +25,6 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def gemm_rate(seconds: float = 2.0) -> float:
-    """Best float32 GEMM rate (GFLOP/s) on shapes like the scoring's layers."""
-    import torch
-
-    a, b = torch.randn(16384, 512), torch.randn(512, 1024)
-    a @ b
-    best, t_end = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < t_end:
-        t = time.perf_counter()
-        a @ b
-        best = max(best, 2 * 16384 * 512 * 1024 / (time.perf_counter() - t) / 1e9)
-    return best
-
-
 def mlp_flops(m: int, K: int) -> float:
     return 2.0 * (m * 2 * m + 2 * m * 4 * m + 4 * m * K)
 
@@ -106,7 +92,10 @@ def main() -> None:
     if args.case:
         print(json.dumps(run_case(args.case, args.device, args.kdd_rows)))
         return
-    rate = gemm_rate()
+    sys.path.insert(0, ROOT)
+    from flows.estimate import gemm_rate
+
+    rate = gemm_rate(seconds=2.0, rows=16384)
     print(f"float32 GEMM rate here: {rate:.0f} GFLOP/s")
     for case in args.cases.split(","):
         cmd = [sys.executable, __file__, "--case", case, "--device", args.device]

@@ -19,18 +19,19 @@ _EFFICIENCY = 0.65
 _IMAGES_PER_S = 20.0
 
 
-def gemm_rate(seconds: float = 0.5) -> float:
+def gemm_rate(seconds: float = 0.5, rows: int = 4096) -> float:
+    """Best float32 GEMM rate (GFLOP/s) here, on shapes like SLA2P's scoring layers."""
     import time
 
     import torch
 
-    a, b = torch.randn(4096, 512), torch.randn(512, 1024)
+    a, b = torch.randn(rows, 512), torch.randn(512, 1024)
     a @ b
     best, end = 0.0, time.perf_counter() + seconds
     while time.perf_counter() < end:
         t = time.perf_counter()
         a @ b
-        best = max(best, 2 * 4096 * 512 * 1024 / (time.perf_counter() - t) / 1e9)
+        best = max(best, 2 * rows * 512 * 1024 / (time.perf_counter() - t) / 1e9)
     return best
 
 

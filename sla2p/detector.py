@@ -115,14 +115,10 @@ class SLA2P(BaseDetector):
         self.device = device
         self.random_state = random_state
 
-    # SLA overrides this: it has no epsilon parameter.
-    def _epsilon(self) -> float:
-        return check_float("epsilon", self.epsilon, 0.0, float("inf"))
-
     def _check_params(self) -> None:
         check_positive_int("n_projections", self.n_projections, 2)
         check_positive_int("proj_dim", self.proj_dim)
-        self._epsilon()
+        check_float("epsilon", self.epsilon, 0.0, float("inf"))
         check_float("acc_threshold", self.acc_threshold, 0.0, 1.0)
         check_positive_int("max_epochs", self.max_epochs)
         check_positive_int("batch_size", self.batch_size, 2)
@@ -185,7 +181,7 @@ class SLA2P(BaseDetector):
         return rows_per_block(int(self.n_projections), int(self.proj_dim), self.device_)
 
     def _steps(self, n: int) -> torch.Tensor | None:
-        eps = self._epsilon()
+        eps = float(self.epsilon)
         if eps == 0.0:
             return None
         if self.compat == "official":
@@ -221,21 +217,9 @@ class SLA(SLA2P):
     def __init__(self, n_projections=256, proj_dim=256, acc_threshold=0.8, max_epochs=20,
                  batch_size=128, lr=1e-3, adam_eps=1e-7, weight_decay=5e-4, normalize="l2",
                  score_batch_size="auto", device="auto", random_state=None, contamination=0.1):
-        BaseDetector.__init__(self, contamination=contamination)
-        self.n_projections = n_projections
-        self.proj_dim = proj_dim
-        self.acc_threshold = acc_threshold
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.adam_eps = adam_eps
-        self.weight_decay = weight_decay
-        self.normalize = normalize
-        self.score_batch_size = score_batch_size
-        self.device = device
-        self.random_state = random_state
-
-    compat = "none"  # no perturbation, so nothing to be order-dependent
-
-    def _epsilon(self) -> float:
-        return 0.0
+        # epsilon and compat are fixed, not parameters: get_params/clone see only the above.
+        super().__init__(n_projections=n_projections, proj_dim=proj_dim, epsilon=0.0,
+                         acc_threshold=acc_threshold, max_epochs=max_epochs, batch_size=batch_size,
+                         lr=lr, adam_eps=adam_eps, weight_decay=weight_decay, normalize=normalize,
+                         score_batch_size=score_batch_size, compat="none", device=device,
+                         random_state=random_state, contamination=contamination)
