@@ -58,7 +58,9 @@ def rows_per_block(n_projections: int, proj_dim: int, device: torch.device, budg
     knob only: scores do not depend on it.
     """
     if budget_bytes is None:
-        budget_bytes = (2 << 30) if device.type == "cuda" else (384 << 20)
+        # CPU: small enough that each tensor stays below glibc's mmap threshold (no page faults
+        # per block), large enough for efficient GEMMs (thousands of rows).
+        budget_bytes = (2 << 30) if device.type == "cuda" else (64 << 20)
     per_row = (13 * proj_dim + 3 * n_projections) * 4
     return max(1, int(budget_bytes // (per_row * n_projections)))
 
@@ -87,25 +89,17 @@ def _glibc():
 
 
 _LIBC = _glibc()
-_M_MMAP_THRESHOLD = -3
-_fixed_threshold = False
 
 
-def steady_memory(device: torch.device) -> None:
-    """Keep peak RSS flat across scoring blocks (CPU, glibc only).
+def release_memory(device: torch.device) -> None:
+    """Hand the heap pages freed by scoring back to the OS (CPU, glibc only).
 
-    glibc raises its mmap threshold after large frees (up to 32 MB), so later blocks' tensors
-    land on the heap and fragment it, and peak RSS creeps up with the number of blocks. Fixing
-    the threshold at 4 MB (once per process) sends block-sized tensors to mmap, which returns
-    them to the OS on free; ``malloc_trim`` hands back what is left between blocks.
+    Blocks are kept small (see :func:`rows_per_block`) so their tensors stay under glibc's
+    mmap threshold: later blocks reuse the same heap chunks instead of page-faulting fresh
+    mmaps, and ``malloc_trim`` returns what is left once scoring is done.
     """
-    global _fixed_threshold
-    if device.type != "cpu" or _LIBC is None:
-        return
-    if not _fixed_threshold:
-        _LIBC.mallopt(_M_MMAP_THRESHOLD, 4 << 20)
-        _fixed_threshold = True
-    _LIBC.malloc_trim(0)
+    if device.type == "cpu" and _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 @contextlib.contextmanager
@@ -132,7 +126,6 @@ def normality_scores(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, steps: torc
     n, d = X.shape
     K, _, m = W.shape
     out = torch.empty(n, dtype=torch.float32, device=X.device)
-    steady_memory(X.device)
     for start in range(0, n, block):
         xb = X[start:start + block]
         nb = xb.shape[0]
@@ -143,5 +136,5 @@ def normality_scores(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, steps: torc
         s = pair_normality(f, z, labels, step)
         out[start:start + nb] = s.view(K, nb).mean(dim=0)
         del z, s
-        steady_memory(X.device)
+    release_memory(X.device)
     return out
