@@ -20,13 +20,7 @@ FAST = {
 AUROC_FLOOR = {"sla2p": 0.7}  # SLA2P with 16 projections of width 16; every other: 0.8
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    # Tiny networks on a shared CPU: several intra-op threads only fight each other.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def easy_set(seed=0, n=200, d=6, n_out=20):

@@ -11,12 +11,7 @@ from baselines.goad import pairwise_sq_dists, triplet_centre_loss
 
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tc_loss_by_hand(z, margin):

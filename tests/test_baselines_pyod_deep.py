@@ -13,12 +13,7 @@ from baselines.pyod_deep import seeded_global_rngs
 SMALL = {AutoEncoder: dict(epoch_num=2), DeepSVDD: dict(epochs=3)}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def global_states():

@@ -11,12 +11,7 @@ from baselines.rsrae import l21_reconstruction_error, rsr_orthogonality_error, r
 
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def orthonormal(D, d, seed=0):
