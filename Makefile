@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/core.py $(ARGS)
 	$(BIN)/python bench/baselines.py
 	$(BIN)/python bench/embed.py
+	$(BIN)/python bench/flows.py
 
 clean-venv:
 	rm -rf $(VENV)
