@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pyod.models.base import BaseDetector
 from torch import nn
 from torch.nn import functional as F
+
+from ._torch_detector import TorchDetector
 
 from sla2p._utils import (check_float, check_positive_int, check_X, init_linear_, make_generator,
                           resolve_device, resolve_seed)
@@ -99,7 +100,7 @@ class GOADNet(nn.Module):
         return feat, self.head(F.leaky_relu(feat, NEGATIVE_SLOPE))
 
 
-class GOAD(BaseDetector):
+class GOAD(TorchDetector):
     """GOAD, tabular form (see the module docstring for the method and the score).
 
     Defaults are those of the official code's tabular runs on Arrhythmia and Thyroid
@@ -243,19 +244,6 @@ class GOAD(BaseDetector):
         self._process_decision_scores()
         return self
 
-    def decision_function(self, X):
-        """Anomaly score of each row: minus the summed log-probability of each transformed copy
-        belonging to its own class. Independent of row order and batching (up to float rounding)."""
-        if not hasattr(self, "net_"):
-            raise RuntimeError("This GOAD is not fitted yet: call fit(X) first")
-        X = check_X(X, n_features=self.n_features_in_, min_samples=1)
-        return self._score(self._prepare(X))
-
-    # -- internals ---------------------------------------------------------------------------
-    def _prepare(self, X: np.ndarray) -> torch.Tensor:
-        if self.standardize:
-            X = (X - self.mean_) / self.scale_
-        return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(self.device_)
 
     def _transform(self, xb: torch.Tensor) -> torch.Tensor:
         return torch.addmm(self._b, xb, self._W).reshape(xb.shape[0], int(self.n_transforms), int(self.transform_dim))

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pyod.models.base import BaseDetector
 from torch import nn
 from torch.nn import functional as F
+
+from ._torch_detector import TorchDetector
 
 from .goad import build_on_cpu
 from sla2p._utils import (check_float, check_positive_int, check_X, make_generator, resolve_device,
@@ -104,7 +105,7 @@ class RSRAENet(nn.Module):
         return y, y_rsr, self.decoder(z)
 
 
-class RSRAE(BaseDetector):
+class RSRAE(TorchDetector):
     """RSRAE (see the module docstring for the losses, the optimisation and the score).
 
     Defaults are the paper's (ICLR 2020, Sec. 4 "Implementation details") and, where the paper
@@ -259,18 +260,6 @@ class RSRAE(BaseDetector):
         self._process_decision_scores()
         return self
 
-    def decision_function(self, X):
-        """Reconstruction error of each row (``score="l2"``) or minus its cosine similarity with
-        its reconstruction (``"cosine"``). Independent of row order and batching."""
-        if not hasattr(self, "net_"):
-            raise RuntimeError("This RSRAE is not fitted yet: call fit(X) first")
-        X = check_X(X, n_features=self.n_features_in_, min_samples=1)
-        return self._score(self._prepare(X))
-
-    def _prepare(self, X: np.ndarray) -> torch.Tensor:
-        if self.standardize:
-            X = (X - self.mean_) / self.scale_
-        return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(self.device_)
 
     @torch.no_grad()
     def _score(self, Xt: torch.Tensor) -> np.ndarray:
