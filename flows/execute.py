@@ -21,7 +21,7 @@ from prefect.futures import as_completed
 from tasks.aggregate import METRICS, cells_frame, summary_frame, table_frame
 from tasks.cells import canonical, code_version
 from tasks.data import prepare_dataset_task
-from tasks.detect import fit_and_score_task
+from tasks.detect import failure_record, fit_and_score_task
 from tasks.store import default_results_dir, load_failure, load_record
 from tasks.tracking import Tracker, git_commit
 
@@ -90,10 +90,7 @@ def execute(config: str, filters: dict | None = None, *, refresh: bool = False, 
                 rec = {**fut.result(), "cached": False}
                 records[p["key"]] = rec
             except Exception as exc:  # CellFailed or anything the runner raised
-                rec = load_failure(results, p["key"]) or {
-                    "key": p["key"], "name": p["name"], "status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                    "cell": {k: p[k] for k in ("dataset", "normal_class", "ratio", "method", "params", "seed",
-                                               "extractor", "device")}}
+                rec = load_failure(results, p["key"]) or failure_record(p, f"{type(exc).__name__}: {exc}")
                 rec = {**rec, "cached": False}
                 failed[p["key"]] = rec
                 log.warning("cell %s failed: %s", p["name"], rec.get("error"))

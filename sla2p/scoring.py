@@ -83,7 +83,7 @@ def official_steps(n: int, epsilon: float, batch_size: int) -> torch.Tensor:
 def _glibc():
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+        return libc if hasattr(libc, "malloc_trim") else None
     except OSError:  # not glibc
         return None
 

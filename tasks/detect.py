@@ -1,7 +1,7 @@
 """Detect stage: fit and score ONE cell, keep its scores as a file, return a small record.
 
-A cell that raises is returned as a failed record with its error (and the error is kept next
-to the results), so a table goes on without it and shows it as failed.
+A cell that raises keeps a failed record with its error next to the results and raises
+:class:`CellFailed`, so Prefect never caches it and the flow shows it as failed and goes on.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .data import features_for
 from .metrics import evaluate
 from .store import save_failure, save_result
 
+
 class CellFailed(RuntimeError):
     """A cell's fit or scoring raised; its record is in the results folder."""
 
@@ -36,12 +37,21 @@ def _device_of(det) -> str:
     return str(dev) if dev not in (None, "auto") else "cpu"
 
 
+def base_record(payload: dict) -> dict:
+    """The part of a cell's record that names it (shared by finished and failed records)."""
+    return {"key": payload["key"], "name": payload["name"], "cell": {k: payload[k] for k in (
+        "dataset", "normal_class", "ratio", "method", "params", "seed", "extractor", "device")}}
+
+
+def failure_record(payload: dict, error: str, tb: str = "") -> dict:
+    return {**base_record(payload), "status": "failed", "error": error, "traceback": tb}
+
+
 def fit_and_score(payload: dict, results_dir: str) -> dict:
     """Run the cell described by ``payload`` (see :meth:`tasks.cells.Cell.to_payload`)."""
     _apply_thread_setting()
     key = payload["key"]
-    base = {"key": key, "name": payload["name"], "cell": {k: payload[k] for k in (
-        "dataset", "normal_class", "ratio", "method", "params", "seed", "extractor", "device")}}
+    base = base_record(payload)
     try:
         feats = features_for(payload["dataset"], payload["extractor"])
         if feats.key != payload["data_key"]:
@@ -67,8 +77,7 @@ def fit_and_score(payload: dict, results_dir: str) -> dict:
     except Exception as exc:
         # Kept beside the results so the table shows the cell as failed with its error; raised
         # so Prefect marks the task Failed and never caches it (a rerun tries it again).
-        record = {**base, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                  "traceback": traceback.format_exc(limit=8)}
+        record = failure_record(payload, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8))
         save_failure(Path(results_dir), key, record)
         raise CellFailed(record["error"]) from exc
 
