@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import tarfile
 
 import numpy as np
@@ -14,8 +13,6 @@ from sla2p.data import embed
 from sla2p.data.images import read_members
 from sla2p.data.raw import ImageRefs, RawData
 
-os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-os.environ.setdefault("DO_NOT_TRACK", "true")
 
 
 def test_cache_is_hit_on_second_call(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -12,8 +11,6 @@ from sla2p.data import PAPER_DATASETS, get_spec, list_datasets, load_features, l
 from sla2p.data.sources import ensure_files
 from sla2p.data.text import REUTERS_CLASSES
 
-os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-os.environ.setdefault("DO_NOT_TRACK", "true")
 
 
 def test_registry_lists_paper_datasets_and_extras():

@@ -32,8 +32,6 @@ from sla2p.data.images import CIFAR10_CLASSES, CIFAR100_SUPERCLASSES, load_cifar
 from sla2p.data.rsrae import load_rsrae_images, load_rsrae_text
 from sla2p.data.safe_pickle import safe_loads
 
-os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-os.environ.setdefault("DO_NOT_TRACK", "true")
 
 ENV_VARS = ("SLA2P_CIFAR100_ARCHIVE", "SLA2P_CIFAR10_ARCHIVE", "SLA2P_RSRAE_DIR", "SLA2P_RSRAE_20NEWS",
             "SLA2P_RSRAE_REUTERS", "SLA2P_RSRAE_CALTECH101", "SLA2P_RESNET50_WEIGHTS")  # fmt: skip

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 import pytest
@@ -13,8 +12,6 @@ from sla2p.data import get_spec, load_labels, make_split, take_rows
 from sla2p.data import protocol
 from sla2p.data.embed import Features
 
-os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-os.environ.setdefault("DO_NOT_TRACK", "true")
 
 
 def _features(name: str) -> Features:

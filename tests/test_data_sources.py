@@ -23,8 +23,6 @@ from sla2p.data import paths, sources
 from sla2p.data.tabular import load_adbench_npz, load_odds_mat
 from sla2p.data.text import load_20newsgroups
 
-os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-os.environ.setdefault("DO_NOT_TRACK", "true")
 
 ROOT = paths.project_root()
 SMALL = "odds/wbc.mat"
