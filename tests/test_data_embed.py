@@ -14,7 +14,6 @@ from sla2p.data.images import read_members
 from sla2p.data.raw import ImageRefs, RawData
 
 
-
 def test_cache_is_hit_on_second_call(tmp_path):
     before = EXTRACTOR_CALLS["identity"]
     a = load_features("odds_wbc", cache_dir=tmp_path)

@@ -12,7 +12,6 @@ from sla2p.data.sources import ensure_files
 from sla2p.data.text import REUTERS_CLASSES
 
 
-
 def test_registry_lists_paper_datasets_and_extras():
     names = list_datasets()
     assert names == sorted(names)

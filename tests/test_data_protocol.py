@@ -13,7 +13,6 @@ from sla2p.data import protocol
 from sla2p.data.embed import Features
 
 
-
 def _features(name: str) -> Features:
     y, classes, h = load_labels(name)
     return Features(X=np.zeros((len(y), 1), np.float32), y=y, class_names=classes, source_hash=h, extractor="-", key="-")
