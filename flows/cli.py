@@ -47,7 +47,12 @@ def _run(kind: str, config: str, datasets, classes, ratios, seeds, methods, work
         raise typer.Exit(2)
     results = Path(results_dir) if results_dir else None
     est = estimate(job)
-    console.print(f"{job.kind} [bold]{job.name}[/bold] ({job.path}): {len(job.cells)} cells")
+    from tasks.cells import canonical
+
+    # a 'separate' ablation repeats its base point on every curve (run once)
+    distinct = len({canonical(c.identity()) for c in job.cells})
+    what = f"{len(job.cells)} cells" if distinct == len(job.cells) else f"{len(job.cells)} grid points, {distinct} distinct cells"
+    console.print(f"{job.kind} [bold]{job.name}[/bold] ({job.path}): {what}")
     for m, s in sorted(est["by_method"].items(), key=lambda kv: -kv[1]):
         console.print(f"  {m:<12} ~{human(s)}")
     if est["embedding"]:
@@ -75,6 +80,8 @@ def _run(kind: str, config: str, datasets, classes, ratios, seeds, methods, work
                   f"in {out['seconds']} s")
     console.print(f"tables: {out['tables_dir']}\nMLflow: {out['tracking_uri']} parent run {out['parent_run_id']} "
                   f"(browse: sla2p-bench ui)")
+    if out.get("report"):
+        console.print(f"report: {out['report']} (also logged to the parent run under report/)")
     if out["failed"]:
         raise typer.Exit(1)
 
@@ -113,6 +120,46 @@ def ablate(config: str = _CFG, profile: str = _PROFILE, datasets: str = _DS, cla
     """Ablation grids over epsilon, n_projections, proj_dim, acc_threshold (configs/ablation.yaml)."""
     _run("ablation", config or profile or "ablation", datasets, classes, ratios, seeds, None, workers, runner,
          address, refresh, tracking_uri, results_dir, device, dry_run)
+
+
+@app.command()
+def report(run_id: str = typer.Argument(None, help="parent run id (default: the latest run of --kind)"),
+           kind: str = typer.Option("table", help="table | ablation: whose latest run, when no id is given"),
+           metric: str = typer.Option("auroc,aupr,ap", help="comma-separated: auroc, aupr (trapezoidal area, the "
+                                      "paper's AUPR), ap (average precision)"),
+           ratio: float = typer.Option(None, help="keep one contamination ratio (intrinsic datasets stay)"),
+           cell: str = typer.Option(None, help="the cell of the ROC/PR plot: its name "
+                                    "(method/dataset/class/p<ratio>/s<seed>) or key; default: the first SLA2P cell"),
+           out: str = typer.Option(None, "--out", help="also keep the report in this folder"),
+           no_log: bool = typer.Option(False, "--no-log", help="do not log the report to the MLflow run"),
+           tracking_uri: str = _TU, results_dir: str = _RD):
+    """Rebuild a run's report from MLflow and the stored scores (no refitting) and log it to the run."""
+    import tempfile
+
+    from rich.console import Console
+
+    from tasks.report import ReportError, build_report, load_run, log_report
+
+    console = Console()
+    if kind not in ("table", "ablation"):
+        console.print(f"[red]--kind must be table or ablation, got {kind!r}[/red]")
+        raise typer.Exit(2)
+    try:
+        run = load_run(run_id, kind=kind, tracking_uri=tracking_uri, results_dir=results_dir)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(out) if out else Path(tmp)
+            metrics = _split(metric) or ["auroc"]
+            files = build_report(run, folder, metrics=metrics, ratio=ratio, cell=cell)
+            if not no_log:
+                log_report(run, folder)
+            shown = files.get(f"table_{metrics[0]}.md", files["report"])
+            console.print(shown.read_text(), markup=False, highlight=False)
+    except (ReportError, ValueError) as exc:
+        console.print(f"[red]report error:[/red] {exc}")
+        raise typer.Exit(2)
+    console.print(f"{run.kind} run {run.parent_id}: {len(run.cells)} cells; "
+                  + (f"report in {out}" if out else "report not kept on disk (--out DIR keeps it)")
+                  + ("" if no_log else f"; logged to the run under report/ ({run.tracking_uri})"))
 
 
 @app.command()

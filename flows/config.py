@@ -13,6 +13,11 @@ A table config::
       sla2p: {paper_settings: true}        # the published per-dataset settings (method.md s5)
       iforest: {params: {n_estimators: 200}}
       goad: {per_dataset: {kddcup99: {depth: 5}}}
+      sla2p_official:                      # a labelled variant of a registered detector:
+        detector: sla2p                    #   the order audit of the reports (see README)
+        paper_settings: true
+        params: {compat: official}
+        row_order: inliers_first           # the authors' loaders' order; default: shuffled
 
 An ablation config has ``kind: ablation``, one ``method``, its ``base`` (as a method entry
 above) and a ``grid`` of parameter values; ``mode: separate`` (default) varies one parameter at a
@@ -31,7 +36,7 @@ from pathlib import Path
 
 import yaml
 
-from tasks.cells import ROOT, Cell, make_cell
+from tasks.cells import ROOT, ROW_ORDERS, Cell, make_cell
 
 CONFIG_DIR = ROOT / "configs"
 SUITE_PARAMS = ("random_state", "device")  # set by the suite for every detector
@@ -122,7 +127,7 @@ def _method_params(method: str, entry: dict, dataset: str) -> dict:
     params: dict = {}
     if entry.get("paper_settings") and dataset in PAPER_SETTINGS:
         params.update(paper_params(dataset))
-        if method == "sla":  # SLA is SLA2P without the perturbation
+        if entry.get("detector", method) == "sla":  # SLA is SLA2P without the perturbation
             params.pop("epsilon", None)
     params.update(entry.get("params") or {})
     params.update((entry.get("per_dataset") or {}).get(dataset) or {})
@@ -132,10 +137,14 @@ def _method_params(method: str, entry: dict, dataset: str) -> dict:
 def _validate_method(method: str, entry: dict, where: str) -> None:
     from baselines import detector_info, list_detectors
 
-    if method not in list_detectors():
-        raise ConfigError(f"{where}: unknown method {method!r}; registered: {', '.join(list_detectors())}")
-    _check_keys(f"{where}.{method}", entry, {"params", "paper_settings", "per_dataset"})
-    valid = [p for p in detector_info(method).param_names if p not in SUITE_PARAMS]
+    _check_keys(f"{where}.{method}", entry, {"params", "paper_settings", "per_dataset", "detector", "row_order"})
+    detector = entry.get("detector", method)
+    if detector not in list_detectors():
+        what = "method" if detector == method else f"detector of {method!r}"
+        raise ConfigError(f"{where}: unknown {what} {detector!r}; registered: {', '.join(list_detectors())}")
+    if entry.get("row_order", "shuffled") not in ROW_ORDERS:
+        raise ConfigError(f"{where}.{method}.row_order must be one of {list(ROW_ORDERS)}, got {entry['row_order']!r}")
+    valid = [p for p in detector_info(detector).param_names if p not in SUITE_PARAMS]
     blocks = [("params", entry.get("params") or {})]
     blocks += [(f"per_dataset.{d}", p or {}) for d, p in (entry.get("per_dataset") or {}).items()]
     for label, block in blocks:
@@ -144,7 +153,7 @@ def _validate_method(method: str, entry: dict, where: str) -> None:
             if p in SUITE_PARAMS:
                 raise ConfigError(f"{where}.{method}.{label}: {p!r} is set by the suite (seeds / device), not per method")
             if p not in valid:
-                raise ConfigError(f"{where}.{method}.{label}: unknown parameter {p!r} for {method}; valid: {', '.join(valid)}")
+                raise ConfigError(f"{where}.{method}.{label}: unknown parameter {p!r} for {detector}; valid: {', '.join(valid)}")
 
 
 def _check_param_values(method: str, params: dict, where: str) -> None:
@@ -226,7 +235,8 @@ def load_job(config: str | Path, *, datasets=None, classes=None, ratios=None, se
         _validate_method(method, base, "base")
         grid = raw.get("grid")
         _expect(isinstance(grid, dict) and grid, "grid must map parameter -> list of values")
-        valid = [p for p in __import__("baselines").detector_info(method).param_names if p not in SUITE_PARAMS]
+        valid = [p for p in __import__("baselines").detector_info(base.get("detector", method)).param_names
+                 if p not in SUITE_PARAMS]
         for p, vals in grid.items():
             _expect(p in valid, f"grid: unknown parameter {p!r} for {method}; valid: {', '.join(valid)}")
             _expect(isinstance(vals, list) and vals, f"grid.{p} must be a non-empty list")
@@ -256,13 +266,15 @@ def load_job(config: str | Path, *, datasets=None, classes=None, ratios=None, se
         if ratios:
             ratio_list = [r for r in ratio_list if r is None or any(abs(r - float(w)) < 1e-12 for w in ratios)]
         for method, entry, point in variants:
+            detector = entry.get("detector", method)
             params = {**_method_params(method, entry, name), **point}
-            sig = (method, repr(sorted(params.items())))
+            sig = (detector, repr(sorted(params.items())))
             if sig not in checked:
-                _check_param_values(method, params, f"{method} on {name}")
+                _check_param_values(detector, params, f"{method} on {name}")
                 checked.add(sig)
             for c, r, s in itertools.product(cls_list, ratio_list, seeds_run):
-                cells.append(make_cell(name, c, r, method, params, s, extractor, dev))
+                cells.append(make_cell(name, c, r, method, params, s, extractor, dev, detector,
+                                       entry.get("row_order", "shuffled")))
                 points.append(point)
     _expect(cells, "the config and filters select no cells")
     return Job(kind, raw.get("name", path.stem), str(path), raw, cells, grid, points)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from tasks.cells import canonical
+
 # seconds per 1,000 rows at d ~ 300 (bench/baselines.py); quadratic methods are scaled by n^2.
 _LINEAR = {"iforest": 0.05, "ecod": 0.05, "copod": 0.05, "hbos": 0.02, "pca": 0.05, "autoencoder": 1.0,
            "deepsvdd": 2.5, "goad": 4.0, "rsrae": 5.0}
@@ -99,17 +101,19 @@ def estimate(job) -> dict:
     rows = cell_rows(job)
     dims = {(c.dataset, c.extractor): _dim(c.dataset, c.extractor) for c in job.cells}
     by_method: Counter = Counter()
-    for c in job.cells:
+    distinct = {canonical(c.identity()): c for c in job.cells}.values()  # each distinct cell runs once
+    for c in distinct:
         n = rows[(c.dataset, c.normal_class, c.ratio)]
         d = dims[(c.dataset, c.extractor)]
-        if c.method in ("sla2p", "sla"):
-            by_method[c.method] += _sla_flops(n, d, c.param_dict, c.method == "sla2p") / rate
+        det = c.detector_name  # a labelled variant costs what its detector costs
+        if det in ("sla2p", "sla"):
+            by_method[c.method] += _sla_flops(n, d, c.param_dict, det == "sla2p") / rate
             if get_spec(c.dataset).modality == "text":
                 by_method[c.method] += _text_training_seconds(n, c.param_dict, rate)
-        elif c.method in _QUADRATIC:
-            by_method[c.method] += _QUADRATIC[c.method] * (n / 1000) ** 2 * max(1.0, d / 300)
+        elif det in _QUADRATIC:
+            by_method[c.method] += _QUADRATIC[det] * (n / 1000) ** 2 * max(1.0, d / 300)
         else:
-            by_method[c.method] += _LINEAR.get(c.method, 1.0) * n / 1000 * max(1.0, d / 300)
+            by_method[c.method] += _LINEAR.get(det, 1.0) * n / 1000 * max(1.0, d / 300)
     embed = 0.0
     for ds in dict.fromkeys(c.dataset for c in job.cells):
         spec = get_spec(ds)

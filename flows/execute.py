@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 from prefect import get_run_logger
 from prefect.futures import as_completed
 
-from tasks.aggregate import METRICS, cells_frame, summary_frame, table_frame
+from tasks.aggregate import METRICS, ablation_curves, cells_frame, summary_frame, table_frame
 from tasks.cells import canonical, code_version
 from tasks.data import prepare_dataset_task
 from tasks.detect import failure_record, fit_and_score_task
@@ -48,9 +49,12 @@ def execute(config: str, filters: dict | None = None, *, refresh: bool = False, 
         log.info("data %s: %s rows x %s features, key %s", ds, data[(ds, ex)]["n_rows"],
                  data[(ds, ex)]["n_features"], data[(ds, ex)]["data_key"][:12])
     payloads = [c.to_payload(data[(c.dataset, c.extractor)]["data_key"]) for c in job.cells]
-    keys = [p["key"] for p in payloads]
-    if len(set(keys)) != len(keys):
+    point_keys = [p["key"] for p in payloads]  # ablation: one per grid point, the base point repeats
+    if len(set(point_keys)) != len(point_keys) and job.kind == "table":
         raise ValueError("the job lists the same cell twice (same dataset, class, ratio, method, params, seed)")
+    # In a 'separate' ablation the base value of each parameter is the same cell: run it once.
+    payloads = list({p["key"]: p for p in payloads}.values())
+    keys = [p["key"] for p in payloads]
 
     # 3. finished cells are not refitted
     records: dict[str, dict] = {}
@@ -66,10 +70,12 @@ def execute(config: str, filters: dict | None = None, *, refresh: bool = False, 
     tracker = Tracker(tracking_uri, job.kind, results / "mlartifacts" if tracking_uri is None else None)
     rkey = run_key(job.kind, keys)
     tags = {"git_commit": git_commit(), "code_version": code_version(), "config": job.path,
+            "sla2p.results_dir": str(results.resolve()), "sla2p.kind": job.kind,
             **{f"data.{ds}": d["data_key"] for (ds, _), d in data.items()},
             **{f"source.{ds}": d["source_hash"] for (ds, _), d in data.items()}}
     params = {"config_name": job.name, "kind": job.kind, "n_cells": len(payloads),
-              "filters": canonical(filters or {}), "config_yaml": canonical(job.raw)}
+              "filters": canonical(filters or {}),
+              "config_yaml": json.dumps(job.raw, separators=(",", ":"), default=str)}  # config order kept
     parent, resumed = tracker.open_parent(rkey, f"{job.kind}/{job.name}", params, tags, resume=not refresh)
     logged = tracker.reconcile(parent)
     log.info("MLflow parent run %s (%s), %d cells already logged", parent, "resumed" if resumed else "new", len(logged))
@@ -110,9 +116,8 @@ def execute(config: str, filters: dict | None = None, *, refresh: bool = False, 
         tables[f"table_{metric}"].to_csv(out_dir / f"table_{metric}.csv")
         summary_frame(cells_df, metric).to_csv(out_dir / f"summary_{metric}.csv", index=False)
     if job.kind == "ablation":
-        from .ablation import ablation_curves
-
-        curves = ablation_curves(cells_df, job.points)
+        by_key = {r["key"]: r for r in all_records}
+        curves = ablation_curves(cells_frame([by_key[k] for k in point_keys]), job.points)
         curves.to_csv(out_dir / "curves.csv", index=False)
         tables["curves"] = curves.set_index(["parameter", "value", "dataset", "metric"])
     summary = {"cells": len(keys), "cached": sum(1 for r in all_records if r.get("cached")),
@@ -122,7 +127,23 @@ def execute(config: str, filters: dict | None = None, *, refresh: bool = False, 
     tracker.finish_parent(parent, tables=tables, files={"cells": str(out_dir / "cells.csv"), "config": job.path},
                           summary={k: summary[k] for k in ("cells", "cached", "run", "failed")},
                           status="FINISHED" if not failed else "FAILED")
+    summary["report"] = _report(parent, tracker.uri, results, out_dir / "report", log)
     return {**summary, "table_auroc": tables["table_auroc"].T.to_string()}
+
+
+def _report(parent: str, uri: str, results: Path, out: Path, log) -> str:
+    """The run's report (tables, significance, plots, audit), logged to the parent; a report
+    that cannot be built is a warning: the cells and tables above are already saved."""
+    try:
+        from tasks.report import build_report, load_run, log_report
+
+        run = load_run(parent, tracking_uri=uri, results_dir=results)
+        build_report(run, out)
+        log_report(run, out)
+        return str(out / "report.md")
+    except Exception as exc:  # noqa: BLE001 - reported, and `sla2p-bench report` can retry
+        log.warning("report not built (%s: %s); retry with `sla2p-bench report %s`", type(exc).__name__, exc, parent)
+        return ""
 
 
 class _Progress:

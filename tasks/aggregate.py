@@ -8,8 +8,12 @@ a number.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
+
+from .cells import canonical
 
 METRICS = ("auroc", "aupr", "ap")
 
@@ -20,7 +24,8 @@ def cells_frame(records: list[dict]) -> pd.DataFrame:
         c = r["cell"]
         row = {"dataset": c["dataset"], "normal_class": c["normal_class"] if c["normal_class"] is not None else "-",
                "ratio": c["ratio"] if c["ratio"] is not None else np.nan, "method": c["method"],
-               "seed": c["seed"], "status": r["status"], "error": r.get("error", ""), "key": r["key"],
+               "seed": c["seed"], "detector": c.get("detector") or c["method"],
+               "row_order": c.get("row_order", "shuffled"), "status": r["status"], "error": r.get("error", ""), "key": r["key"],
                "fit_seconds": r.get("fit_seconds", np.nan), "cached": r.get("cached", False)}
         for m in METRICS:
             row[m] = r.get("metrics", {}).get(m, np.nan)
@@ -30,15 +35,26 @@ def cells_frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def comparable(cells: pd.DataFrame) -> pd.DataFrame:
+    """The cells that belong in a comparison: not the order-audit runs (rows in the authors'
+    order, inliers first: that order tells the detector where the outliers are)."""
+    if "row_order" not in cells:
+        return cells
+    return cells[cells.row_order.fillna("shuffled") == "shuffled"]
+
+
 def summary_frame(cells: pd.DataFrame, metric: str = "auroc") -> pd.DataFrame:
-    """Long form: one row per (dataset, ratio, method) with mean, std, seeds, failed count."""
+    """Long form: one row per (dataset, ratio, method) with mean, std, seeds, failed count.
+    Order-audit cells are left out (see :func:`comparable`)."""
+    cells = comparable(cells)
     out = []
     keys = ["dataset", "ratio", "method"]
     for (ds, ratio, method), g in cells.groupby(keys, dropna=False, sort=True):
-        failed = g[g.status != "ok"]
+        failed = g[g.status == "failed"]
+        missing = g[~g.status.isin(["ok", "failed"])]  # e.g. "missing": never logged, or its scores are gone
         row = {"dataset": ds, "ratio": ratio, "method": method, "n_cells": len(g), "n_failed": len(failed),
-               "error": "; ".join(sorted(set(failed.error)))[:500]}
-        if len(failed):
+               "n_missing": len(missing), "error": "; ".join(sorted(set(failed.error.astype(str))))[:500]}
+        if len(failed) or len(missing):
             row.update(mean=np.nan, std=np.nan, n_seeds=0)
         else:
             per_seed = g.groupby("seed")[metric].mean()  # class average within each seed
@@ -55,6 +71,8 @@ def table_frame(cells: pd.DataFrame, metric: str = "auroc", digits: int = 3) -> 
     def fmt(r):
         if r.n_failed:
             return f"failed ({r.n_failed}/{r.n_cells})"
+        if r.n_missing:
+            return f"missing ({r.n_missing}/{r.n_cells})"
         return f"{r['mean']:.{digits}f} ± {r['std']:.{digits}f}"
 
     s["value"] = s.apply(fmt, axis=1)
@@ -62,3 +80,23 @@ def table_frame(cells: pd.DataFrame, metric: str = "auroc", digits: int = 3) -> 
     t = s.pivot(index="row", columns="method", values="value").reindex(order)
     t.index.name = f"{metric} (mean ± std over seeds of the class average)"
     return t
+
+
+def ablation_curves(cells: pd.DataFrame, points: list[dict], metrics=("auroc", "aupr")) -> pd.DataFrame:
+    """One row per (grid point, dataset, metric): mean and std over seeds of the class-averaged
+    metric. In ``separate`` mode each point varies one parameter, so the rows of a parameter are
+    its curve; in ``product`` mode every point sets every grid parameter."""
+    df = cells.copy()
+    df["point"] = [canonical(p) for p in points]
+    rows = []
+    for (point, ds), g in df[df.status == "ok"].groupby(["point", "dataset"], sort=False):
+        pt = json.loads(point)
+        for m in metrics:
+            per_seed = g.groupby("seed")[m].mean()
+            for param, value in pt.items():
+                rows.append({"parameter": param if len(pt) == 1 else "+".join(sorted(pt)), "value": value,
+                             "point": point, "dataset": ds, "metric": m, "mean": per_seed.mean(),
+                             "std": per_seed.std(ddof=0), "n_seeds": len(per_seed)})
+                if len(pt) > 1:
+                    break
+    return pd.DataFrame(rows)

@@ -45,6 +45,8 @@ class Cell:
     seed: int = 0
     extractor: str | None = None
     device: str = "auto"
+    detector: str | None = None  # registered detector when ``method`` is a label for a variant
+    row_order: str = "shuffled"  # "inliers_first": the authors' loaders' order (order audit only)
 
     @property
     def param_dict(self) -> dict:
@@ -61,11 +63,22 @@ class Cell:
         d = asdict(self)
         d["params"] = self.param_dict
         d.pop("device")  # where it runs does not change what it computes (CPU/CUDA tolerance aside)
+        # Defaults are left out so that adding these fields kept every existing cell's key.
+        if d["detector"] in (None, self.method):
+            d.pop("detector")
+        if d["row_order"] == "shuffled":
+            d.pop("row_order")
         return d
 
-    def key(self, data_key: str) -> str:
+    @property
+    def detector_name(self) -> str:
+        return self.detector or self.method
+
+    def key(self, data_key: str, code: str | None = None) -> str:
+        """``code``: the code version the key is for (default: this checkout's); reports pass
+        the version a run was made with to find its cells."""
         return hashlib.sha256(canonical({"cell": self.identity(), "data": data_key,
-                                         "code": code_version()}).encode()).hexdigest()[:32]
+                                         "code": code or code_version()}).encode()).hexdigest()[:32]
 
     def to_payload(self, data_key: str) -> dict:
         """Small, hashable-by-value description that travels to a worker (thread, Dask, Ray)."""
@@ -73,7 +86,14 @@ class Cell:
                 "name": self.name}
 
 
-def make_cell(dataset, normal_class, ratio, method, params: dict, seed, extractor=None, device="auto") -> Cell:
+ROW_ORDERS = ("shuffled", "inliers_first")
+
+
+def make_cell(dataset, normal_class, ratio, method, params: dict, seed, extractor=None, device="auto",
+              detector=None, row_order="shuffled") -> Cell:
+    if row_order not in ROW_ORDERS:
+        raise ValueError(f"row_order must be one of {ROW_ORDERS}, got {row_order!r}")
     return Cell(dataset, None if normal_class is None else str(normal_class),
                 None if ratio is None else float(ratio), method,
-                tuple(sorted(params.items())), int(seed), extractor, device)
+                tuple(sorted(params.items())), int(seed), extractor, device,
+                None if detector in (None, method) else detector, row_order)

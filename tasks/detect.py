@@ -17,7 +17,7 @@ from pathlib import Path
 from prefect import task
 
 from baselines import make_detector
-from sla2p.data import make_split, take_rows
+from sla2p.data import authors_order, make_split, take_rows
 
 from .data import features_for
 from .metrics import evaluate
@@ -39,8 +39,11 @@ def _device_of(det) -> str:
 
 def base_record(payload: dict) -> dict:
     """The part of a cell's record that names it (shared by finished and failed records)."""
-    return {"key": payload["key"], "name": payload["name"], "cell": {k: payload[k] for k in (
-        "dataset", "normal_class", "ratio", "method", "params", "seed", "extractor", "device")}}
+    cell = {k: payload[k] for k in ("dataset", "normal_class", "ratio", "method", "params", "seed", "extractor",
+                                    "device")}
+    cell["detector"] = payload.get("detector") or payload["method"]
+    cell["row_order"] = payload.get("row_order", "shuffled")
+    return {"key": payload["key"], "name": payload["name"], "cell": cell}
 
 
 def failure_record(payload: dict, error: str, tb: str = "") -> dict:
@@ -59,8 +62,10 @@ def fit_and_score(payload: dict, results_dir: str) -> dict:
                                f"({feats.key} != {payload['data_key']})")
         split = make_split(payload["dataset"], payload["normal_class"], payload["ratio"], payload["seed"],
                            features=feats)
+        if base["cell"]["row_order"] == "inliers_first":
+            split = authors_order(split)
         X = take_rows(feats.X, split.indices)
-        det = make_detector(payload["method"], random_state=payload["seed"],
+        det = make_detector(base["cell"]["detector"], random_state=payload["seed"],
                             device=None if payload["device"] == "auto" else payload["device"], **payload["params"])
         uses_gpu = getattr(det, "device", None) in ("cuda", "auto") and _cuda_available()
         with _GPU_LOCK if uses_gpu else nullcontext():

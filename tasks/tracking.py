@@ -105,7 +105,8 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, run_name=record["name"], tags=tags)
         rid = run.info.run_id
         params = {"dataset": c["dataset"], "normal_class": c["normal_class"], "ratio": c["ratio"],
-                  "method": c["method"], "seed": c["seed"], "extractor": c.get("extractor")}
+                  "method": c["method"], "seed": c["seed"], "extractor": c.get("extractor"),
+                  "detector": c.get("detector") or c["method"], "row_order": c.get("row_order", "shuffled")}
         params.update({f"param.{k}": v for k, v in c["params"].items()})
         metrics = dict(record.get("metrics", {}))
         for k in ("fit_seconds", "n_rows", "n_outliers"):

@@ -40,8 +40,8 @@ name: tiny
 seeds: [0]
 datasets: {arrhythmia: {}}
 method: sla2p
-base: {params: {n_projections: 16, proj_dim: 16}}
-grid: {epsilon: [0.0, 1.0], n_projections: [8, 16]}
+base: {params: {n_projections: 16, proj_dim: 16, epsilon: 1.0}}
+grid: {epsilon: [0.0, 1.0], n_projections: [8, 16]}   # epsilon 1.0 and n_projections 16 are the same cell
 """
 
 # Slow enough per cell to be killed in the middle.
@@ -132,11 +132,19 @@ def test_table_runs_tracks_and_reruns_warm(tmp_path):
     # ablation into the same tracking DB: its own experiment, curves against each parameter
     cli(tmp_path, "ablate", ABLATION)
     aparents, achildren = mlflow_runs(tmp_path, "sla2p-bench/ablation")
-    assert len(aparents) == 1 and len(achildren) == 4
+    assert len(aparents) == 1 and len(achildren) == 3  # the base point, shared by two curves, runs once
     (d,) = list((tmp_path / "results" / "tables").glob("ablation-*"))
     curves = pd.read_csv(d / "curves.csv")
     assert set(curves.parameter) == {"epsilon", "n_projections"} and set(curves.metric) == {"auroc", "aupr"}
     assert len(curves) == 4 * 2
+    au = curves[curves.metric == "auroc"]
+    assert (au[(au.parameter == "epsilon") & (au.value.astype(float) == 1.0)]["mean"].item()
+            == au[(au.parameter == "n_projections") & (au.value.astype(float) == 16)]["mean"].item())
+    # its report: the curves again, rebuilt from MLflow, and the plot, logged to the parent
+    keys = ["parameter", "value", "dataset", "metric"]
+    report = pd.read_csv(d / "report" / "curves.csv")[curves.columns].sort_values(keys, ignore_index=True)
+    pd.testing.assert_frame_equal(report, curves.sort_values(keys, ignore_index=True))
+    assert (d / "report" / "plots" / "ablation.png").stat().st_size > 5000
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ from .embed import (
     load_features,
     load_labels,
 )
-from .protocol import Split, make_split, take_rows
+from .protocol import Split, authors_order, make_split, take_rows
 from .registry import (
     OPTIONAL_DATASETS,
     PAPER_DATASETS,
@@ -42,7 +42,7 @@ from .safe_pickle import UnsafePickleError
 from .sources import DataError, DataIntegrityError, DataMissingError, UntrackedDataWarning
 
 __all__ = [
-    "list_datasets", "get_spec", "load_features", "load_labels", "make_split", "take_rows",
+    "list_datasets", "get_spec", "load_features", "load_labels", "make_split", "take_rows", "authors_order",
     "DatasetSpec", "Features", "Split", "PAPER_DATASETS", "EXTRACTORS", "EXTRACTOR_CALLS", "CODE_VERSION",
     "DataError", "DataMissingError", "DataIntegrityError", "UntrackedDataWarning",
     "ExtractorUnavailable", "CacheCorruptWarning",

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -134,6 +134,14 @@ def make_split(name: str, normal_class=None, ratio: float | None = None, seed: i
     labels = (y[idx] != c).astype(np.int8)
     n_out = int(labels.sum())
     return Split(idx, labels, len(idx) - n_out, n_out, name, spec.classes[c], p, int(seed))
+
+
+def authors_order(split: Split) -> Split:
+    """The same rows in the order of the authors' loaders: inliers first, then outliers, each in
+    dataset order. Only for auditing ``SLA2P(compat="official")``, whose scores depend on it
+    (method.md s3); the suite's own runs keep the shuffled order."""
+    order = np.lexsort((split.indices, split.labels))  # by label, then by dataset row
+    return replace(split, indices=split.indices[order], labels=split.labels[order])
 
 
 def take_rows(X, indices) -> np.ndarray:

@@ -1,0 +1,178 @@
+"""Build a report folder from a :class:`~tasks.report.source.RunData`; log it to the parent run.
+
+Table runs give: ``table_<metric>.{csv,md,tex}`` and ``summary_<metric>.csv`` per metric,
+``ranks_<metric>.csv`` and ``wilcoxon_<metric>.csv``, ``audit.csv``, plots under ``plots/``
+(critical-difference diagram, contamination curves, ROC/PR of one cell) and ``report.md``, which
+holds all of it in reading order. Ablation runs give ``curves.csv`` and ``plots/ablation.png``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from ..aggregate import ablation_curves, cells_frame
+from . import plots
+from .audit import audit_markdown, audit_table
+from .significance import average_ranks, dependence_note, friedman, score_matrix, wilcoxon_vs
+from .tables import METRIC_SHORT, check_metric, comparison, to_csv, to_latex, to_markdown
+
+DEFAULT_METRICS = ("auroc", "aupr", "ap")
+
+
+def build_report(run, out_dir: str | Path, *, metrics=DEFAULT_METRICS, ratio: float | None = None,
+                 cell: str | None = None) -> dict[str, Path]:
+    """Write the report of ``run`` into ``out_dir``; returns name -> path of what was written."""
+    metrics = [check_metric(m) for m in metrics]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    head = [f"# Report: {run.run_name}", "",
+            f"Parent run `{run.parent_id}` ({run.tracking_uri}); scores from `{run.results_dir}`. "
+            f"Built from stored scores without refitting: `sla2p-bench report {run.parent_id}`.", ""]
+    status = run.cells.status.value_counts().to_dict()
+    head.append("Cells: " + ", ".join(f"{v} {k}" for k, v in sorted(status.items())) + ".")
+    head += [f"- note: {n}" for n in run.notes]
+    body = (_ablation(run, out, files) if run.kind == "ablation"
+            else _table(run, out, files, metrics, ratio, cell))
+    failed = run.cells[run.cells.status != "ok"]
+    if len(failed):
+        body += ["## Failed and missing cells", "", "| cell | status | error |", "|---|---|---|"]
+        for key, r in failed.iterrows():
+            name = run.records[r.key]["name"]
+            err = str(r.error).replace("|", "\\|").replace("\n", " ")[:300]
+            body.append(f"| {name} | {r.status} | {err} |")
+        body.append("")
+    files["report"] = out / "report.md"
+    files["report"].write_text("\n".join(head + [""] + body) + "\n")
+    return files
+
+
+def _table(run, out: Path, files: dict, metrics, ratio, cell) -> list[str]:
+    body: list[str] = []
+    comps = {}
+    for metric in metrics:
+        comp = comparison(run.cells, metric, ratio)
+        comps[metric] = comp
+        to_csv(comp, out / f"table_{metric}.csv")
+        comp.to_csv(out / f"summary_{metric}.csv", index=False)
+        md = to_markdown(comp, metric, ratio)
+        (out / f"table_{metric}.md").write_text(md)
+        (out / f"table_{metric}.tex").write_text(to_latex(comp, metric, ratio, label=f"tab:sla2p-{metric}"))
+        files.update({f"table_{metric}.{ext}": out / f"table_{metric}.{ext}" for ext in ("csv", "md", "tex")})
+        body += [f"## {METRIC_SHORT[metric]}", "", md]
+    body += _significance(comps, out, files)
+    # contamination curves, one figure per metric (datasets with several ratios only)
+    if ratio is None:
+        for metric, comp in comps.items():
+            p = plots.contamination_curves(comp, out / "plots" / f"contamination_{metric}.png")
+            if p:
+                files[p.name] = p
+                body += [f"![contamination curves, {METRIC_SHORT[metric]}](plots/{p.name})", ""]
+    body += _roc_pr(run, out, files, cell)
+    audit, notes = audit_table(run)
+    if not audit.empty:
+        audit.to_csv(out / "audit.csv", index=False)
+        files["audit.csv"] = out / "audit.csv"
+    body.append(audit_markdown(audit, notes))
+    return body
+
+
+def _significance(comps: dict, out: Path, files: dict) -> list[str]:
+    body = ["## Significance", ""]
+    for metric, comp in comps.items():
+        matrix = score_matrix(comp)
+        ranks, n_rank = average_ranks(matrix)
+        ranks.rename("average_rank").to_csv(out / f"ranks_{metric}.csv")
+        tests = wilcoxon_vs(matrix)
+        pd.DataFrame([t.__dict__ for t in tests]).to_csv(out / f"wilcoxon_{metric}.csv", index=False)
+        fr = friedman(matrix)
+        files.update({f"ranks_{metric}.csv": out / f"ranks_{metric}.csv",
+                      f"wilcoxon_{metric}.csv": out / f"wilcoxon_{metric}.csv"})
+        body += [f"### {METRIC_SHORT[metric]}", "",
+                 f"Average rank over the {n_rank} row(s) where every method has a value (1 = best): "
+                 + ", ".join(f"{m} {r:.2f}" for m, r in ranks.items()) + ".", ""]
+        if n_rank < len(matrix):
+            body.append(f"{len(matrix) - n_rank} row(s) left out of the ranks: a method failed or is missing there.")
+        note = dependence_note(comp)
+        if note:
+            body += [f"Note: {note}.", ""]
+        if tests:
+            body += ["Wilcoxon signed-rank, two-sided, SLA2P against each method over the table's rows:", "",
+                     "| method | rows | non-zero | SLA2P wins/ties/losses | median diff | W | p | verdict |",
+                     "|---|---|---|---|---|---|---|---|"]
+            for t in tests:
+                p = "n/a" if math.isnan(t.p_value) else f"{t.p_value:.3g}"
+                w = "n/a" if math.isnan(t.statistic) else f"{t.statistic:g}"
+                md = "n/a" if math.isnan(t.median_diff) else f"{t.median_diff:+.3f}"
+                body.append(f"| {t.baseline} | {t.n_rows} | {t.n_nonzero} | {t.wins}/{t.ties}/{t.losses} | {md} | "
+                            f"{w} | {p} | {t.verdict} |")
+            body.append("")
+        else:
+            body += ["No SLA2P column: no pairwise tests.", ""]
+        body += [f"Friedman over {fr.n_rows} row(s) and {fr.k} methods: "
+                 + (f"chi2 = {fr.statistic:.2f}, p = {fr.p_value:.3g}; " if not math.isnan(fr.statistic) else "")
+                 + fr.verdict + ".", ""]
+        if not math.isnan(fr.cd) and n_rank >= 2:
+            p = plots.cd_diagram(ranks, fr.cd, n_rank, out / "plots" / f"cd_{metric}.png",
+                                 f"{METRIC_SHORT[metric]}: average ranks over {n_rank} rows, Nemenyi CD at 0.05")
+            files[p.name] = p
+            body += [f"![critical difference, {METRIC_SHORT[metric]}](plots/{p.name})", ""]
+    return body
+
+
+def _roc_pr(run, out: Path, files: dict, cell: str | None) -> list[str]:
+    """ROC and PR curves of the chosen cell (by name or key; default: the first finished SLA2P
+    cell), with every other method's curves on the same split."""
+    cells = run.cells
+    ok = cells[(cells.status == "ok") & (cells.row_order == "shuffled")]
+    if ok.empty:
+        return []
+    if cell:
+        names = {run.records[k]["name"]: k for k in ok.key}
+        key = names.get(cell) or (cell if cell in set(ok.key) else None)
+        if key is None:
+            raise ValueError(f"cell {cell!r} is not a finished cell of this run; e.g. {', '.join(list(names)[:3])}")
+    else:
+        first = ok[ok.method == "sla2p"] if (ok.method == "sla2p").any() else ok
+        key = first.key.iloc[0]
+    row = ok[ok.key == key].iloc[0]
+    same = ok[(ok.dataset == row.dataset) & (ok.normal_class == row.normal_class) & (ok.seed == row.seed)
+              & ((ok.ratio == row.ratio) | (ok.ratio.isna() & pd.isna(row.ratio)))]
+    curves = {}
+    for _, r in same.iterrows():
+        a = run.scores(r.key)
+        curves[r.method] = (a["labels"], a["scores"])
+    name = run.records[key]["name"]
+    title = f"{row.dataset}, class {row.normal_class}, p={row.ratio if not pd.isna(row.ratio) else '-'}, seed {row.seed}"
+    p = plots.roc_pr(curves, title, out / "plots" / "roc_pr.png")
+    files[p.name] = p
+    return [f"## ROC and precision-recall: {name} and the other methods on the same split", "",
+            f"![ROC and PR]({'plots/roc_pr.png'})", ""]
+
+
+def _ablation(run, out: Path, files: dict) -> list[str]:
+    rows, points = [], []
+    for key, pts in run.points.items():
+        for pt in pts:
+            rows.append(run.records[key])
+            points.append(pt)
+    if not rows:
+        return ["No grid points could be re-derived for this run (see the notes): no curves."]
+    curves = ablation_curves(cells_frame(rows), points)
+    curves.to_csv(out / "curves.csv", index=False)
+    files["curves.csv"] = out / "curves.csv"
+    body = ["## Ablation curves", ""]
+    if curves.empty:
+        return body + ["Every cell failed or is missing: no curves."]
+    order = list(dict.fromkeys(k for pt in points for k in pt))
+    p = plots.ablation_curves(curves, out / "plots" / "ablation.png", order=order)
+    files[p.name] = p
+    body += ["![ablation curves](plots/ablation.png)", "", "| parameter | value | dataset | metric | mean | std | seeds |",
+             "|---|---|---|---|---|---|---|"]
+    for r in curves.itertuples():
+        body.append(f"| {r.parameter} | {r.value} | {r.dataset} | {r.metric} | {r.mean:.3f} | {r.std:.3f} | "
+                    f"{r.n_seeds} |")
+    return body + [""]

@@ -1,0 +1,215 @@
+"""What a report is built from: a parent run in MLflow and the per-cell result files.
+
+Nothing is refitted. The parent run names the job (its config and filters, the code version and
+data keys it ran with), so the cells it SHOULD hold are re-derived from the config; each child run
+names a cell by its key, whose scores are read back from the results folder and whose metrics are
+recomputed from them. A cell that was never logged (an interrupted run) or whose scores are gone is
+``missing``; a failed cell keeps its error. Neither ever becomes a number.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..aggregate import cells_frame
+from ..metrics import evaluate
+from ..store import default_results_dir, load_failure, load_record, load_scores
+from ..tracking import EXPERIMENTS, default_tracking_uri
+
+
+class ReportError(ValueError):
+    """The report cannot be built; the message says why and what to do."""
+
+
+@dataclass
+class RunData:
+    parent_id: str
+    run_name: str
+    kind: str                  # "table" | "ablation"
+    tracking_uri: str
+    results_dir: Path
+    cells: pd.DataFrame        # one row per cell (aggregate.cells_frame columns)
+    records: dict[str, dict]   # key -> record (cell, metrics, status, error)
+    points: dict[str, list]    # ablation: key -> the grid points it stands for
+    notes: list[str] = field(default_factory=list)
+
+    def scores(self, key: str) -> dict[str, np.ndarray]:
+        return load_scores(self.results_dir, key)
+
+
+def _client(uri: str | None):
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow.tracking import MlflowClient
+
+    uri = uri or default_tracking_uri()
+    return MlflowClient(tracking_uri=uri), uri
+
+
+def find_parent(client, kind: str = "table"):
+    """The latest parent run of ``kind`` (ReportError if there is none)."""
+    exp = client.get_experiment_by_name(EXPERIMENTS[kind])
+    runs = [] if exp is None else client.search_runs(
+        [exp.experiment_id], "tags.`sla2p.role` = 'parent'", order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        cmd = "table" if kind == "table" else "ablate"
+        raise ReportError(f"no {kind} run in {client.tracking_uri}: run `sla2p-bench {cmd}` first "
+                          f"(or pass --tracking-uri)")
+    return runs[0]
+
+
+def _get_parent(client, run_id: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise ReportError(f"no run {run_id!r} in {client.tracking_uri}") from None
+    role = run.data.tags.get("sla2p.role")
+    if role == "cell":
+        parent = run.data.tags.get("mlflow.parentRunId")
+        raise ReportError(f"run {run_id} is a cell; report on its parent run {parent}")
+    if role != "parent":
+        raise ReportError(f"run {run_id} was not made by sla2p-bench (no sla2p.role tag)")
+    return run
+
+
+def _children(client, parent) -> list:
+    out, token = [], None
+    while True:
+        page = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
+                                  max_results=5000, page_token=token)
+        out.extend(page)
+        token = page.token
+        if not token:
+            return out
+
+
+def _expected_cells(client, parent) -> tuple[dict[str, object], dict[str, list], str | None]:
+    """key -> Cell and key -> grid points, re-derived from the parent's config and filters with
+    the code version and data keys the run used. (None, ..., why) when that is impossible."""
+    from flows.config import ConfigError, load_job
+
+    params, tags = parent.data.params, parent.data.tags
+    try:
+        raw = json.loads(params["config_yaml"])
+        filters = json.loads(params.get("filters", "{}"))
+    except (KeyError, json.JSONDecodeError):
+        return {}, {}, "the parent run does not hold its config (or it was truncated)"
+    code = tags.get("code_version")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.yaml"
+        path.write_text(json.dumps(raw))  # JSON is YAML
+        try:
+            job = load_job(path, **filters)
+        except (ConfigError, ValueError) as exc:
+            return {}, {}, f"its config no longer expands here ({exc})"
+    cells, points = {}, {}
+    for cell, point in zip(job.cells, job.points):
+        data_key = tags.get(f"data.{cell.dataset}")
+        if data_key is None or code is None:
+            return {}, {}, f"the parent run has no data key for {cell.dataset} or no code version"
+        key = cell.key(data_key, code)
+        cells[key] = cell
+        points.setdefault(key, []).append(point)
+    return cells, points, None
+
+
+def _cell_dict(cell) -> dict:
+    d = cell.identity()
+    d.setdefault("detector", cell.detector_name)
+    d.setdefault("row_order", cell.row_order)
+    d["device"] = cell.device
+    return d
+
+
+def load_run(parent_id: str | None = None, *, kind: str = "table", tracking_uri: str | None = None,
+             results_dir: str | Path | None = None, check_metrics: bool = True) -> RunData:
+    """Everything a report needs about one parent run (default: the latest of ``kind``)."""
+    client, uri = _client(tracking_uri)
+    parent = _get_parent(client, parent_id) if parent_id else find_parent(client, kind)
+    tags = parent.data.tags
+    exp = client.get_experiment(parent.info.experiment_id)
+    kind = tags.get("sla2p.kind") or next((k for k, v in EXPERIMENTS.items() if v == exp.name), kind)
+    results = Path(results_dir or tags.get("sla2p.results_dir") or default_results_dir())
+    notes: list[str] = []
+    if not results.is_dir():
+        notes.append(f"results folder {results} does not exist: every finished cell shows as missing "
+                     f"(pass --results-dir)")
+
+    expected, points, why = _expected_cells(client, parent)
+    if why:
+        notes.append(f"cells never logged cannot be listed: {why}")
+
+    records: dict[str, dict] = {}
+    for child in _children(client, parent):
+        key = child.data.tags.get("sla2p.cell_key")
+        if not key or child.info.status not in ("FINISHED", "FAILED"):
+            continue  # half-logged by a crash: the next run of the job replaces it
+        status = child.data.tags.get("status", "failed" if child.info.status == "FAILED" else "ok")
+        if status == "ok":
+            rec = load_record(results, key)
+            if rec is None:
+                rec = _from_mlflow(child, expected.get(key), "missing",
+                                   f"scores not found in {results} (deleted, or another --results-dir)")
+            else:
+                rec = _recompute(results, key, rec, child, notes, check_metrics)
+        else:
+            rec = load_failure(results, key) or _from_mlflow(child, expected.get(key), "failed",
+                                                             child.data.tags.get("error", "failed (no error logged)"))
+            rec = {**rec, "status": "failed"}
+        records[key] = rec
+    for key, cell in expected.items():
+        if key not in records:
+            records[key] = {"key": key, "name": cell.name, "cell": _cell_dict(cell), "status": "missing",
+                            "error": "never logged (the run was interrupted: rerun the job to finish it)"}
+    if not records:
+        raise ReportError(f"run {parent.info.run_id} holds no cells")
+    n_expected = int(parent.data.params.get("n_cells", len(records)))
+    if not expected and len(records) < n_expected:
+        notes.append(f"the run should hold {n_expected} cells; {len(records)} were logged")
+    ordered = [records[k] for k in expected if k in records] + [r for k, r in records.items() if k not in expected]
+    frame = cells_frame(ordered)
+    return RunData(parent.info.run_id, parent.data.tags.get("mlflow.runName", parent.info.run_id), kind, uri, results,
+                   frame, records, points, notes)
+
+
+def _recompute(results: Path, key: str, rec: dict, child, notes: list[str], check: bool) -> dict:
+    """Metrics from the stored scores (not from what was logged); a disagreement is noted."""
+    try:
+        arrays = load_scores(results, key)
+    except (OSError, ValueError) as exc:
+        return {**rec, "status": "missing", "error": f"scores unreadable: {exc}"}
+    metrics = evaluate(arrays["labels"], arrays["scores"])
+    if check:
+        for m, v in metrics.items():
+            logged = child.data.metrics.get(m)
+            if logged is not None and abs(logged - v) > 1e-9:
+                notes.append(f"{rec['name']}: {m} logged {logged:.6f}, recomputed from its scores {v:.6f}")
+    return {**rec, "metrics": metrics, "status": "ok"}
+
+
+def _from_mlflow(child, cell, status: str, error: str) -> dict:
+    """A record for a cell whose result file is gone: named from the config when possible,
+    else from the child run's parameters."""
+    if cell is not None:
+        c = _cell_dict(cell)
+    else:
+        p = child.data.params
+
+        def num(v, conv):
+            return None if v in (None, "None") else conv(v)
+
+        c = {"dataset": p.get("dataset"), "normal_class": num(p.get("normal_class"), str),
+             "ratio": num(p.get("ratio"), float), "method": p.get("method"), "seed": num(p.get("seed"), int),
+             "extractor": num(p.get("extractor"), str), "detector": p.get("detector", p.get("method")),
+             "row_order": p.get("row_order", "shuffled"),
+             "params": {k[6:]: v for k, v in p.items() if k.startswith("param.")}}
+    return {"key": child.data.tags.get("sla2p.cell_key"), "name": child.info.run_name, "cell": c,
+            "status": status, "error": error}

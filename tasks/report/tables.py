@@ -1,0 +1,146 @@
+"""The comparison table as the paper lays it out: datasets (and ratios) by methods, mean ± std
+over seeds of the class-averaged metric, best per row in bold; CSV, Markdown and LaTeX.
+
+A failed or missing group is written as such (``failed (k/n)``, ``missing (k/n)``), never as a
+number, and it is never the best of its row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..aggregate import summary_frame
+
+METRIC_TEXT = {
+    "auroc": "AUROC",
+    "aupr": "AUPR as the trapezoidal area under the precision-recall curve (sklearn auc(recall, precision), "
+            "the paper's definition)",
+    "ap": "AUPR as average precision (sklearn average_precision_score)",
+}
+METRIC_SHORT = {"auroc": "AUROC", "aupr": "AUPR (trapezoid)", "ap": "AUPR (average precision)"}
+PREFERRED_FIRST = ("sla2p", "sla")
+
+
+def check_metric(metric: str) -> str:
+    if metric not in METRIC_TEXT:
+        raise ValueError(f"unknown metric {metric!r}; choose from {', '.join(METRIC_TEXT)}")
+    return metric
+
+
+def method_order(cells: pd.DataFrame) -> list[str]:
+    """SLA2P and SLA first, then the others in the order the config lists them."""
+    seen = list(dict.fromkeys(cells.method))
+    return [m for m in PREFERRED_FIRST if m in seen] + [m for m in seen if m not in PREFERRED_FIRST]
+
+
+def row_label(dataset: str, ratio) -> str:
+    return dataset if ratio is None or pd.isna(ratio) else f"{dataset} (p={ratio:g})"
+
+
+def comparison(cells: pd.DataFrame, metric: str = "auroc", ratio: float | None = None) -> pd.DataFrame:
+    """Long form, one row per (table row, method): mean, std, n_seeds, n_cells, status, best.
+
+    ``ratio`` keeps one contamination ratio (datasets without ratios, the intrinsic ones, stay).
+    """
+    check_metric(metric)
+    s = summary_frame(cells, metric)
+    if s.empty:
+        raise ValueError("no comparable cells (only order-audit cells?)")
+    if ratio is not None:
+        keep = s.ratio.isna() | np.isclose(s.ratio.astype(float), float(ratio))
+        if not (keep & s.ratio.notna()).any() and s.ratio.notna().any():
+            have = sorted(set(s.ratio.dropna()))
+            raise ValueError(f"ratio {ratio:g} is not in this run (ratios: {', '.join(f'{r:g}' for r in have)})")
+        s = s[keep]
+    s = s.copy()
+    s["status"] = np.where(s.n_failed > 0, "failed", np.where(s.n_missing > 0, "missing", "ok"))
+    s["row"] = [row_label(d, r) for d, r in zip(s.dataset, s.ratio)]
+    datasets = list(dict.fromkeys(cells.dataset))
+    s["_d"] = s.dataset.map({d: i for i, d in enumerate(datasets)})
+    s["_r"] = s.ratio.astype(float).fillna(-1.0)
+    methods = method_order(cells)
+    s["_m"] = s.method.map({m: i for i, m in enumerate(methods)})
+    s = s.sort_values(["_d", "_r", "_m"]).drop(columns=["_d", "_r", "_m"]).reset_index(drop=True)
+    s["best"] = False
+    for _, g in s[s.status == "ok"].groupby("row", sort=False):
+        top = g["mean"].round(3).max()  # best as printed: ties at 3 decimals are all bold
+        s.loc[g.index[g["mean"].round(3) == top], "best"] = True
+    s["metric"] = metric
+    return s
+
+
+def _cell_text(r, digits: int) -> str:
+    if r.status == "failed":
+        return f"failed ({r.n_failed}/{r.n_cells})"
+    if r.status == "missing":
+        return f"missing ({r.n_missing}/{r.n_cells})"
+    return f"{r['mean']:.{digits}f} ± {r['std']:.{digits}f}"
+
+
+def wide(comp: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """Rows by methods, strings; a ``best`` column names the row's best method(s)."""
+    comp = comp.assign(text=[_cell_text(r, digits) for _, r in comp.iterrows()])
+    rows = list(dict.fromkeys(comp.row))
+    methods = list(dict.fromkeys(comp.method))
+    t = comp.pivot(index="row", columns="method", values="text").reindex(index=rows, columns=methods)
+    t = t.fillna("not run")
+    t["best"] = [", ".join(comp[(comp.row == r) & comp.best].method) for r in rows]
+    t.index.name = "dataset"
+    t.columns.name = None
+    return t
+
+
+def caption(metric: str, ratio: float | None = None) -> str:
+    where = f" at contamination ratio p={ratio:g}" if ratio is not None else ""
+    return (f"{METRIC_TEXT[metric]}{where}: mean ± standard deviation over seeds of the average over normal "
+            f"classes; best per row in bold; failed/missing cells are marked, never averaged.")
+
+
+def to_csv(comp: pd.DataFrame, path, digits: int = 3) -> None:
+    wide(comp, digits).to_csv(path)
+
+
+def to_markdown(comp: pd.DataFrame, metric: str, ratio: float | None = None, digits: int = 3) -> str:
+    t = wide(comp, digits).drop(columns="best")
+    best = {(r.row, r.method) for r in comp.itertuples() if r.best}
+    lines = [f"**{METRIC_SHORT[metric]}.** {caption(metric, ratio)}", "",
+             "| dataset | " + " | ".join(t.columns) + " |", "|---|" + "---|" * len(t.columns)]
+    for row, vals in t.iterrows():
+        cells = [f"**{v}**" if (row, m) in best else (f"*{v}*" if not v[0].isdigit() else v)
+                 for m, v in vals.items()]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+_TEX = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "{": r"\{",
+        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$"}
+
+
+def tex_escape(s: str) -> str:
+    return "".join(_TEX.get(ch, ch) for ch in str(s))
+
+
+def to_latex(comp: pd.DataFrame, metric: str, ratio: float | None = None, digits: int = 3,
+             label: str | None = None) -> str:
+    """A ``table`` environment with a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``)."""
+    t = wide(comp, digits).drop(columns="best")
+    best = {(r.row, r.method) for r in comp.itertuples() if r.best}
+    cols = list(t.columns)
+    out = [r"\begin{table}[t]", r"\centering", r"\small",
+           rf"\caption{{{tex_escape(caption(metric, ratio))}}}",
+           rf"\label{{{label or 'tab:' + metric}}}",
+           r"\begin{tabular}{l" + "c" * len(cols) + "}", r"\toprule",
+           "Dataset & " + " & ".join(tex_escape(c) for c in cols) + r" \\", r"\midrule"]
+    for row, vals in t.iterrows():
+        cells = []
+        for m, v in vals.items():
+            if v[0].isdigit():
+                mean, std = v.split(" ± ")
+                body = rf"{mean} $\pm$ {std}"
+                cells.append(rf"\textbf{{{body}}}" if (row, m) in best else body)
+            else:
+                cells.append(rf"\textit{{{tex_escape(v)}}}")
+        out.append(tex_escape(row) + " & " + " & ".join(cells) + r" \\")
+    out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(out) + "\n"
