@@ -68,13 +68,19 @@ def test_unknown_config_name():
 
 
 def test_shipped_configs_are_valid():
-    for name in ("smoke", "ablation", "ablation-smoke"):
+    for name in ("smoke", "ablation", "ablation-smoke", "odds"):
         assert load_job(name).cells
     table = load_job("table", datasets=["arrhythmia", "20news"])
     methods = {c.method for c in table.cells}
     from baselines import list_detectors
 
-    assert methods == set(list_detectors())
+    assert methods == set(list_detectors()) | {"sla2p_official"}  # + the order-audit variant
+    by = {(c.method, c.dataset, c.normal_class, c.ratio, c.seed): c for c in table.cells}
+    for (method, *rest), c in by.items():
+        if method == "sla2p_official":
+            twin = by[("sla2p", *rest)]
+            assert c.detector_name == "sla2p" and c.row_order == "inliers_first" and twin.row_order == "shuffled"
+            assert {**twin.param_dict, "compat": "official"} == c.param_dict
     # 20 classes x 8 ratios x 5 seeds per method on 20news, 5 seeds on arrhythmia
     assert len(table.cells) == len(methods) * (20 * 8 * 5 + 5)
 
@@ -100,3 +106,25 @@ def test_cell_key_is_exactly_the_cell_data_and_code():
     assert a.key("d1") != make_cell("arrhythmia", None, None, "sla2p", {"epsilon": 2.0}, 0).key("d1")
     assert a.key("d1") != make_cell("arrhythmia", None, None, "sla2p", {"epsilon": 1.0}, 1).key("d1")
     assert a.key("d1") != make_cell("arrhythmia", None, None, "sla", {"epsilon": 1.0}, 0).key("d1")
+
+
+def test_labelled_variants_and_their_mistakes(tmp_path):
+    base = """
+kind: table
+datasets: {arrhythmia: {}}
+methods:
+  sla2p: {params: {n_projections: 8}}
+  audit: {detector: sla2p, params: {n_projections: 8, compat: official}, row_order: inliers_first}
+"""
+    job = load_job(write(tmp_path, base))
+    plain, audit = job.cells
+    assert audit.method == "audit" and audit.detector_name == "sla2p" and audit.row_order == "inliers_first"
+    assert plain.key("d") != audit.key("d")
+    # the defaults leave a cell's key as it was before variants existed
+    assert "detector" not in plain.identity() and "row_order" not in plain.identity()
+    with pytest.raises(ConfigError, match="unknown detector of 'audit' 'slaa2p'"):
+        load_job(write(tmp_path, base.replace("detector: sla2p", "detector: slaa2p")))
+    with pytest.raises(ConfigError, match="row_order must be one of"):
+        load_job(write(tmp_path, base.replace("row_order: inliers_first", "row_order: sorted")))
+    with pytest.raises(ConfigError, match="unknown parameter 'bogus' for sla2p"):
+        load_job(write(tmp_path, base.replace("compat: official", "bogus: 1")))
