@@ -35,6 +35,9 @@ smoke: $(STAMP)
 ablate: $(STAMP)
 	$(BIN)/sla2p-bench ablate $(ARGS)
 
+report: $(STAMP)
+	$(BIN)/sla2p-bench report $(ARGS)
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(ARGS)
 

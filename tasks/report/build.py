@@ -146,8 +146,9 @@ def _roc_pr(run, out: Path, files: dict, cell: str | None) -> list[str]:
         a = run.scores(r.key)
         curves[r.method] = (a["labels"], a["scores"])
     name = run.records[key]["name"]
-    title = f"{row.dataset}, class {row.normal_class}, p={row.ratio if not pd.isna(row.ratio) else '-'}, seed {row.seed}"
-    p = plots.roc_pr(curves, title, out / "plots" / "roc_pr.png")
+    split = ("all rows" if pd.isna(row.ratio) else f"normal class {row.normal_class}, contamination p={row.ratio:g}")
+    title = f"{row.dataset} ({split}), seed {row.seed}: every method on the same rows"
+    p = plots.roc_pr(curves, title, out / "plots" / "roc_pr.png", highlight=row.method)
     files[p.name] = p
     return [f"## ROC and precision-recall: {name} and the other methods on the same split", "",
             f"![ROC and PR]({'plots/roc_pr.png'})", ""]
@@ -172,7 +173,10 @@ def _ablation(run, out: Path, files: dict) -> list[str]:
     files[p.name] = p
     body += ["![ablation curves](plots/ablation.png)", "", "| parameter | value | dataset | metric | mean | std | seeds |",
              "|---|---|---|---|---|---|---|"]
-    for r in curves.itertuples():
-        body.append(f"| {r.parameter} | {r.value} | {r.dataset} | {r.metric} | {r.mean:.3f} | {r.std:.3f} | "
+    rank = {p: i for i, p in enumerate(order)}
+    shown = curves.assign(porder=curves.parameter.map(rank), vnum=pd.to_numeric(curves.value, errors="coerce"))
+    for r in shown.sort_values(["metric", "porder", "dataset", "vnum"], kind="stable").itertuples():
+        value = f"{r.vnum:g}" if pd.notna(r.vnum) else r.value
+        body.append(f"| {r.parameter} | {value} | {r.dataset} | {r.metric} | {r.mean:.3f} | {r.std:.3f} | "
                     f"{r.n_seeds} |")
     return body + [""]

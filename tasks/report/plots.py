@@ -86,36 +86,51 @@ def contamination_curves(comp: pd.DataFrame, path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def roc_pr(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path: Path) -> Path:
-    """ROC and precision-recall curves, one line per method on the same split."""
-    fig = Figure(figsize=(9, 3.8), layout="constrained")
+def roc_pr(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path: Path,
+           highlight: str | None = None) -> Path:
+    """ROC and precision-recall curves, one line per method on the same split; ``highlight``
+    (the chosen cell's method) is drawn thick and black."""
+    from sklearn.metrics import auc as area
+
+    fig = Figure(figsize=(9.5, 3.8), layout="constrained")
     ax_roc, ax_pr = fig.subplots(1, 2)
-    for method, (labels, scores) in curves.items():
+    colors = _colors(len(curves))
+    for (method, (labels, scores)), color in zip(curves.items(), colors):
+        style = {"lw": 2.2, "color": "black", "zorder": 5} if method == highlight else {"lw": 1.0, "color": color}
         fpr, tpr, _ = roc_curve(labels, scores)
-        ax_roc.plot(fpr, tpr, lw=1.2, label=method)
+        ax_roc.plot(fpr, tpr, label=f"{method} ({area(fpr, tpr):.3f})", **style)
         prec, rec, _ = precision_recall_curve(labels, scores)
-        ax_pr.plot(rec, prec, lw=1.2, label=method)
+        ax_pr.plot(rec, prec, label=f"{method} ({area(rec, prec):.3f})", **style)
     ax_roc.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
     base = float(np.mean(next(iter(curves.values()))[0]))
     ax_pr.axhline(base, color="grey", lw=0.8, ls="--")
-    ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
-    ax_pr.set(xlabel="recall", ylabel="precision", title="precision-recall (outliers positive)")
+    ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (legend: AUROC)")
+    ax_pr.set(xlabel="recall", ylabel="precision", title="precision-recall, outliers positive (legend: AUPR, trapezoid)")
     for ax in (ax_roc, ax_pr):
         ax.grid(alpha=0.3)
-    ax_pr.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+        ax.legend(fontsize=6, loc="lower right" if ax is ax_roc else "upper right", ncol=2 if len(curves) > 7 else 1)
     fig.suptitle(title, fontsize=9)
     return _save(fig, path)
+
+
+def _colors(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
 
 
 def cd_diagram(ranks: pd.Series, cd: float, n_rows: int, path: Path, title: str = "") -> Path:
     """Critical-difference diagram: methods on the average-rank axis (1 = best); methods joined
     by a bar do not differ by more than the Nemenyi CD."""
     k = len(ranks)
-    fig = Figure(figsize=(7, 1.2 + 0.22 * k), layout="constrained")
+    half = (k + 1) // 2
+    depth = 0.45
+    fig = Figure(figsize=(7.5, 1.3 + depth * 0.5 * half), layout="constrained")
     ax = fig.subplots()
-    ax.set_xlim(0.5, k + 0.5)
+    lo, hi = 0.6, k + 0.4
+    ax.set_xlim(lo, hi)
     ax.invert_xaxis()  # best (rank 1) on the right, as in Demšar's figures
-    ax.set_ylim(-k - 1, 2)
     ax.axhline(0, color="black", lw=1)
     ax.set_yticks([])
     for s in ("left", "right", "top", "bottom"):
@@ -123,10 +138,17 @@ def cd_diagram(ranks: pd.Series, cd: float, n_rows: int, path: Path, title: str 
     ax.set_xticks(range(1, k + 1))
     ax.xaxis.set_ticks_position("top")
     order = ranks.sort_values()
+    # elbows: the better half to the right edge, the worse half to the left; the extreme ranks get
+    # the shortest elbows so that no line crosses another
     for i, (m, r) in enumerate(order.items()):
-        y = -(i + 1)
-        ax.plot([r, r], [0, y], color="black", lw=0.7)
-        ax.text(r, y, f" {m} ({r:.2f})", va="center", ha="right", fontsize=7)
+        if i < half:
+            y, x_end, ha = -depth * (i + 1), lo, "left"
+        else:
+            y, x_end, ha = -depth * (k - i), hi, "right"
+        ax.plot([r, r, x_end], [0, y, y], color="black", lw=0.7)
+        ax.text(x_end, y, f" {m} ({r:.2f}) " if ha == "left" else f" ({r:.2f}) {m} ", va="center", ha=ha,
+                fontsize=7)
+    ax.set_ylim(-depth * (half + 0.5), 0.5)
     # cliques: maximal runs of methods whose rank spread is within the CD
     if np.isfinite(cd):
         vals = order.to_numpy()
@@ -138,10 +160,11 @@ def cd_diagram(ranks: pd.Series, cd: float, n_rows: int, path: Path, title: str 
                 j += 1
             if j > i and j > last_end:
                 level += 1
-                ax.plot([vals[i], vals[j]], [0.4 + 0.35 * level] * 2, color="tab:red", lw=2.5)
+                ax.plot([vals[i], vals[j]], [0.25 * level] * 2, color="tab:red", lw=2.5)
                 last_end = j
-        ax.plot([k + 0.4, k + 0.4 - cd], [1.7, 1.7], color="black", lw=1.5)
-        ax.text(k + 0.4 - cd / 2, 1.85, f"CD = {cd:.2f}", ha="center", fontsize=7)
-        ax.set_ylim(-k - 1, 2.2 + 0.35 * level)
+        top = 0.25 * (level + 1) + 0.1
+        ax.plot([hi, hi - cd], [top, top], color="black", lw=1.5)
+        ax.text(hi - cd / 2, top + 0.08, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=7)
+        ax.set_ylim(-depth * (half + 0.5), top + 0.5)
     ax.set_title(title or f"average ranks over {n_rows} rows (Nemenyi, alpha 0.05)", fontsize=8)
     return _save(fig, path)

@@ -13,7 +13,7 @@ import pandas as pd
 from ..aggregate import summary_frame
 
 METRIC_TEXT = {
-    "auroc": "AUROC",
+    "auroc": "AUROC (area under the ROC curve)",
     "aupr": "AUPR as the trapezoidal area under the precision-recall curve (sklearn auc(recall, precision), "
             "the paper's definition)",
     "ap": "AUPR as average precision (sklearn average_precision_score)",
@@ -104,7 +104,7 @@ def to_csv(comp: pd.DataFrame, path, digits: int = 3) -> None:
 def to_markdown(comp: pd.DataFrame, metric: str, ratio: float | None = None, digits: int = 3) -> str:
     t = wide(comp, digits).drop(columns="best")
     best = {(r.row, r.method) for r in comp.itertuples() if r.best}
-    lines = [f"**{METRIC_SHORT[metric]}.** {caption(metric, ratio)}", "",
+    lines = [caption(metric, ratio), "",
              "| dataset | " + " | ".join(t.columns) + " |", "|---|" + "---|" * len(t.columns)]
     for row, vals in t.iterrows():
         cells = [f"**{v}**" if (row, m) in best else (f"*{v}*" if not v[0].isdigit() else v)
