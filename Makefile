@@ -13,7 +13,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: setup data table smoke ablate test bench clean-venv
+.PHONY: setup data table smoke ablate report test bench clean-venv
 
 setup: $(STAMP)
 
