@@ -153,7 +153,7 @@ def report(run_id: str = typer.Argument(None, help="parent run id (default: the 
             if not no_log:
                 log_report(run, folder)
             shown = files.get(f"table_{metrics[0]}.md", files["report"])
-            console.print(shown.read_text(), markup=False, highlight=False)
+            print(shown.read_text())  # plain: rich would wrap the table's long lines
     except (ReportError, ValueError) as exc:
         console.print(f"[red]report error:[/red] {exc}")
         raise typer.Exit(2)

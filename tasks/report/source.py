@@ -186,7 +186,10 @@ def _recompute(results: Path, key: str, rec: dict, child, notes: list[str], chec
         arrays = load_scores(results, key)
     except (OSError, ValueError) as exc:
         return {**rec, "status": "missing", "error": f"scores unreadable: {exc}"}
-    metrics = evaluate(arrays["labels"], arrays["scores"])
+    try:
+        metrics = evaluate(arrays["labels"], arrays["scores"])
+    except ValueError as exc:  # e.g. non-finite scores: the cell cannot be a number
+        return {**rec, "status": "failed", "error": f"metrics from the stored scores: {exc}"}
     if check:
         for m, v in metrics.items():
             logged = child.data.metrics.get(m)
