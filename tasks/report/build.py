@@ -40,7 +40,7 @@ def build_report(run, out_dir: str | Path, *, metrics=DEFAULT_METRICS, ratio: fl
     failed = run.cells[run.cells.status != "ok"]
     if len(failed):
         body += ["## Failed and missing cells", "", "| cell | status | error |", "|---|---|---|"]
-        for key, r in failed.iterrows():
+        for _, r in failed.iterrows():
             name = run.records[r.key]["name"]
             err = str(r.error).replace("|", "\\|").replace("\n", " ")[:300]
             body.append(f"| {name} | {r.status} | {err} |")
