@@ -47,10 +47,7 @@ def _run(kind: str, config: str, datasets, classes, ratios, seeds, methods, work
         raise typer.Exit(2)
     results = Path(results_dir) if results_dir else None
     est = estimate(job)
-    from tasks.cells import canonical
-
-    # a 'separate' ablation repeats its base point on every curve (run once)
-    distinct = len({canonical(c.identity()) for c in job.cells})
+    distinct = len(job.distinct_cells())
     what = f"{len(job.cells)} cells" if distinct == len(job.cells) else f"{len(job.cells)} grid points, {distinct} distinct cells"
     console.print(f"{job.kind} [bold]{job.name}[/bold] ({job.path}): {what}")
     for m, s in sorted(est["by_method"].items(), key=lambda kv: -kv[1]):

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import yaml
 
-from tasks.cells import ROOT, ROW_ORDERS, Cell, make_cell
+from tasks.cells import ROOT, ROW_ORDERS, Cell, canonical, make_cell
 
 CONFIG_DIR = ROOT / "configs"
 SUITE_PARAMS = ("random_state", "device")  # set by the suite for every detector
@@ -56,6 +56,10 @@ class Job:
     cells: list[Cell] = field(default_factory=list)
     grid: dict = field(default_factory=dict)  # ablation: parameter -> values
     points: list[dict] = field(default_factory=list)  # ablation: the grid point of each cell
+
+    def distinct_cells(self) -> list[Cell]:
+        """Each cell once: a 'separate' ablation repeats its base point on every curve."""
+        return list({canonical(c.identity()): c for c in self.cells}.values())
 
 
 def resolve_config_path(config: str | Path) -> Path:
@@ -121,13 +125,18 @@ def _resolve_classes(dataset: str, spec, wanted) -> list[str]:
     return out
 
 
+def _detector_of(method: str, entry: dict) -> str:
+    """The registered detector behind a method entry (a labelled variant names it)."""
+    return entry.get("detector", method)
+
+
 def _method_params(method: str, entry: dict, dataset: str) -> dict:
     from sla2p.settings import PAPER_SETTINGS, paper_params
 
     params: dict = {}
     if entry.get("paper_settings") and dataset in PAPER_SETTINGS:
         params.update(paper_params(dataset))
-        if entry.get("detector", method) == "sla":  # SLA is SLA2P without the perturbation
+        if _detector_of(method, entry) == "sla":  # SLA is SLA2P without the perturbation
             params.pop("epsilon", None)
     params.update(entry.get("params") or {})
     params.update((entry.get("per_dataset") or {}).get(dataset) or {})
@@ -138,7 +147,7 @@ def _validate_method(method: str, entry: dict, where: str) -> None:
     from baselines import detector_info, list_detectors
 
     _check_keys(f"{where}.{method}", entry, {"params", "paper_settings", "per_dataset", "detector", "row_order"})
-    detector = entry.get("detector", method)
+    detector = _detector_of(method, entry)
     if detector not in list_detectors():
         what = "method" if detector == method else f"detector of {method!r}"
         raise ConfigError(f"{where}: unknown {what} {detector!r}; registered: {', '.join(list_detectors())}")
@@ -235,7 +244,7 @@ def load_job(config: str | Path, *, datasets=None, classes=None, ratios=None, se
         _validate_method(method, base, "base")
         grid = raw.get("grid")
         _expect(isinstance(grid, dict) and grid, "grid must map parameter -> list of values")
-        valid = [p for p in __import__("baselines").detector_info(base.get("detector", method)).param_names
+        valid = [p for p in __import__("baselines").detector_info(_detector_of(method, base)).param_names
                  if p not in SUITE_PARAMS]
         for p, vals in grid.items():
             _expect(p in valid, f"grid: unknown parameter {p!r} for {method}; valid: {', '.join(valid)}")
@@ -266,7 +275,7 @@ def load_job(config: str | Path, *, datasets=None, classes=None, ratios=None, se
         if ratios:
             ratio_list = [r for r in ratio_list if r is None or any(abs(r - float(w)) < 1e-12 for w in ratios)]
         for method, entry, point in variants:
-            detector = entry.get("detector", method)
+            detector = _detector_of(method, entry)
             params = {**_method_params(method, entry, name), **point}
             sig = (detector, repr(sorted(params.items())))
             if sig not in checked:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tasks.cells import canonical
-
 # seconds per 1,000 rows at d ~ 300 (bench/baselines.py); quadratic methods are scaled by n^2.
 _LINEAR = {"iforest": 0.05, "ecod": 0.05, "copod": 0.05, "hbos": 0.02, "pca": 0.05, "autoencoder": 1.0,
            "deepsvdd": 2.5, "goad": 4.0, "rsrae": 5.0}
@@ -101,8 +99,7 @@ def estimate(job) -> dict:
     rows = cell_rows(job)
     dims = {(c.dataset, c.extractor): _dim(c.dataset, c.extractor) for c in job.cells}
     by_method: Counter = Counter()
-    distinct = {canonical(c.identity()): c for c in job.cells}.values()  # each distinct cell runs once
-    for c in distinct:
+    for c in job.distinct_cells():  # each distinct cell runs once
         n = rows[(c.dataset, c.normal_class, c.ratio)]
         d = dims[(c.dataset, c.extractor)]
         det = c.detector_name  # a labelled variant costs what its detector costs

@@ -43,6 +43,27 @@ def comparable(cells: pd.DataFrame) -> pd.DataFrame:
     return cells[cells.row_order.fillna("shuffled") == "shuffled"]
 
 
+def over_seeds(cells: pd.DataFrame, column: str) -> tuple[float, float, int]:
+    """The paper's reduction (method.md s4): average ``column`` over the normal classes within each
+    seed, then (mean, standard deviation, number) over seeds of those averages."""
+    per_seed = cells.groupby("seed")[column].mean()
+    return float(per_seed.mean()), float(per_seed.std(ddof=0)), len(per_seed)
+
+
+def row_label(dataset: str, ratio) -> str:
+    """A table row's name: the dataset, with its contamination ratio when it has one."""
+    return dataset if ratio is None or pd.isna(ratio) else f"{dataset} (p={ratio:g})"
+
+
+def cell_text(row, digits: int = 3) -> str:
+    """One summary row as the tables print it: 'mean ± std', or why there is no number."""
+    if row.n_failed:
+        return f"failed ({row.n_failed}/{row.n_cells})"
+    if row.n_missing:
+        return f"missing ({row.n_missing}/{row.n_cells})"
+    return f"{row['mean']:.{digits}f} ± {row['std']:.{digits}f}"
+
+
 def summary_frame(cells: pd.DataFrame, metric: str = "auroc") -> pd.DataFrame:
     """Long form: one row per (dataset, ratio, method) with mean, std, seeds, failed count.
     Order-audit cells are left out (see :func:`comparable`)."""
@@ -57,8 +78,8 @@ def summary_frame(cells: pd.DataFrame, metric: str = "auroc") -> pd.DataFrame:
         if len(failed) or len(missing):
             row.update(mean=np.nan, std=np.nan, n_seeds=0)
         else:
-            per_seed = g.groupby("seed")[metric].mean()  # class average within each seed
-            row.update(mean=float(per_seed.mean()), std=float(per_seed.std(ddof=0)), n_seeds=len(per_seed))
+            mean, std, n = over_seeds(g, metric)
+            row.update(mean=mean, std=std, n_seeds=n)
         out.append(row)
     return pd.DataFrame(out)
 
@@ -66,16 +87,8 @@ def summary_frame(cells: pd.DataFrame, metric: str = "auroc") -> pd.DataFrame:
 def table_frame(cells: pd.DataFrame, metric: str = "auroc", digits: int = 3) -> pd.DataFrame:
     """Datasets (and ratios) by methods, 'mean +- std' strings; failed groups say 'failed'."""
     s = summary_frame(cells, metric)
-    s["row"] = [f"{d}" if pd.isna(r) else f"{d} (p={r:g})" for d, r in zip(s.dataset, s.ratio)]
-
-    def fmt(r):
-        if r.n_failed:
-            return f"failed ({r.n_failed}/{r.n_cells})"
-        if r.n_missing:
-            return f"missing ({r.n_missing}/{r.n_cells})"
-        return f"{r['mean']:.{digits}f} ± {r['std']:.{digits}f}"
-
-    s["value"] = s.apply(fmt, axis=1)
+    s["row"] = [row_label(d, r) for d, r in zip(s.dataset, s.ratio)]
+    s["value"] = s.apply(cell_text, axis=1, digits=digits)
     order = list(dict.fromkeys(s.row))
     t = s.pivot(index="row", columns="method", values="value").reindex(order)
     t.index.name = f"{metric} (mean ± std over seeds of the class average)"
@@ -92,11 +105,10 @@ def ablation_curves(cells: pd.DataFrame, points: list[dict], metrics=("auroc", "
     for (point, ds), g in df[df.status == "ok"].groupby(["point", "dataset"], sort=False):
         pt = json.loads(point)
         for m in metrics:
-            per_seed = g.groupby("seed")[m].mean()
+            mean, std, n = over_seeds(g, m)
             for param, value in pt.items():
                 rows.append({"parameter": param if len(pt) == 1 else "+".join(sorted(pt)), "value": value,
-                             "point": point, "dataset": ds, "metric": m, "mean": per_seed.mean(),
-                             "std": per_seed.std(ddof=0), "n_seeds": len(per_seed)})
+                             "point": point, "dataset": ds, "metric": m, "mean": mean, "std": std, "n_seeds": n})
                 if len(pt) > 1:
                     break
     return pd.DataFrame(rows)

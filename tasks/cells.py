@@ -80,10 +80,23 @@ class Cell:
         return hashlib.sha256(canonical({"cell": self.identity(), "data": data_key,
                                          "code": code or code_version()}).encode()).hexdigest()[:32]
 
+    def fields(self) -> dict:
+        """The cell as a plain dict (parameters as a dict)."""
+        return {**asdict(self), "params": self.param_dict}
+
     def to_payload(self, data_key: str) -> dict:
         """Small, hashable-by-value description that travels to a worker (thread, Dask, Ray)."""
-        return {**asdict(self), "params": self.param_dict, "data_key": data_key, "key": self.key(data_key),
-                "name": self.name}
+        return {**self.fields(), "data_key": data_key, "key": self.key(data_key), "name": self.name}
+
+
+def record_cell(fields: dict) -> dict:
+    """The cell as result records store it, from :meth:`Cell.fields` or a payload: the detector
+    and row order always spelled out."""
+    cell = {k: fields[k] for k in ("dataset", "normal_class", "ratio", "method", "params", "seed", "extractor",
+                                   "device")}
+    cell["detector"] = fields.get("detector") or fields["method"]
+    cell["row_order"] = fields.get("row_order", "shuffled")
+    return cell
 
 
 ROW_ORDERS = ("shuffled", "inliers_first")

@@ -19,6 +19,7 @@ from prefect import task
 from baselines import make_detector
 from sla2p.data import authors_order, make_split, take_rows
 
+from .cells import record_cell
 from .data import features_for
 from .metrics import evaluate
 from .store import save_failure, save_result
@@ -39,11 +40,7 @@ def _device_of(det) -> str:
 
 def base_record(payload: dict) -> dict:
     """The part of a cell's record that names it (shared by finished and failed records)."""
-    cell = {k: payload[k] for k in ("dataset", "normal_class", "ratio", "method", "params", "seed", "extractor",
-                                    "device")}
-    cell["detector"] = payload.get("detector") or payload["method"]
-    cell["row_order"] = payload.get("row_order", "shuffled")
-    return {"key": payload["key"], "name": payload["name"], "cell": cell}
+    return {"key": payload["key"], "name": payload["name"], "cell": record_cell(payload)}
 
 
 def failure_record(payload: dict, error: str, tb: str = "") -> dict:

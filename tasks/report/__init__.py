@@ -6,14 +6,13 @@
 """
 
 from .build import build_report
-from .source import ReportError, RunData, find_parent, load_run
+from .source import ReportError, RunData, find_parent, load_run, tracking_client
 
 
 def log_report(run: RunData, out_dir) -> None:
     """Log the report folder to the parent run under ``report/`` (replacing files of the same name)."""
-    from mlflow.tracking import MlflowClient
-
-    MlflowClient(tracking_uri=run.tracking_uri).log_artifacts(run.parent_id, str(out_dir), artifact_path="report")
+    client, _ = tracking_client(run.tracking_uri)
+    client.log_artifacts(run.parent_id, str(out_dir), artifact_path="report")
 
 
 __all__ = ["ReportError", "RunData", "build_report", "find_parent", "load_run", "log_report"]

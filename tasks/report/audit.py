@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .tables import row_label
+from ..aggregate import over_seeds, row_label
 
 KEYS = ["dataset", "normal_class", "ratio", "seed"]
 
@@ -69,16 +69,12 @@ def _within_last_batch(official: dict, default: dict, last: int) -> tuple[float,
     return float(roc_auc_score(y, official["scores"][tail])), float(roc_auc_score(y, d_scores))
 
 
-def _epsilon(rec: dict) -> float:
+def _param(rec: dict, name: str):
+    """The cell's value of an SLA2P parameter, or SLA2P's default."""
     from baselines import make_detector
 
-    return float(_params(rec).get("epsilon", make_detector("sla2p").epsilon))
-
-
-def _batch_size(rec: dict) -> int:
-    from baselines import make_detector
-
-    return int(_params(rec).get("batch_size", make_detector("sla2p").batch_size))
+    params = _params(rec)
+    return params[name] if name in params else getattr(make_detector("sla2p"), name)
 
 
 def audit_table(run, pairs: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[str]]:
@@ -100,14 +96,9 @@ def audit_table(run, pairs: pd.DataFrame | None = None) -> tuple[pd.DataFrame, l
         ok = g[(g.official_status == "ok") & (g.default_status == "ok")]
         row = {"dataset": ds, "ratio": ratio, "row": row_label(ds, ratio), "n_pairs": len(g), "n_ok": len(ok)}
         for m in ("auroc", "aupr"):
-            for side in ("default", "official"):
-                per_seed = ok.groupby("seed")[f"{side}_{m}"].mean()
-                row[f"{side}_{m}_mean"] = per_seed.mean() if len(ok) else np.nan
-                row[f"{side}_{m}_std"] = per_seed.std(ddof=0) if len(ok) else np.nan
-            d = ok.groupby("seed").apply(lambda s: (s[f"official_{m}"] - s[f"default_{m}"]).mean(),
-                                         include_groups=False) if len(ok) else pd.Series(dtype=float)
-            row[f"diff_{m}_mean"] = d.mean() if len(d) else np.nan
-            row[f"diff_{m}_std"] = d.std(ddof=0) if len(d) else np.nan
+            with_diff = ok.assign(**{f"diff_{m}": ok[f"official_{m}"] - ok[f"default_{m}"]})
+            for side in ("default", "official", "diff"):  # NaN when no pair finished
+                row[f"{side}_{m}_mean"], row[f"{side}_{m}_std"], _ = over_seeds(with_diff, f"{side}_{m}")
         row["explanation"] = _explain(run, g, ok, row)
         out.append(row)
     return pd.DataFrame(out), notes
@@ -122,7 +113,7 @@ def _explain(run, g: pd.DataFrame, ok: pd.DataFrame, row: dict) -> str:
     rec = run.records[first.official_key]
     arrays = run.scores(rec["key"])
     labels = np.asarray(arrays["labels"]).astype(int)
-    f = _batch_facts(labels, _batch_size(rec))
+    f = _batch_facts(labels, int(_param(rec, "batch_size")))
     within = _within_last_batch(arrays, run.scores(first.default_key), f["last"])
     diff, spread = row["diff_auroc_mean"], row["diff_auroc_std"]
     where = (f"{f['n']} rows in batches of {f['batch']}: the last batch holds {f['last']} rows, "
@@ -138,7 +129,7 @@ def _explain(run, g: pd.DataFrame, ok: pd.DataFrame, row: dict) -> str:
         if diff > 0:
             cause += ", whose normality the larger step lowers further: the row order, not the method, raises the score"
         else:
-            cause += (f", yet the official AUROC is not higher: at this epsilon ({_epsilon(rec):g} per sample) the "
+            cause += (f", yet the official AUROC is not higher: at this epsilon ({float(_param(rec, 'epsilon')):g} per sample) the "
                       f"larger step does not push them below the inliers, and what difference remains comes from "
                       f"training on the rows in another order")
     else:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..aggregate import cells_frame
+from ..cells import record_cell
 from ..metrics import evaluate
 from ..store import default_results_dir, load_failure, load_record, load_scores
 from ..tracking import EXPERIMENTS, default_tracking_uri
@@ -44,7 +45,8 @@ class RunData:
         return load_scores(self.results_dir, key)
 
 
-def _client(uri: str | None):
+def tracking_client(uri: str | None):
+    """(MlflowClient, its URI): the given URI, or the suite's default."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow.tracking import MlflowClient
 
@@ -121,18 +123,10 @@ def _expected_cells(client, parent) -> tuple[dict[str, object], dict[str, list],
     return cells, points, None
 
 
-def _cell_dict(cell) -> dict:
-    d = cell.identity()
-    d.setdefault("detector", cell.detector_name)
-    d.setdefault("row_order", cell.row_order)
-    d["device"] = cell.device
-    return d
-
-
 def load_run(parent_id: str | None = None, *, kind: str = "table", tracking_uri: str | None = None,
              results_dir: str | Path | None = None, check_metrics: bool = True) -> RunData:
     """Everything a report needs about one parent run (default: the latest of ``kind``)."""
-    client, uri = _client(tracking_uri)
+    client, uri = tracking_client(tracking_uri)
     parent = _get_parent(client, parent_id) if parent_id else find_parent(client, kind)
     tags = parent.data.tags
     exp = client.get_experiment(parent.info.experiment_id)
@@ -167,7 +161,7 @@ def load_run(parent_id: str | None = None, *, kind: str = "table", tracking_uri:
         records[key] = rec
     for key, cell in expected.items():
         if key not in records:
-            records[key] = {"key": key, "name": cell.name, "cell": _cell_dict(cell), "status": "missing",
+            records[key] = {"key": key, "name": cell.name, "cell": record_cell(cell.fields()), "status": "missing",
                             "error": "never logged (the run was interrupted: rerun the job to finish it)"}
     if not records:
         raise ReportError(f"run {parent.info.run_id} holds no cells")
@@ -202,7 +196,7 @@ def _from_mlflow(child, cell, status: str, error: str) -> dict:
     """A record for a cell whose result file is gone: named from the config when possible,
     else from the child run's parameters."""
     if cell is not None:
-        c = _cell_dict(cell)
+        c = record_cell(cell.fields())
     else:
         p = child.data.params
 

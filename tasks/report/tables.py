@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..aggregate import summary_frame
+from ..aggregate import cell_text, row_label, summary_frame
 
 METRIC_TEXT = {
     "auroc": "AUROC (area under the ROC curve)",
@@ -32,10 +32,6 @@ def method_order(cells: pd.DataFrame) -> list[str]:
     """SLA2P and SLA first, then the others in the order the config lists them."""
     seen = list(dict.fromkeys(cells.method))
     return [m for m in PREFERRED_FIRST if m in seen] + [m for m in seen if m not in PREFERRED_FIRST]
-
-
-def row_label(dataset: str, ratio) -> str:
-    return dataset if ratio is None or pd.isna(ratio) else f"{dataset} (p={ratio:g})"
 
 
 def comparison(cells: pd.DataFrame, metric: str = "auroc", ratio: float | None = None) -> pd.DataFrame:
@@ -70,17 +66,9 @@ def comparison(cells: pd.DataFrame, metric: str = "auroc", ratio: float | None =
     return s
 
 
-def _cell_text(r, digits: int) -> str:
-    if r.status == "failed":
-        return f"failed ({r.n_failed}/{r.n_cells})"
-    if r.status == "missing":
-        return f"missing ({r.n_missing}/{r.n_cells})"
-    return f"{r['mean']:.{digits}f} ± {r['std']:.{digits}f}"
-
-
 def wide(comp: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """Rows by methods, strings; a ``best`` column names the row's best method(s)."""
-    comp = comp.assign(text=[_cell_text(r, digits) for _, r in comp.iterrows()])
+    comp = comp.assign(text=[cell_text(r, digits) for _, r in comp.iterrows()])
     rows = list(dict.fromkeys(comp.row))
     methods = list(dict.fromkeys(comp.method))
     t = comp.pivot(index="row", columns="method", values="text").reindex(index=rows, columns=methods)
