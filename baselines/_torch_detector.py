@@ -1,5 +1,6 @@
-"""What GOAD and RSRAE share: standardised float32 inputs on the fitted device, and PyOD's
-``decision_function`` contract around each detector's own batched ``_score``."""
+"""What GOAD and RSRAE share: the start of ``fit`` (validation, device, seed, standardisation),
+standardised float32 inputs on the fitted device, and PyOD's ``decision_function`` contract
+around each detector's own batched ``_score``."""
 
 from __future__ import annotations
 
@@ -7,12 +8,28 @@ import numpy as np
 import torch
 from pyod.models.base import BaseDetector
 
-from sla2p._utils import check_X
+from sla2p._utils import check_X, make_generator, resolve_device, resolve_seed
 
 
 class TorchDetector(BaseDetector):
-    """Base of our torch detectors. Subclasses set ``net_``, ``device_``, ``n_features_in_`` and,
-    with ``standardize``, ``mean_``/``scale_`` in ``fit``, and implement ``_score(Xt)``."""
+    """Base of our torch detectors. Subclasses start ``fit`` with :meth:`_begin_fit`, set
+    ``net_``, and implement ``_check_params()`` and ``_score(Xt)``."""
+
+    def _begin_fit(self, X, y) -> tuple[np.ndarray, torch.Generator]:
+        """Check the parameters and X; set ``n_features_in_``, ``device_``, ``seed_`` and (with
+        ``standardize``) ``mean_``/``scale_``; return the checked X and the local generator."""
+        self._check_params()
+        X = check_X(X)
+        self._set_n_classes(y)
+        self.n_features_in_ = X.shape[1]
+        self.device_ = resolve_device(self.device)
+        self.seed_ = resolve_seed(self.random_state)
+        if self.standardize:
+            self.mean_ = X.mean(0, dtype=np.float64).astype(np.float32)
+            std = X.std(0, dtype=np.float64)
+            std[std == 0] = 1.0  # a constant column stays as it is
+            self.scale_ = std.astype(np.float32)
+        return X, make_generator(self.seed_)
 
     def decision_function(self, X):
         """Anomaly score of each row (higher = more anomalous), in the form the subclass's module

@@ -30,8 +30,7 @@ from torch.nn import functional as F
 
 from ._torch_detector import TorchDetector
 
-from sla2p._utils import (check_float, check_positive_int, check_X, init_linear_, make_generator,
-                          resolve_device, resolve_seed)
+from sla2p._utils import check_float, check_positive_int, init_linear_
 
 NEGATIVE_SLOPE = 0.2  # official fcnet.py: nn.LeakyReLU(0.2)
 
@@ -196,20 +195,9 @@ class GOAD(TorchDetector):
 
     def fit(self, X, y=None):
         """Draw the transforms, train the network on X, compute the centres and score X."""
-        self._check_params()
-        X = check_X(X)
-        self._set_n_classes(y)
+        X, gen = self._begin_fit(X, y)
         n, d = X.shape
         M, d_out = int(self.n_transforms), int(self.transform_dim)
-        self.n_features_in_ = d
-        self.device_ = resolve_device(self.device)
-        self.seed_ = resolve_seed(self.random_state)
-        gen = make_generator(self.seed_)
-        if self.standardize:
-            self.mean_ = X.mean(0, dtype=np.float64).astype(np.float32)
-            std = X.std(0, dtype=np.float64)
-            std[std == 0] = 1.0
-            self.scale_ = std.astype(np.float32)
         # Drawn on CPU from the local generator: the same transforms on every device.
         self.transforms_ = torch.randn(d, M, d_out, generator=gen)
         self.translations_ = torch.randn(M, d_out, generator=gen) * float(self.translation_scale)

@@ -32,8 +32,7 @@ from torch.nn import functional as F
 from ._torch_detector import TorchDetector
 
 from .goad import build_on_cpu
-from sla2p._utils import (check_float, check_positive_int, check_X, make_generator, resolve_device,
-                          resolve_seed)
+from sla2p._utils import check_float, check_positive_int
 
 _ACTIVATIONS = ("auto", "relu", "tanh", "leaky_relu")
 LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu's default alpha (the official code is TensorFlow)
@@ -195,19 +194,8 @@ class RSRAE(TorchDetector):
 
     def fit(self, X, y=None):
         """Train the network on X (transductive) and score X."""
-        self._check_params()
-        X = check_X(X)
-        self._set_n_classes(y)
+        X, gen = self._begin_fit(X, y)
         n, d = X.shape
-        self.n_features_in_ = d
-        self.device_ = resolve_device(self.device)
-        self.seed_ = resolve_seed(self.random_state)
-        gen = make_generator(self.seed_)
-        if self.standardize:
-            self.mean_ = X.mean(0, dtype=np.float64).astype(np.float32)
-            std = X.std(0, dtype=np.float64)
-            std[std == 0] = 1.0
-            self.scale_ = std.astype(np.float32)
         Xt = self._prepare(X)
         act = self.activation
         if act == "auto":  # the official rule, on the data the network sees

@@ -41,21 +41,19 @@ def project_root() -> Path:
     return found
 
 
-def data_dir(override: str | os.PathLike | None = None) -> Path:
-    """The benchmark data folder (the layout of ``data/``)."""
+def _folder(override: str | os.PathLike | None, env_var: str, *default: str) -> Path:
+    """``override``, else the environment variable, else the default below the project root."""
     if override is not None:
         return Path(override).resolve()
-    env = os.environ.get("SLA2P_DATA_DIR")
-    if env:
-        return Path(env).resolve()
-    return project_root() / "data"
+    env = os.environ.get(env_var)
+    return Path(env).resolve() if env else project_root().joinpath(*default)
+
+
+def data_dir(override: str | os.PathLike | None = None) -> Path:
+    """The benchmark data folder (the layout of ``data/``)."""
+    return _folder(override, "SLA2P_DATA_DIR", "data")
 
 
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
     """The embedding cache folder (created on first write, not here)."""
-    if override is not None:
-        return Path(override).resolve()
-    env = os.environ.get("SLA2P_CACHE_DIR")
-    if env:
-        return Path(env).resolve()
-    return project_root() / ".cache" / "embeddings"
+    return _folder(override, "SLA2P_CACHE_DIR", ".cache", "embeddings")
