@@ -179,7 +179,7 @@ def _check_param_values(method: str, params: dict, where: str) -> None:
 
 
 def _datasets(raw: dict, default_ratios: list[float]) -> list[tuple[str, object, list, list[float], str | None]]:
-    from sla2p.data import get_spec, list_datasets
+    from sla2p.data import get_spec
 
     ds = raw.get("datasets")
     _expect(isinstance(ds, dict) and ds, "datasets must be a non-empty mapping of dataset name -> options")

@@ -151,7 +151,7 @@ def _roc_pr(run, out: Path, files: dict, cell: str | None) -> list[str]:
     p = plots.roc_pr(curves, title, out / "plots" / "roc_pr.png", highlight=row.method)
     files[p.name] = p
     return [f"## ROC and precision-recall: {name} and the other methods on the same split", "",
-            f"![ROC and PR]({'plots/roc_pr.png'})", ""]
+            "![ROC and PR](plots/roc_pr.png)", ""]
 
 
 def _ablation(run, out: Path, files: dict) -> list[str]:
