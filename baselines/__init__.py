@@ -7,7 +7,7 @@
 Adding a detector is one ``register(...)`` line (see :mod:`baselines.registry`).
 """
 
-from .audit import order_audit
+from .invariance import order_audit
 from .goad import GOAD
 from .pyod_deep import AutoEncoder, DeepSVDD
 from .registry import DetectorInfo, detector_info, list_detectors, make_detector, register, unregister

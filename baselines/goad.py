@@ -28,9 +28,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._torch_detector import TorchDetector
+from sla2p.torch_base import TorchDetector
 
-from sla2p._utils import check_float, check_positive_int, init_linear_
+from sla2p.validation import check_float, check_positive_int, init_linear_
 
 NEGATIVE_SLOPE = 0.2  # official fcnet.py: nn.LeakyReLU(0.2)
 

@@ -15,7 +15,7 @@ Why each adapter exists (pyod 3.6.x):
   draws weights, batches and dropout masks from the global torch RNG. It runs on CPU only.
 
 What the adapters do: ``__init__`` only stores its arguments. ``fit`` resolves the seed
-(:func:`sla2p._utils.resolve_seed`) and device, then runs PyOD's ``fit`` inside
+(:func:`sla2p.validation.resolve_seed`) and device, then runs PyOD's ``fit`` inside
 :func:`seeded_global_rngs`: under a process-wide lock, the global ``random``, NumPy and torch
 (CPU and, when used, CUDA) states are saved, seeded from the detector's seed, and restored
 afterwards. So a wrapped detector neither depends on nor changes the caller's global random
@@ -41,7 +41,7 @@ from pyod.models.base import BaseDetector
 from pyod.models.deep_svdd import DeepSVDD as _PyODDeepSVDD
 from pyod.utils.torch_utility import get_criterion_by_name
 
-from sla2p._utils import check_X, resolve_device, resolve_seed
+from sla2p.validation import check_X, resolve_device, resolve_seed
 
 _GLOBAL_RNG_LOCK = threading.RLock()
 

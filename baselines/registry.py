@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 
-from sla2p._utils import resolve_seed
+from sla2p.validation import resolve_seed
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._torch_detector import TorchDetector
+from sla2p.torch_base import TorchDetector
 
 from .goad import build_on_cpu
-from sla2p._utils import check_float, check_positive_int
+from sla2p.validation import check_float, check_positive_int
 
 _ACTIVATIONS = ("auto", "relu", "tanh", "leaky_relu")
 LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu's default alpha (the official code is TensorFlow)

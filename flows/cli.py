@@ -8,12 +8,12 @@ from pathlib import Path
 
 import typer
 
-ROOT = Path(__file__).resolve().parent.parent
+from tasks.env import CODE_ROOT as ROOT
+from tasks.env import telemetry_off
 
 # Telemetry off, and Prefect's home inside the project, unless the user set them.
-for _k, _v in {"DO_NOT_TRACK": "true", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-               "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
-               "PREFECT_HOME": str(ROOT / ".prefect"),
+telemetry_off()
+for _k, _v in {"PREFECT_HOME": str(ROOT / ".prefect"),
                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
                "PREFECT_LOGGING_LEVEL": "WARNING"}.items():
     os.environ.setdefault(_k, _v)
@@ -164,7 +164,7 @@ def ui(port: int = 5000, tracking_uri: str = _TU):
     """MLflow UI on 127.0.0.1."""
     import subprocess
 
-    from tasks.tracking import default_tracking_uri
+    from tasks.track import default_tracking_uri
 
     uri = tracking_uri or default_tracking_uri()
     typer.echo(f"MLflow UI for {uri} on http://127.0.0.1:{port}")
@@ -175,7 +175,7 @@ def ui(port: int = 5000, tracking_uri: str = _TU):
 @data_app.command("list")
 def data_list():
     """Datasets the suite knows (paper datasets and the ODDS/ADBench files found in data/)."""
-    from sla2p.data import get_spec, list_datasets
+    from tasks.datasets import get_spec, list_datasets
 
     for name in list_datasets():
         s = get_spec(name)
@@ -194,7 +194,8 @@ def data_pull():
 @data_app.command("verify")
 def data_verify(datasets: str = _DS):
     """Check every file a dataset needs against data.dvc (fetching what is missing)."""
-    from sla2p.data import get_spec, list_datasets, load_labels
+    from tasks.datasets import get_spec, list_datasets
+    from tasks.embed import load_labels
 
     bad = 0
     for name in _split(datasets) or list_datasets():

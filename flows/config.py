@@ -36,9 +36,10 @@ from pathlib import Path
 
 import yaml
 
-from tasks.cells import ROOT, ROW_ORDERS, Cell, canonical, make_cell
+from tasks.cells import ROW_ORDERS, Cell, canonical, make_cell
+from tasks.env import CODE_ROOT
 
-CONFIG_DIR = ROOT / "configs"
+CONFIG_DIR = CODE_ROOT / "configs"
 SUITE_PARAMS = ("random_state", "device")  # set by the suite for every detector
 ABLATION_PARAMS = ("epsilon", "n_projections", "proj_dim", "acc_threshold")
 
@@ -179,7 +180,7 @@ def _check_param_values(method: str, params: dict, where: str) -> None:
 
 
 def _datasets(raw: dict, default_ratios: list[float]) -> list[tuple[str, object, list, list[float], str | None]]:
-    from sla2p.data import get_spec
+    from tasks.datasets import get_spec
 
     ds = raw.get("datasets")
     _expect(isinstance(ds, dict) and ds, "datasets must be a non-empty mapping of dataset name -> options")

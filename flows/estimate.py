@@ -54,7 +54,8 @@ def _text_training_seconds(n: int, params: dict, rate: float) -> float:
 
 def cell_rows(job) -> dict:
     """Rows of each (dataset, class, ratio) split, from the labels alone (no embedding)."""
-    from sla2p.data import get_spec, load_labels
+    from tasks.datasets import get_spec
+    from tasks.embed import load_labels
 
     out = {}
     for ds in dict.fromkeys(c.dataset for c in job.cells):
@@ -81,7 +82,8 @@ _DIMS = {"tfidf": {"20news": 10_000, "reuters": 24_069}, "efficientnet-lite0": 1
 
 
 def _dim(ds: str, extractor: str | None) -> int:
-    from sla2p.data import get_spec, load_features
+    from tasks.datasets import get_spec
+    from tasks.embed import load_features
 
     spec = get_spec(ds)
     ex = extractor or spec.default_extractor
@@ -93,7 +95,7 @@ def _dim(ds: str, extractor: str | None) -> int:
 
 def estimate(job) -> dict:
     """Seconds by method, embedding seconds, and the total (all cores, one cell at a time)."""
-    from sla2p.data import get_spec
+    from tasks.datasets import get_spec
 
     rate = gemm_rate() * 1e9 * _EFFICIENCY
     rows = cell_rows(job)
@@ -121,14 +123,14 @@ def estimate(job) -> dict:
 
 
 def rows_total(ds: str) -> int:
-    from sla2p.data import load_labels
+    from tasks.embed import load_labels
 
     return len(load_labels(ds)[0])
 
 
 def _embedded(ds: str) -> bool:
     """Whether the default features of ``ds`` are already in the cache (nothing is computed)."""
-    from sla2p.data import load_features
+    from tasks.embed import load_features
 
     return load_features(ds, only_if_cached=True) is not None
 

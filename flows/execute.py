@@ -19,12 +19,12 @@ from pathlib import Path
 from prefect import get_run_logger
 from prefect.futures import as_completed
 
-from tasks.aggregate import METRICS, ablation_curves, cells_frame, summary_frame, table_frame
+from tasks.metrics import METRICS, ablation_curves, cells_frame, summary_frame, table_frame
 from tasks.cells import canonical, code_version
-from tasks.data import prepare_dataset_task
-from tasks.detect import failure_record, fit_and_score_task
+from tasks.prefect_tasks import fit_and_score_task, prepare_dataset_task
+from tasks.detect import failure_record
 from tasks.store import default_results_dir, load_failure, load_record
-from tasks.tracking import Tracker, git_commit
+from tasks.track import Tracker, git_commit
 
 from .config import load_job
 

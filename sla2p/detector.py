@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from pyod.models.base import BaseDetector
 
-from ._utils import (check_float, check_positive_int, check_X, make_generator, normalize_rows,
+from .validation import (check_float, check_positive_int, check_X, make_generator, normalize_rows,
                      resolve_device, resolve_seed)
 from .network import ProjectionClassifier, fold_eval
 from .scoring import fast_matmul, normality_scores, official_steps, rows_per_block

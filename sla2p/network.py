@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import skip_init
 
-from ._utils import init_linear_
+from .validation import init_linear_
 
 NEGATIVE_SLOPE = 0.01
 

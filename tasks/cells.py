@@ -12,20 +12,19 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from pathlib import Path
+from .env import CODE_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 # Code whose change can change a cell's scores. Editing any of these invalidates cached cells.
-_CODE_PATHS = ("sla2p/*.py", "baselines/*.py", "tasks/detect.py", "tasks/metrics.py")
+_CODE_PATHS = ("sla2p/*.py", "baselines/*.py", "tasks/detect/*.py", "tasks/metrics/evaluate.py")
 
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
     h = hashlib.sha256()
     for pattern in _CODE_PATHS:
-        for path in sorted(ROOT.glob(pattern)):
-            h.update(path.relative_to(ROOT).as_posix().encode())
+        for path in sorted(CODE_ROOT.glob(pattern)):
+            h.update(path.relative_to(CODE_ROOT).as_posix().encode())
             h.update(path.read_bytes())
     return h.hexdigest()[:16]
 

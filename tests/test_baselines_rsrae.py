@@ -79,7 +79,7 @@ def test_invalid_parameters_are_named():
 
 
 def test_arrhythmia_beats_random():
-    from sla2p.data import load_features
+    from tasks.embed import load_features
 
     f = load_features("arrhythmia")  # pulled through DVC and verified when missing
     X, y = f.X.astype(np.float64), f.y

@@ -8,10 +8,11 @@ import tarfile
 import numpy as np
 import pytest
 
-from sla2p.data import EXTRACTOR_CALLS, CacheCorruptWarning, ExtractorUnavailable, get_spec, load_features
-from sla2p.data import embed
-from sla2p.data.images import read_members
-from sla2p.data.raw import ImageRefs, RawData
+from tasks.embed import CacheCorruptWarning, EXTRACTOR_CALLS, ExtractorUnavailable, load_features
+from tasks.datasets import get_spec
+from tasks.embed import embed
+from tasks.datasets.images import read_members
+from tasks.datasets.raw import ImageRefs, RawData
 
 
 def test_cache_is_hit_on_second_call(tmp_path):
@@ -80,7 +81,7 @@ def test_tfidf_is_deterministic():
 
 @pytest.fixture(scope="module")
 def four_images():
-    from sla2p.data.sources import ensure_files
+    from tasks.fetch.sources import ensure_files
 
     spec = get_spec("caltech101")
 

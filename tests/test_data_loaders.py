@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sla2p.data import PAPER_DATASETS, get_spec, list_datasets, load_features, load_labels
-from sla2p.data.sources import ensure_files
-from sla2p.data.text import REUTERS_CLASSES
+from tasks.datasets import get_spec, list_datasets, PAPER_DATASETS
+from tasks.embed import load_features, load_labels
+from tasks.fetch.sources import ensure_files
+from tasks.datasets.text import REUTERS_CLASSES
 
 
 def test_registry_lists_paper_datasets_and_extras():

@@ -15,22 +15,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sla2p.data import (
-    DatasetNotPresentError,
-    ExtractorUnavailable,
-    UnsafePickleError,
-    UntrackedDataWarning,
-    configure_paths,
-    embed,
-    get_spec,
-    list_datasets,
-    load_features,
-    load_labels,
-    make_split,
-)
-from sla2p.data.images import CIFAR10_CLASSES, CIFAR100_SUPERCLASSES, load_cifar100_python, load_cifar10_python
-from sla2p.data.rsrae import load_rsrae_images, load_rsrae_text
-from sla2p.data.safe_pickle import safe_loads
+from tasks.datasets import configure_paths, DatasetNotPresentError, get_spec, list_datasets, make_split, UnsafePickleError
+from tasks.embed import ExtractorUnavailable, load_features, load_labels
+from tasks.fetch import UntrackedDataWarning
+from tasks.embed import embed
+from tasks.datasets.images import CIFAR10_CLASSES, CIFAR100_SUPERCLASSES, load_cifar100_python, load_cifar10_python
+from tasks.datasets.rsrae import load_rsrae_images, load_rsrae_text
+from tasks.datasets.safe_pickle import safe_loads
 
 
 ENV_VARS = ("SLA2P_CIFAR100_ARCHIVE", "SLA2P_CIFAR10_ARCHIVE", "SLA2P_RSRAE_DIR", "SLA2P_RSRAE_20NEWS",

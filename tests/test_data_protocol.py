@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sla2p.data import get_spec, load_labels, make_split, take_rows
-from sla2p.data import protocol
-from sla2p.data.embed import Features
+from tasks.datasets import get_spec, make_split, take_rows
+from tasks.embed import load_labels
+from tasks.datasets import protocol
+from tasks.embed.embed import Features
 
 
 def _features(name: str) -> Features:

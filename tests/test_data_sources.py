@@ -10,18 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sla2p.data import (
-    DataError,
-    DataIntegrityError,
-    DataMissingError,
-    UntrackedDataWarning,
-    get_spec,
-    list_datasets,
-    load_features,
-)
-from sla2p.data import paths, sources
-from sla2p.data.tabular import load_adbench_npz, load_odds_mat
-from sla2p.data.text import load_20newsgroups
+from tasks.fetch import DataError, DataIntegrityError, DataMissingError, UntrackedDataWarning
+from tasks.datasets import get_spec, list_datasets
+from tasks.embed import load_features
+from tasks.fetch import paths, sources
+from tasks.datasets.tabular import load_adbench_npz, load_odds_mat
+from tasks.datasets.text import load_20newsgroups
 
 
 ROOT = paths.project_root()
@@ -154,6 +148,6 @@ def test_library_imports_no_orchestration():
     import subprocess
     import sys
 
-    code = "import sys, sla2p.data; print(any(m.split('.')[0] in ('prefect', 'mlflow') for m in sys.modules))"
+    code = "import sys, tasks.fetch, tasks.datasets, tasks.embed; print(any(m.split('.')[0] in ('prefect', 'mlflow') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from tasks.aggregate import cells_frame
+from tasks.metrics import cells_frame
 from tasks.report import plots
 from tasks.report.significance import (average_ranks, friedman, min_two_sided_p, nemenyi_cd, score_matrix,
                                        wilcoxon_vs)

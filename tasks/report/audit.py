@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..aggregate import over_seeds, row_label
+from ..metrics import over_seeds, row_label
 
 KEYS = ["dataset", "normal_class", "ratio", "seed"]
 

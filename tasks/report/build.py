@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..aggregate import ablation_curves, cells_frame
+from ..metrics import ablation_curves, cells_frame
 from . import plots
 from .audit import audit_markdown, audit_table
 from .significance import average_ranks, dependence_note, friedman, score_matrix, wilcoxon_vs

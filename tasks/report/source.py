@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..aggregate import cells_frame
+from ..metrics import cells_frame
 from ..cells import record_cell
+from ..env import telemetry_off
 from ..metrics import evaluate
 from ..store import default_results_dir, load_failure, load_record, load_scores
-from ..tracking import EXPERIMENTS, default_tracking_uri
+from ..track import EXPERIMENTS, default_tracking_uri
 
 
 class ReportError(ValueError):
@@ -47,7 +48,7 @@ class RunData:
 
 def tracking_client(uri: str | None):
     """(MlflowClient, its URI): the given URI, or the suite's default."""
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    telemetry_off()
     from mlflow.tracking import MlflowClient
 
     uri = uri or default_tracking_uri()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..aggregate import cell_text, row_label, summary_frame
+from ..metrics import cell_text, row_label, summary_frame
 
 METRIC_TEXT = {
     "auroc": "AUROC (area under the ROC curve)",

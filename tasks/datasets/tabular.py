@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .raw import RawData
-from .sources import DataError
+from ..fetch.sources import DataError
 
 __all__ = ["load_odds_mat", "load_adbench_npz", "load_kddcup99"]
 

@@ -1,7 +1,7 @@
 """Image loaders: Caltech-101 (11 classes) and CIFAR-10 (60,000 JPEGs), as member lists.
 
 Nothing is decoded here: a loader lists the JPEGs inside the archive in dataset order with
-their class index; :mod:`sla2p.data.embed` decodes them while embedding.
+their class index; :mod:`tasks.embed.embed` decodes them while embedding.
 
 * Caltech-101 (``caltech101/caltech101-11classes.tar``): the 11 classes with at least 100
   images (3,479 JPEGs, original resolution). Classes in Python ``sorted`` order of the folder
@@ -12,9 +12,9 @@ their class index; :mod:`sla2p.data.embed` decodes them while embedding.
   label order (= sorted folder names). Dataset order: train then test, class, file name.
 
 The original CIFAR python archives (optional datasets ``cifar10_python`` and ``cifar100``,
-see :mod:`sla2p.data.registry`) hold decoded pixels, returned as ``RawData.pixels``
+see :mod:`tasks.datasets.registry`) hold decoded pixels, returned as ``RawData.pixels``
 (n, 32, 32, 3) uint8; every pickle inside is read with the restricted unpickler
-(:mod:`sla2p.data.safe_pickle`):
+(:mod:`tasks.datasets.safe_pickle`):
 
 * ``cifar-10-python.tar.gz``: ``cifar-10-batches-py/data_batch_1`` ... ``data_batch_5``,
   ``test_batch`` (dicts with ``data`` (10000, 3072) uint8, rows = 1024 R, 1024 G, 1024 B of a
@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from .raw import ImageRefs, RawData
-from .sources import DataError
+from ..fetch.sources import DataError
 
 __all__ = [
     "load_caltech101", "load_cifar10", "load_cifar10_python", "load_cifar100_python", "read_members",

@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from .cells import canonical
+from ..cells import canonical
 
 METRICS = ("auroc", "aupr", "ap")
 

@@ -33,13 +33,14 @@ def load_case(case: str, kdd_rows: int | None):
     import numpy as np
 
     if case == "arrhythmia":
-        from sla2p.data import load_features
+        from tasks.embed import load_features
 
         return load_features("arrhythmia").X, dict(n_projections=256, proj_dim=256, acc_threshold=0.6,
                                                    epsilon=1000 / 128)
     if case == "kdd":
         # The real KDDCup99 10% (494,021 x 118 after one-hot), or its first kdd_rows rows.
-        from sla2p.data import load_features, take_rows
+        from tasks.embed import load_features
+        from tasks.datasets import take_rows
 
         f = load_features("kddcup99")
         n = min(kdd_rows or f.shape[0], f.shape[0])

@@ -11,18 +11,15 @@ import threading
 import time
 import traceback
 from contextlib import nullcontext
-from datetime import timedelta
 from pathlib import Path
 
-from prefect import task
-
 from baselines import make_detector
-from sla2p.data import authors_order, make_split, take_rows
 
-from .cells import record_cell
-from .data import features_for
-from .metrics import evaluate
-from .store import save_failure, save_result
+from ..cells import record_cell
+from ..datasets import authors_order, make_split, take_rows
+from ..embed import features_for
+from ..metrics import evaluate
+from ..store import save_failure, save_result
 
 
 class CellFailed(RuntimeError):
@@ -106,14 +103,3 @@ def _small_history(det) -> dict | None:
         return None
     return {k: h[k] for k in ("steps", "epochs", "stop_reason", "train_seconds") if k in h}
 
-
-def _cell_cache_key(context, parameters) -> str:
-    # Exactly the cell, its data and the code version (all inside payload["key"]).
-    return f"sla2p-cell-{parameters['payload']['key']}"
-
-
-fit_and_score_task = task(
-    fit_and_score, name="fit-and-score", task_run_name="{payload[name]}",
-    cache_key_fn=_cell_cache_key, persist_result=True, cache_expiration=timedelta(days=3650),
-    retries=0,
-)

@@ -5,7 +5,7 @@
 One line per (detector, dataset), after an untimed warm-up fit on 64 rows: fit seconds (fit includes scoring the training rows, as
 PyOD's ``fit`` does), seconds of a second ``decision_function`` over all rows, AUROC of the
 transductive scores (fit on all rows, score all rows). Detectors run with their defaults.
-Data come through sla2p.data (pulled with DVC and verified when missing): Arrhythmia
+Data come through tasks.embed (pulled with DVC and verified when missing): Arrhythmia
 (data/odds/arrhythmia.mat) and Thyroid (adbench_thyroid: data/adbench/Classical/38_thyroid.npz).
 """
 
@@ -33,7 +33,7 @@ from baselines import list_detectors, make_detector  # noqa: E402
 
 def load(name: str) -> tuple[np.ndarray, np.ndarray]:
     """Arrhythmia (ODDS) or Thyroid (ADBench), pulled through DVC and verified when missing."""
-    from sla2p.data import load_features
+    from tasks.embed import load_features
 
     f = load_features({"arrhythmia": "arrhythmia", "thyroid": "adbench_thyroid"}[name])
     return f.X.astype(np.float64), f.y.astype(int)

@@ -35,6 +35,8 @@ import threading
 import warnings
 from pathlib import Path
 
+from ..env import telemetry_off
+from ..files import atomic_write_text, file_lock
 from . import paths
 
 __all__ = [
@@ -70,13 +72,11 @@ class UntrackedDataWarning(UserWarning):
 
 
 _LOCK = threading.Lock()
-_FETCH_LOCK = threading.RLock()
 _MANIFESTS: dict[tuple[str, str], dict[str, str]] = {}
 
 
 def _dvc_env() -> None:
-    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-    os.environ.setdefault("DO_NOT_TRACK", "true")
+    telemetry_off()
 
 
 def file_md5(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -178,23 +178,9 @@ def fetch(relpaths: list[str], *, root: Path | None = None) -> None:
         ) from e
 
 
-@contextlib.contextmanager
 def _fetch_lock(root: Path):
     """Serialise our DVC pulls across threads and processes (DVC's own repo lock fails fast)."""
-    with _FETCH_LOCK:
-        try:
-            import fcntl
-        except ImportError:
-            yield
-            return
-        d = root / ".dvc" / "tmp"
-        d.mkdir(parents=True, exist_ok=True)
-        with open(d / "sla2p-fetch.lock", "a+") as f:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    return file_lock(root / ".dvc" / "tmp" / "sla2p-fetch.lock")
 
 
 # ---------------------------------------------------------------- verification memo
@@ -211,11 +197,7 @@ def _load_memo(cache_dir: Path) -> dict:
 
 def _save_memo(cache_dir: Path, memo: dict) -> None:
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".verified.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(memo, f)
-        os.replace(tmp, _memo_path(cache_dir))
+        atomic_write_text(_memo_path(cache_dir), json.dumps(memo))
     except OSError:
         pass  # read-only cache: verification still works, only slower
 

@@ -3,10 +3,10 @@
 One-vs-rest datasets, for a normal class c and a ratio p in (0, 1]:
 
 * the normal rows: ALL rows of class c;
-* the outliers, from the other classes (:class:`~sla2p.data.registry.DatasetSpec`):
+* the outliers, from the other classes (:class:`~tasks.datasets.registry.DatasetSpec`):
   CIFAR-10 ``int(p * n_normal)`` drawn at random; Caltech-101 ``int(100 p)`` drawn at random;
   20 Newsgroups and Reuters ``int(360 p)``: the FIRST rows of the other classes' pool in
-  dataset order (the pool keeps dataset order; see :mod:`sla2p.data.text` for that order).
+  dataset order (the pool keeps dataset order; see :mod:`tasks.datasets.text` for that order).
   ``int(.)`` is computed as ``floor(p * base + 1e-9)`` so that float noise (0.57 * 100 =
   56.99999...) cannot drop one outlier; for the paper's ratios it equals Python's ``int``.
 * a set larger than ``max_rows`` (12,000) is subsampled to 12,000 rows at random, without
@@ -89,8 +89,8 @@ def _check_ratio(ratio) -> float:
 def make_split(name: str, normal_class=None, ratio: float | None = None, seed: int = 0, *, features=None) -> Split:
     """The rows of one (dataset, normal class, ratio, seed) run; see the module docstring.
 
-    ``features`` (a :class:`~sla2p.data.embed.Features`) supplies the labels; without it they
-    are read with :func:`~sla2p.data.embed.load_labels` (cached; no embedding is computed).
+    ``features`` (a :class:`~tasks.embed.embed.Features`) supplies the labels; without it they
+    are read with :func:`~tasks.embed.embed.load_labels` (cached; no embedding is computed).
     """
     spec = get_spec(name)
     if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
@@ -98,7 +98,7 @@ def make_split(name: str, normal_class=None, ratio: float | None = None, seed: i
     if features is not None:
         y = np.asarray(features.y)
     else:
-        from .embed import load_labels
+        from ..embed import load_labels
 
         y, _, _ = load_labels(name)
 

@@ -1,6 +1,6 @@
-"""Data stage: fetch (DVC, verified) and embed (cached) a dataset once per run of a flow.
+"""A dataset made ready once per run of a flow: fetched (DVC, verified) and embedded (cached).
 
-The embedding cache of :mod:`sla2p.data` does the real caching (shared by every class, ratio,
+The embedding cache (:mod:`tasks.embed.embed`) does the real caching (shared by every class, ratio,
 seed and method); this stage only makes sure it is warm before cells start, and reports the
 data key that goes into every cell key.
 """
@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from threading import Lock
 
-from prefect import task
-
-from sla2p.data import get_spec, load_features
+from ..datasets import get_spec
+from .embed import load_features
 
 _MEMO: OrderedDict = OrderedDict()
 _MEMO_LOCK = Lock()
@@ -41,5 +40,3 @@ def features_for(name: str, extractor: str | None):
             _MEMO.popitem(last=False)
     return feats
 
-
-prepare_dataset_task = task(prepare_dataset, name="prepare-dataset", retries=1, retry_delay_seconds=2)

@@ -14,20 +14,20 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .cells import ROOT
+from ..env import CODE_ROOT, project_root, telemetry_off
 
 EXPERIMENTS = {"table": "sla2p-bench/table", "ablation": "sla2p-bench/ablation"}
 
 
 def default_tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
 
 
 def git_commit() -> str:
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=CODE_ROOT, capture_output=True, text=True,
                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=CODE_ROOT,
                                capture_output=True, text=True).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
@@ -36,7 +36,7 @@ def git_commit() -> str:
 
 class Tracker:
     def __init__(self, uri: str | None, kind: str, artifact_root: Path | None = None):
-        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        telemetry_off()
         from mlflow.tracking import MlflowClient
 
         self.uri = uri or default_tracking_uri()
@@ -44,7 +44,7 @@ class Tracker:
         name = EXPERIMENTS[kind]
         exp = self.client.get_experiment_by_name(name)
         if exp is None:
-            root = artifact_root or (ROOT / "mlartifacts")
+            root = artifact_root or (project_root() / "mlartifacts")
             self.experiment_id = self.client.create_experiment(name, artifact_location=Path(root).resolve().as_uri())
         else:
             self.experiment_id = exp.experiment_id

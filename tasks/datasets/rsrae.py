@@ -2,7 +2,7 @@
 
 RSRAE (Lai, Zou, Lerman, ICLR 2020) distributes ``20news.data``, ``reuters.data`` and
 ``caltech101.data``: pickled dicts ``{"X": array, "y": array}`` (rows in the file's order).
-They are read with the restricted unpickler (:mod:`sla2p.data.safe_pickle`: numpy arrays,
+They are read with the restricted unpickler (:mod:`tasks.datasets.safe_pickle`: numpy arrays,
 plain containers and, for ``X`` only, a scipy CSR/CSC matrix rebuilt from its arrays;
 anything else is refused before it runs).
 
@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from .raw import RawData
 from .safe_pickle import safe_load
-from .sources import DataError
+from ..fetch.sources import DataError
 
 __all__ = ["load_rsrae", "load_rsrae_text", "load_rsrae_images", "rsrae_classes"]
 

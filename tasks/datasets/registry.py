@@ -2,7 +2,7 @@
 
 Paper datasets are the entries of :data:`PAPER_DATASETS` below. To add another dataset with
 its own loader, append a :class:`DatasetSpec` there (its ``loader`` takes the absolute paths
-of its ``files`` and returns a :class:`~sla2p.data.raw.RawData`). ODDS ``.mat`` and ADBench
+of its ``files`` and returns a :class:`~tasks.datasets.raw.RawData`). ODDS ``.mat`` and ADBench
 ``.npz`` files need no code at all: they are discovered in the data folder (and in the DVC
 manifest, so they are listed before they are pulled).
 
@@ -60,9 +60,10 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from . import images, paths, rsrae, tabular, text
+from ..fetch import paths
+from . import images, rsrae, tabular, text
 from .raw import RawData
-from .sources import DataMissingError
+from ..fetch.sources import DataMissingError
 
 __all__ = [
     "DatasetSpec", "PAPER_DATASETS", "OPTIONAL_DATASETS", "OPTIONAL_LOCATIONS", "DatasetNotPresentError",
@@ -296,7 +297,7 @@ def _extra_name(rel: str) -> str | None:
 
 def _candidate_files(data_dir: Path) -> set[str]:
     """Extras' paths relative to data/: tracked in the DVC manifest and/or present on disk."""
-    from .sources import DataError, manifest
+    from ..fetch.sources import DataError, manifest
 
     found: set[str] = set()
     try:

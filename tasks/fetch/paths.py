@@ -1,4 +1,4 @@
-"""Where things live: the project root, the data folder and the embedding cache.
+"""Where the data and the embedding cache live (below the project root of :mod:`tasks.env`).
 
 Resolution order (first hit wins):
 
@@ -17,28 +17,7 @@ from pathlib import Path
 
 __all__ = ["project_root", "data_dir", "cache_dir", "DVC_FILE"]
 
-DVC_FILE = "data.dvc"
-
-
-def _find_up(start: Path) -> Path | None:
-    for p in (start, *start.parents):
-        if (p / DVC_FILE).is_file():
-            return p
-    return None
-
-
-def project_root() -> Path:
-    """The folder that holds ``data.dvc`` and ``.dvc/``."""
-    env = os.environ.get("SLA2P_PROJECT_ROOT")
-    if env:
-        return Path(env).resolve()
-    found = _find_up(Path(__file__).resolve().parent) or _find_up(Path.cwd().resolve())
-    if found is None:
-        raise FileNotFoundError(
-            f"cannot find the project root (a folder with {DVC_FILE}) above {Path(__file__).parent} "
-            "or the current directory; set SLA2P_PROJECT_ROOT to the repository's root"
-        )
-    return found
+from ..env import DVC_FILE, project_root
 
 
 def _folder(override: str | os.PathLike | None, env_var: str, *default: str) -> Path:

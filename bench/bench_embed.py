@@ -33,10 +33,10 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from sla2p.data import get_spec
-    from sla2p.data.embed import _get_model, decode_image, embed_image_bytes, tfidf_features
-    from sla2p.data.images import read_members
-    from sla2p.data.sources import ensure_files
+    from tasks.datasets import get_spec
+    from tasks.embed.embed import _get_model, decode_image, embed_image_bytes, tfidf_features
+    from tasks.datasets.images import read_members
+    from tasks.fetch.sources import ensure_files
 
     print(f"torch {torch.__version__}, threads={a.threads}, batch={a.batch}, cpus={os.cpu_count()}")
     spec = get_spec("cifar10")

@@ -17,34 +17,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .cells import ROOT
+from ..env import project_root
+from ..files import atomic_write, atomic_write_text
 
 
 def default_results_dir() -> Path:
-    return Path(os.environ.get("SLA2P_RESULTS_DIR", ROOT / "results"))
+    return Path(os.environ.get("SLA2P_RESULTS_DIR") or project_root() / "results")
 
 
 def _cell_dir(results_dir: Path, key: str) -> Path:
     return Path(results_dir) / "cells" / key[:2]
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _digest(arrays: dict[str, np.ndarray]) -> str:
@@ -59,16 +45,16 @@ def save_result(results_dir: Path, key: str, record: dict, scores, labels, indic
     arrays = {"scores": np.asarray(scores, dtype=np.float64), "labels": np.asarray(labels, dtype=np.int8),
               "indices": np.asarray(indices, dtype=np.int64)}
     d = _cell_dir(results_dir, key)
-    _atomic_write(d / f"{key}.npz", lambda fh: np.savez(fh, **arrays))
+    atomic_write(d / f"{key}.npz", lambda fh: np.savez(fh, **arrays))
     record = {**record, "key": key, "scores_sha256": _digest(arrays), "scores_file": f"cells/{key[:2]}/{key}.npz"}
-    _atomic_write(d / f"{key}.json", lambda fh: fh.write(json.dumps(record, indent=1, default=str).encode()))
+    atomic_write_text(d / f"{key}.json", json.dumps(record, indent=1, default=str))
     (d / f"{key}.failed.json").unlink(missing_ok=True)
     return record
 
 
 def save_failure(results_dir: Path, key: str, record: dict) -> None:
     d = _cell_dir(results_dir, key)
-    _atomic_write(d / f"{key}.failed.json", lambda fh: fh.write(json.dumps(record, indent=1, default=str).encode()))
+    atomic_write_text(d / f"{key}.failed.json", json.dumps(record, indent=1, default=str))
 
 
 def load_record(results_dir: Path, key: str) -> dict | None:

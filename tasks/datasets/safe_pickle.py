@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .sources import DataError
+from ..fetch.sources import DataError
 
 __all__ = ["UnsafePickleError", "safe_load", "safe_loads", "ALLOWED_GLOBALS"]
 

@@ -1,7 +1,7 @@
 """Text loaders from the raw corpora: 20 Newsgroups ('bydate') and Reuters-21578 (SGML).
 
 They return the documents and labels in *dataset order*; the TF-IDF (or MiniLM) features
-are computed by :mod:`sla2p.data.embed`. Choices where the paper is silent:
+are computed by :mod:`tasks.embed.embed`. Choices where the paper is silent:
 
 20 Newsgroups (``20newsgroups/20news-bydate.tar.gz``, 18,846 documents, 20 classes)
     * Decoding: latin-1 (as scikit-learn).
@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from .raw import RawData
-from .sources import DataError
+from ..fetch.sources import DataError
 
 __all__ = [
     "load_20newsgroups",

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from pyod.models.base import BaseDetector
 
-from sla2p._utils import check_X, make_generator, resolve_device, resolve_seed
+from sla2p.validation import check_X, make_generator, resolve_device, resolve_seed
 
 
 class TorchDetector(BaseDetector):

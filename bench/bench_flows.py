@@ -60,7 +60,7 @@ def bare(cfg: Path, tmp: Path) -> tuple[float, int]:
     import torch
 
     from flows.config import load_job
-    from tasks.data import prepare_dataset
+    from tasks.embed import prepare_dataset
     from tasks.detect import fit_and_score
 
     torch.set_num_threads(os.cpu_count() or 1)

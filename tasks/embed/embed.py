@@ -88,10 +88,10 @@ from typing import Callable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from . import paths
-from .raw import RawData
-from .registry import get_spec
-from .sources import ensure_files, source_hash, verify_external
+from ..fetch import paths
+from ..datasets.raw import RawData
+from ..datasets.registry import get_spec
+from ..fetch.sources import ensure_files, source_hash, verify_external
 
 __all__ = [
     "Features",
@@ -110,7 +110,7 @@ __all__ = [
 
 CODE_VERSION = "1"  # bump when an extractor or loader changes its output
 EXTRACTOR_CALLS: collections.Counter = collections.Counter()  # computations, by extractor name
-log = logging.getLogger("sla2p.data")
+log = logging.getLogger("tasks.embed")
 
 
 class ExtractorUnavailable(RuntimeError):
@@ -514,7 +514,7 @@ def _image_extractor(arch: str):
     def fn(raw: RawData, image_size: int = 224, precision: str = "fp32", batch_size: int = 64,
            threads: int | None = None, mode: str = "auto", device: str = "cpu", progress=None,
            weights: str | None = None) -> np.ndarray:  # fmt: skip
-        from .images import read_members
+        from ..datasets.images import read_members
 
         if raw.pixels is not None:
             data = raw.pixels

@@ -1,0 +1,18 @@
+"""Metrics: per-cell AUROC/AUPR from scores (``evaluate``) and the paper's reduction over classes
+and seeds into tables (``aggregate``)."""
+
+from .aggregate import (
+    METRICS,
+    ablation_curves,
+    cell_text,
+    cells_frame,
+    comparable,
+    over_seeds,
+    row_label,
+    summary_frame,
+    table_frame,
+)
+from .evaluate import evaluate
+
+__all__ = ["evaluate", "METRICS", "cells_frame", "comparable", "over_seeds", "row_label", "cell_text",
+           "summary_frame", "table_frame", "ablation_curves"]
