@@ -42,10 +42,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q $(ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python bench/core.py $(ARGS)
-	$(BIN)/python bench/baselines.py
-	$(BIN)/python bench/embed.py
-	$(BIN)/python bench/flows.py
+	$(BIN)/python bench/bench_core.py $(ARGS)
+	$(BIN)/python bench/bench_baselines.py
+	$(BIN)/python bench/bench_embed.py
+	$(BIN)/python bench/bench_flows.py
 
 clean-venv:
 	rm -rf $(VENV)

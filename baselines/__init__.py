@@ -5,13 +5,15 @@
     det.decision_scores_                                   # higher = more anomalous
 
 Adding a detector is one ``register(...)`` line (see :mod:`baselines.registry`).
+``check_invariance(name, X)`` checks that a detector's scores do not depend on the row order
+(see :mod:`baselines.invariance`).
 """
 
-from .invariance import order_audit
 from .goad import GOAD
+from .invariance import InvarianceResult, check_invariance
 from .pyod_deep import AutoEncoder, DeepSVDD
 from .registry import DetectorInfo, detector_info, list_detectors, make_detector, register, unregister
 from .rsrae import RSRAE
 
 __all__ = ["make_detector", "list_detectors", "detector_info", "register", "unregister", "DetectorInfo",
-           "order_audit", "GOAD", "RSRAE", "AutoEncoder", "DeepSVDD"]
+           "check_invariance", "InvarianceResult", "GOAD", "RSRAE", "AutoEncoder", "DeepSVDD"]

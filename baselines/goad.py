@@ -1,18 +1,21 @@
 """GOAD (Bergman and Hoshen, "Classification-Based Anomaly Detection for General Data", ICLR 2020),
 tabular form, as a PyOD detector.
 
-M random affine maps x -> x W_m (W_m of shape d x d_out, entries N(0, 1)) make M pseudo-classes.
-One small network f, shared by all M copies, maps each copy to a feature f(x W_m) and a head
-predicts m from it. Training minimises cross-entropy plus ``lmbda`` times the triplet-centre
-loss, which pulls each feature towards its class centre c_m and at least ``margin`` closer to it
-than to any other centre. The score of x is minus its log-likelihood under the centres::
+M random affine maps x -> x W_m + b_m (W_m of shape d x d_out with entries N(0, 1), b_m of width
+d_out with entries N(0, translation_scale^2)) make M pseudo-classes. One small network f, shared
+by all M copies, maps each copy to a feature f(x W_m + b_m) and a head predicts m from it.
+Training minimises cross-entropy plus ``lmbda`` times the triplet-centre loss, which pulls each
+feature towards its class centre c_m and at least ``margin`` closer to it than to any other
+centre. The score of x is minus its log-likelihood under the centres::
 
-    score(x) = - sum_m log softmax_j(-||f(x W_m) - c_j||^2)[m]
+    score(x) = - sum_m log softmax_j(-||f(x W_m + b_m) - c_j||^2)[m]
 
 The transformed copies are made per batch (one matmul with all M maps side by side): the
 n x M x d_out tensor is never built.
 
 Differences from the official code (github.com/lironber/GOAD, ``opt_tc_tabular.py``):
+* The maps are affine, x W_m + b_m, as in the paper (``translation_scale``); the official
+  tabular code (``train_ad_tabular.py``) draws only W_m.
 * It is fitted transductively (fit on X, score X), as every detector in this suite; GOAD's own
   protocol trains on half of the normal rows.
 * The centres are the mean feature of each class over all of X with the trained network,
@@ -28,8 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sla2p.torch_base import TorchDetector
-
+from sla2p.torch_base import StandardizedTorchDetector, optimizer_step, record_losses
 from sla2p.validation import check_float, check_positive_int, init_linear_
 
 NEGATIVE_SLOPE = 0.2  # official fcnet.py: nn.LeakyReLU(0.2)
@@ -99,7 +101,7 @@ class GOADNet(nn.Module):
         return feat, self.head(F.leaky_relu(feat, NEGATIVE_SLOPE))
 
 
-class GOAD(TorchDetector):
+class GOAD(StandardizedTorchDetector):
     """GOAD, tabular form (see the module docstring for the method and the score).
 
     Defaults are those of the official code's tabular runs on Arrhythmia and Thyroid
@@ -132,6 +134,13 @@ class GOAD(TorchDetector):
         Weight of the triplet-centre loss (``--lmbda`` default 0.1).
     eps : float, default 0.0
         Squared distances are floored at ``eps`` before the softmax (``--eps`` default 0).
+    translation_scale : float >= 0, default 1.0
+        Standard deviation of the translations b_m of the affine maps x -> x W_m + b_m, each entry
+        drawn from N(0, translation_scale^2) (``translations_``): 1.0 = N(0, 1), like the entries
+        of W_m, as in the paper's affine transforms. Why: the official tabular code has no
+        translation (0 reproduces it), and then a transductive fit on standardised (zero-mean)
+        columns with the bias-free ``depth=1`` trunk puts every class centre at 0, so the score
+        is noise.
     standardize : bool, default True
         Scale each column to zero mean and unit variance with X's statistics (zero variance -> 1),
         as the official ``norm_data`` does with the training rows.
@@ -148,6 +157,8 @@ class GOAD(TorchDetector):
     Attributes
     ----------
     transforms_ : torch.Tensor (d, M, d_out), on CPU
+    translations_ : torch.Tensor (M, d_out), on CPU
+    mean_, scale_ : column statistics of the standardisation (with ``standardize``)
     centres_ : torch.Tensor (M, ndf)
     net_ : GOADNet (eval mode)
     history_ : dict with the per-step ``loss``, ``ce`` and ``tc`` values
@@ -156,8 +167,8 @@ class GOAD(TorchDetector):
 
     def __init__(self, n_transforms=256, transform_dim=32, hidden_dim=8, depth=1, n_epochs=1,
                  batch_size=64, lr=1e-3, betas=(0.5, 0.999), margin=1.0, lmbda=0.1, eps=0.0,
-                 translation_scale=1.0, standardize=True, score_batch_size=128, device="auto", random_state=None,
-                 contamination=0.1):
+                 translation_scale=1.0, standardize=True, score_batch_size=128, device="auto",
+                 random_state=None, contamination=0.1):
         super().__init__(contamination=contamination)
         self.n_transforms = n_transforms
         self.transform_dim = transform_dim
@@ -191,12 +202,13 @@ class GOAD(TorchDetector):
         check_float("margin", self.margin, 0.0, float("inf"))
         check_float("lmbda", self.lmbda, 0.0, float("inf"))
         check_float("eps", self.eps, 0.0, float("inf"))
+        check_float("translation_scale", self.translation_scale, 0.0, float("inf"))
         check_positive_int("score_batch_size", self.score_batch_size)
 
     def fit(self, X, y=None):
         """Draw the transforms, train the network on X, compute the centres and score X."""
         X, gen = self._begin_fit(X, y)
-        n, d = X.shape
+        d = X.shape[1]
         M, d_out = int(self.n_transforms), int(self.transform_dim)
         # Drawn on CPU from the local generator: the same transforms on every device.
         self.transforms_ = torch.randn(d, M, d_out, generator=gen)
@@ -204,34 +216,24 @@ class GOAD(TorchDetector):
         self._b = self.translations_.reshape(M * d_out).to(self.device_)
         self._W = self.transforms_.reshape(d, M * d_out).to(self.device_)
         net = build_on_cpu(lambda: GOADNet(d_out, int(self.hidden_dim), M, int(self.depth)), gen).to(self.device_)
-        Xt = self._prepare(X)
+        Xt = self._to_tensor(X)
         opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), betas=tuple(map(float, self.betas)))
         labels = torch.arange(M, device=self.device_)
         hist = {"loss": [], "ce": [], "tc": []}
         net.train()
-        bs = int(self.batch_size)
-        for _ in range(int(self.n_epochs)):
-            order = torch.randperm(n, generator=gen).to(self.device_)
-            for start in range(0, n, bs):
-                xb = self._transform(Xt[order[start:start + bs]])   # (B, M, d_out)
-                feat, logits = net(xb)
-                ce = F.cross_entropy(logits.reshape(-1, M), labels.repeat(xb.shape[0]))
-                tc = triplet_centre_loss(feat, float(self.margin))
-                loss = ce + float(self.lmbda) * tc
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                hist["loss"].append(float(loss.detach()))
-                hist["ce"].append(float(ce.detach()))
-                hist["tc"].append(float(tc.detach()))
+        for rows in self._shuffled_batches(Xt, int(self.batch_size), int(self.n_epochs), gen):
+            xb = self._transform(rows)   # (B, M, d_out)
+            feat, logits = net(xb)
+            ce = F.cross_entropy(logits.reshape(-1, M), labels.repeat(xb.shape[0]))
+            tc = triplet_centre_loss(feat, float(self.margin))
+            loss = ce + float(self.lmbda) * tc
+            optimizer_step(opt, loss)
+            record_losses(hist, loss=loss, ce=ce, tc=tc)
         net.eval()
         self.net_ = net
         self.history_ = hist
         self.centres_ = self._centres(Xt)
-        self.decision_scores_ = self._score(Xt)
-        self._process_decision_scores()
-        return self
-
+        return self._finish_fit(Xt)
 
     def _transform(self, xb: torch.Tensor) -> torch.Tensor:
         return torch.addmm(self._b, xb, self._W).reshape(xb.shape[0], int(self.n_transforms), int(self.transform_dim))
@@ -239,8 +241,8 @@ class GOAD(TorchDetector):
     @torch.no_grad()
     def _centres(self, Xt: torch.Tensor) -> torch.Tensor:
         total = None
-        for start in range(0, Xt.shape[0], int(self.score_batch_size)):
-            feat, _ = self.net_(self._transform(Xt[start:start + int(self.score_batch_size)]))
+        for xb in self._blocks(Xt, int(self.score_batch_size)):
+            feat, _ = self.net_(self._transform(xb))
             s = feat.double().sum(0)
             total = s if total is None else total + s
         return (total / Xt.shape[0]).float()
@@ -248,8 +250,8 @@ class GOAD(TorchDetector):
     @torch.no_grad()
     def _score(self, Xt: torch.Tensor) -> np.ndarray:
         out = []
-        for start in range(0, Xt.shape[0], int(self.score_batch_size)):
-            feat, _ = self.net_(self._transform(Xt[start:start + int(self.score_batch_size)]))
+        for xb in self._blocks(Xt, int(self.score_batch_size)):
+            feat, _ = self.net_(self._transform(xb))
             d = pairwise_sq_dists(feat, self.centres_)
             d = torch.clamp_min(d, float(self.eps))
             logp = F.log_softmax(-d, dim=2)

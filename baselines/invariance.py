@@ -1,12 +1,16 @@
-"""The order audit: does a detector's score of a row depend on where the row sits?
+"""The invariance check of any registered detector: does its score of a row depend on where the
+row sits, or on which rows are scored with it?
 
 A detector is fitted ONCE on X; then ``decision_function(X[p])`` for a random permutation p must
 equal ``decision_function(X)[p]`` within the detector's documented tolerance (exactly for the
-detectors registered with ``order_tolerance=0``). The audit also scores X in two halves and
+detectors registered with ``order_tolerance=0``). The check also scores X in two halves and
 compares with scoring it whole: a detector whose score depends on which rows are scored together
 (BatchNorm in train mode, statistics taken over the scored batch such as ECOD's and COPOD's
 ECDFs over training + scored rows) is reported ``batch_independent=False``; that is information
 for users, not a failure.
+
+Not to be confused with the reports' order audit (:mod:`tasks.report.audit`), which compares
+SLA2P as the suite runs it with the authors' row-order-dependent scoring on the paper's splits.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from .registry import detector_info, make_detector
 
 
 @dataclass(frozen=True)
-class AuditResult:
+class InvarianceResult:
+    """The outcome of :func:`check_invariance` for one detector; :meth:`line` prints it."""
+
     name: str
     n_rows: int
     tolerance: float          # relative: allowed |difference| = tolerance * scale
@@ -38,10 +44,11 @@ class AuditResult:
                 f"{'' if self.batch_independent else '  [score depends on the scored batch]'}")
 
 
-def order_audit(name: str, X, *, random_state: int = 0, device=None, detector=None,
-                **params) -> AuditResult:
-    """Fit ``name`` once on X (or use the fitted ``detector`` given) and audit its row-order
-    invariance with a permutation drawn from ``random_state`` (a local generator)."""
+def check_invariance(name: str, X, *, random_state: int = 0, device=None, detector=None,
+                     **params) -> InvarianceResult:
+    """Fit ``name`` once on X (or use the fitted ``detector`` given) and check its row-order
+    invariance with a permutation drawn from ``random_state`` (a local generator), and whether
+    its scores depend on the rows scored together."""
     info = detector_info(name)
     X = np.asarray(X)
     if detector is None:
@@ -57,7 +64,7 @@ def order_audit(name: str, X, *, random_state: int = 0, device=None, detector=No
     order_diff = float(np.max(np.abs(s_perm - s[perm])))
     batch_diff = float(np.max(np.abs(s_halves - s)))
     allowed = info.order_tolerance * scale
-    return AuditResult(name=name, n_rows=n, tolerance=info.order_tolerance, scale=scale,
-                       max_order_diff=order_diff, max_batch_diff=batch_diff,
-                       passed=order_diff <= allowed, exact=order_diff == 0.0,
-                       batch_independent=batch_diff <= allowed)
+    return InvarianceResult(name=name, n_rows=n, tolerance=info.order_tolerance, scale=scale,
+                            max_order_diff=order_diff, max_batch_diff=batch_diff,
+                            passed=order_diff <= allowed, exact=order_diff == 0.0,
+                            batch_independent=batch_diff <= allowed)

@@ -19,7 +19,9 @@ What the adapters do: ``__init__`` only stores its arguments. ``fit`` resolves t
 :func:`seeded_global_rngs`: under a process-wide lock, the global ``random``, NumPy and torch
 (CPU and, when used, CUDA) states are saved, seeded from the detector's seed, and restored
 afterwards. So a wrapped detector neither depends on nor changes the caller's global random
-state, and the same seed gives the same scores.
+state, and the same seed gives the same scores. Scoring before ``fit`` raises scikit-learn's
+``NotFittedError`` (:func:`sla2p.validation.check_fitted`), as PyOD's classic detectors and the
+suite's torch detectors do.
 
 Threads: the global RNGs are process-wide, so the lock serialises the wrapped detectors' fits
 (and scoring) against each other: they are correct under threads but do not run in parallel
@@ -41,7 +43,7 @@ from pyod.models.base import BaseDetector
 from pyod.models.deep_svdd import DeepSVDD as _PyODDeepSVDD
 from pyod.utils.torch_utility import get_criterion_by_name
 
-from sla2p.validation import check_X, resolve_device, resolve_seed
+from sla2p.validation import check_fitted, check_X, resolve_device, resolve_seed
 
 _GLOBAL_RNG_LOCK = threading.RLock()
 
@@ -134,8 +136,7 @@ class AutoEncoder(_PyODAutoEncoder):
         return self
 
     def decision_function(self, X, batch_size=None):
-        if not hasattr(self, "model"):
-            raise RuntimeError("This AutoEncoder is not fitted yet: call fit(X) first")
+        check_fitted(self, "model")
         X = check_X(X, n_features=self.feature_size, min_samples=1).astype(np.float64)
         # Seeded too: PyOD's DataLoader draws a base seed from the global torch RNG even
         # without shuffling; this keeps the caller's state as it was.
@@ -187,7 +188,6 @@ class DeepSVDD(_PyODDeepSVDD):
         return self
 
     def decision_function(self, X):
-        if getattr(self, "model_", None) is None:
-            raise RuntimeError("This DeepSVDD is not fitted yet: call fit(X) first")
+        check_fitted(self, "model_")
         X = check_X(X, n_features=self.n_features_, min_samples=1).astype(np.float64)
         return super().decision_function(X)

@@ -7,7 +7,8 @@ Adding a detector is one line at the bottom of this file (or one call from your 
 ``MyDetector`` must follow PyOD's ``BaseDetector`` contract (``fit``/``decision_function``,
 higher = more anomalous, parameters stored by ``__init__`` under their own names). Whether it
 takes ``random_state`` and ``device`` is read from its signature; ``deterministic`` and
-``order_tolerance`` describe what the order audit (:mod:`baselines.audit`) may expect of it.
+``order_tolerance`` describe what the invariance check (:func:`baselines.check_invariance`, in
+:mod:`baselines.invariance`) may expect of it.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ class DetectorInfo:
         Scores are bit-identical when the rows are permuted (fit once, score permuted rows) and
         when the detector is refitted with the same seed on the same host.
     order_tolerance
-        The tolerance the order audit allows: ``max |s(X[p]) - s(X)[p]| <= order_tolerance *
-        max(1, max |s(X)|)``. 0 means exact equality (``deterministic`` is then True).
+        The tolerance the invariance check (:func:`baselines.check_invariance`) allows:
+        ``max |s(X[p]) - s(X)[p]| <= order_tolerance * max(1, max |s(X)|)``. 0 means exact
+        equality (``deterministic`` is then True).
     """
 
     name: str
@@ -57,8 +59,8 @@ def register(name: str, factory: type, *, description: str, order_tolerance: flo
              replace: bool = False) -> DetectorInfo:
     """Register ``factory`` (a class following PyOD's ``BaseDetector`` contract) as ``name``.
 
-    ``order_tolerance`` is the audit tolerance (0 = exact; the detector is then flagged
-    ``deterministic``). Registering an existing name raises unless ``replace=True``.
+    ``order_tolerance`` is the invariance check's tolerance (0 = exact; the detector is then
+    flagged ``deterministic``). Registering an existing name raises unless ``replace=True``.
     """
     if not isinstance(name, str) or not name or name != name.strip():
         raise ValueError(f"a detector name must be a non-empty string without spaces around it, got {name!r}")

@@ -29,10 +29,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sla2p.torch_base import TorchDetector
+from sla2p.torch_base import StandardizedTorchDetector, optimizer_step, record_losses
+from sla2p.validation import check_float, check_positive_int
 
 from .goad import build_on_cpu
-from sla2p.validation import check_float, check_positive_int
 
 _ACTIVATIONS = ("auto", "relu", "tanh", "leaky_relu")
 LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu's default alpha (the official code is TensorFlow)
@@ -104,7 +104,7 @@ class RSRAENet(nn.Module):
         return y, y_rsr, self.decoder(z)
 
 
-class RSRAE(TorchDetector):
+class RSRAE(StandardizedTorchDetector):
     """RSRAE (see the module docstring for the losses, the optimisation and the score).
 
     Defaults are the paper's (ICLR 2020, Sec. 4 "Implementation details") and, where the paper
@@ -195,8 +195,8 @@ class RSRAE(TorchDetector):
     def fit(self, X, y=None):
         """Train the network on X (transductive) and score X."""
         X, gen = self._begin_fit(X, y)
-        n, d = X.shape
-        Xt = self._prepare(X)
+        d = X.shape[1]
+        Xt = self._to_tensor(X)
         act = self.activation
         if act == "auto":  # the official rule, on the data the network sees
             act = "relu" if float(Xt.min()) >= 0 else ("tanh" if float(Xt.abs().max()) <= 1 else "leaky_relu")
@@ -212,49 +212,29 @@ class RSRAE(TorchDetector):
             opt_proj = torch.optim.Adam(list(net.encoder.parameters()) + [net.A], lr=10 * lr)
         hist = {"ae": [], "rsr1": [], "rsr2": []}
         net.train()
-        bs = int(self.batch_size)
-        for _ in range(int(self.epochs)):
-            order = torch.randperm(n, generator=gen).to(self.device_)
-            for start in range(0, n, bs):
-                xb = Xt[order[start:start + bs]]
-                yb, y_rsr, x_tilde = net(xb)
-                ae = l21_reconstruction_error(xb, x_tilde)
-                if alternating:
-                    opt.zero_grad(set_to_none=True)
-                    ae.backward()
-                    opt.step()
-                    rsr2 = rsr_orthogonality_error(net.A)
-                    opt_orth.zero_grad(set_to_none=True)
-                    (l2 * rsr2).backward()
-                    opt_orth.step()
-                    rsr1 = rsr_projection_error(net.encoder(xb), net.A)
-                    opt_proj.zero_grad(set_to_none=True)
-                    (l1 * rsr1).backward()
-                    opt_proj.step()
-                else:
-                    rsr1 = rsr_projection_error(yb, net.A)
-                    rsr2 = rsr_orthogonality_error(net.A)
-                    loss = ae + l1 * rsr1 + l2 * rsr2
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                hist["ae"].append(float(ae.detach()))
-                hist["rsr1"].append(float(rsr1.detach()))
-                hist["rsr2"].append(float(rsr2.detach()))
+        for xb in self._shuffled_batches(Xt, int(self.batch_size), int(self.epochs), gen):
+            yb, y_rsr, x_tilde = net(xb)
+            ae = l21_reconstruction_error(xb, x_tilde)
+            if alternating:
+                optimizer_step(opt, ae)
+                rsr2 = rsr_orthogonality_error(net.A)
+                optimizer_step(opt_orth, l2 * rsr2)
+                rsr1 = rsr_projection_error(net.encoder(xb), net.A)
+                optimizer_step(opt_proj, l1 * rsr1)
+            else:
+                rsr1 = rsr_projection_error(yb, net.A)
+                rsr2 = rsr_orthogonality_error(net.A)
+                optimizer_step(opt, ae + l1 * rsr1 + l2 * rsr2)
+            record_losses(hist, ae=ae, rsr1=rsr1, rsr2=rsr2)
         net.eval()
         self.net_ = net
         self.history_ = hist
-        self.decision_scores_ = self._score(Xt)
-        self._process_decision_scores()
-        return self
-
+        return self._finish_fit(Xt)
 
     @torch.no_grad()
     def _score(self, Xt: torch.Tensor) -> np.ndarray:
         out = []
-        step = int(self.score_batch_size)
-        for start in range(0, Xt.shape[0], step):
-            xb = Xt[start:start + step]
+        for xb in self._blocks(Xt, int(self.score_batch_size)):
             _, _, x_tilde = self.net_(xb)
             if self.score == "l2":
                 s = torch.linalg.vector_norm(xb - x_tilde, dim=1)

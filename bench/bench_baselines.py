@@ -1,10 +1,11 @@
 """Fit and score seconds (and AUROC) of every registered detector on Arrhythmia and Thyroid.
 
-    DO_NOT_TRACK=true .venv/bin/python bench/baselines.py [--threads 1] [--only goad,rsrae] [--seed 0]
+    .venv/bin/python bench/bench_baselines.py [--threads 1] [--only goad,rsrae] [--seed 0]
 
-One line per (detector, dataset), after an untimed warm-up fit on 64 rows: fit seconds (fit includes scoring the training rows, as
-PyOD's ``fit`` does), seconds of a second ``decision_function`` over all rows, AUROC of the
-transductive scores (fit on all rows, score all rows). Detectors run with their defaults.
+One line per (detector, dataset), after an untimed warm-up fit on 64 rows: fit seconds (fit
+includes scoring the training rows, as PyOD's ``fit`` does), seconds of a second
+``decision_function`` over all rows, AUROC of the transductive scores (fit on all rows, score all
+rows). Detectors run with their defaults.
 Data come through tasks.embed (pulled with DVC and verified when missing): Arrhythmia
 (data/odds/arrhythmia.mat) and Thyroid (adbench_thyroid: data/adbench/Classical/38_thyroid.npz).
 """
@@ -12,29 +13,19 @@ Data come through tasks.embed (pulled with DVC and verified when missing): Arrhy
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-# This file is named baselines.py: keep its own folder off sys.path so `import baselines`
-# finds the package, not this script.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DO_NOT_TRACK", "true")
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
-
-from baselines import list_detectors, make_detector  # noqa: E402
+from baselines import list_detectors, make_detector
+from tasks.embed import load_features
+from tasks.env import telemetry_off
 
 
 def load(name: str) -> tuple[np.ndarray, np.ndarray]:
     """Arrhythmia (ODDS) or Thyroid (ADBench), pulled through DVC and verified when missing."""
-    from tasks.embed import load_features
-
     f = load_features({"arrhythmia": "arrhythmia", "thyroid": "adbench_thyroid"}[name])
     return f.X.astype(np.float64), f.y.astype(int)
 
@@ -50,6 +41,7 @@ def main(argv=None) -> None:
                     help="skip the untimed warm-up fit on 64 rows (numba JIT, torch lazy init)")
     ap.add_argument("--device", default=None, help="passed to detectors that take one (default: theirs)")
     args = ap.parse_args(argv)
+    telemetry_off()  # DVC may pull the data
     torch.set_num_threads(args.threads)
     names = [n for n in args.only.split(",") if n] or list_detectors()
     print(f"# torch {torch.__version__}, {args.threads} thread(s), seed {args.seed}, "

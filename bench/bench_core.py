@@ -1,51 +1,44 @@
-"""Cost of the SLA2P core (Arrhythmia and KDDCup99 at paper settings): fit and score seconds, pairs/s, achieved GFLOP/s next to this
-machine's float32 GEMM rate, and peak RSS.
+"""Cost of the SLA2P core (Arrhythmia and KDDCup99 at paper settings): fit and score seconds,
+pairs/s, achieved GFLOP/s next to this machine's float32 GEMM rate, and peak RSS.
 
-    .venv/bin/python bench/core.py                  # Arrhythmia (paper settings) + KDD-sized
-    .venv/bin/python bench/core.py --kdd-rows 50000  # a random KDD subset, extrapolated
-    .venv/bin/python bench/core.py --device cuda     # on a GPU
+    .venv/bin/python bench/bench_core.py                  # Arrhythmia (paper settings) + KDD-sized
+    .venv/bin/python bench/bench_core.py --kdd-rows 50000  # a random KDD subset, extrapolated
+    .venv/bin/python bench/bench_core.py --device cuda     # on a GPU
 
-Each case runs in a fresh process so peak RSS is its own. FLOPs are counted analytically:
-one MLP pass on a (sample, projection) pair costs 2 * (m*2m + 2m*4m + 4m*K); scoring runs three
-(forward, backward to the input, forward again), a training step three per pair (forward,
-backward to activations and weights); projecting costs 2*d*m per pair (scoring: per sample
-and projection, as one GEMM).
+Each case runs in a fresh process so peak RSS is its own. FLOPs are counted analytically by
+:func:`sla2p.network.pair_flops`: one classifier pass on a (sample, projection) pair costs
+:func:`sla2p.network.classifier_flops` = 2 * (m*2m + 2m*4m + 4m*K); scoring runs three (forward,
+backward to the input, forward again), a training step three per pair (forward, backward to
+activations and weights); projecting costs 2*d*m per pair (scoring: per sample and projection,
+as one GEMM).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def mlp_flops(m: int, K: int) -> float:
-    return 2.0 * (m * 2 * m + 2 * m * 4 * m + 4 * m * K)
-
 
 def load_case(case: str, kdd_rows: int | None):
+    """The features of a case (through tasks.embed) and the paper's SLA2P settings for it."""
     import numpy as np
 
+    from sla2p import paper_params
+    from tasks.datasets import take_rows
+    from tasks.embed import load_features
+
     if case == "arrhythmia":
-        from tasks.embed import load_features
-
-        return load_features("arrhythmia").X, dict(n_projections=256, proj_dim=256, acc_threshold=0.6,
-                                                   epsilon=1000 / 128)
+        return load_features("arrhythmia").X, paper_params("arrhythmia")
     if case == "kdd":
-        # The real KDDCup99 10% (494,021 x 118 after one-hot), or its first kdd_rows rows.
-        from tasks.embed import load_features
-        from tasks.datasets import take_rows
-
+        # The real KDDCup99 10% (494,021 x 118 after one-hot), or kdd_rows random rows of it.
         f = load_features("kddcup99")
         n = min(kdd_rows or f.shape[0], f.shape[0])
         X = take_rows(f.X, np.random.default_rng(0).permutation(f.shape[0])[:n])
-        return X, dict(n_projections=64, proj_dim=128, acc_threshold=0.6, epsilon=1000 / 128)
+        return X, paper_params("kddcup99")
     raise ValueError(case)
 
 
@@ -54,6 +47,7 @@ def run_case(case: str, device: str, kdd_rows: int | None) -> dict:
     import torch
 
     from sla2p import SLA2P
+    from sla2p.network import pair_flops
 
     X, params = load_case(case, kdd_rows)
     n, d = X.shape
@@ -70,8 +64,8 @@ def run_case(case: str, device: str, kdd_rows: int | None) -> dict:
     assert np.allclose(scores, det.decision_scores_, atol=1e-4)
     train_s = det.history_["train_seconds"]
     pairs_trained = det.history_["steps"] * det.batch_size
-    train_flop = pairs_trained * (3 * mlp_flops(m, K) + 2 * d * m)
-    score_flop = n * K * (3 * mlp_flops(m, K) + 2 * d * m)
+    train_flop = pairs_trained * pair_flops(d, m, K, passes=3)
+    score_flop = n * K * pair_flops(d, m, K, passes=3)
     return {
         "case": case, "n": n, "d": d, "K": K, "m": m, "device": str(det.device_),
         "threads": torch.get_num_threads(),
@@ -93,8 +87,7 @@ def main() -> None:
     if args.case:
         print(json.dumps(run_case(args.case, args.device, args.kdd_rows)))
         return
-    sys.path.insert(0, ROOT)
-    from flows.estimate import gemm_rate
+    from tasks.estimate import gemm_rate
 
     rate = gemm_rate(seconds=2.0, rows=16384)
     print(f"float32 GEMM rate here: {rate:.0f} GFLOP/s")

@@ -1,7 +1,7 @@
 """Embedding throughput: images/s (CIFAR-10, EfficientNet-Lite0 at 224 px) and TF-IDF docs/s.
 
-    python bench/embed.py              # 256 CIFAR-10 images; eager and compile; fp32 and bf16; 2 threads
-    python bench/embed.py --n 512 --modes compile --precisions fp32 --threads 2 --batch 64
+    python bench/bench_embed.py              # 256 CIFAR-10 images; eager and compile; fp32 and bf16; 2 threads
+    python bench/bench_embed.py --n 512 --modes compile --precisions fp32 --threads 2 --batch 64
 
 It embeds a SUBSET (never writes the cache) and extrapolates the time to embed all 60,000
 CIFAR-10 images once; that cost is paid once per dataset (the cache), never per run.
@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-os.environ.setdefault("DO_NOT_TRACK", "true")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tasks.env import telemetry_off
+
+telemetry_off()
 
 
 def main() -> None:
@@ -25,7 +23,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=256, help="CIFAR-10 images to embed (evenly spread)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--modes", default="eager,compile", help="comma list of eager, compile, jit")
+    ap.add_argument("--modes", default="eager,compile", help="comma list of eager, compile")
     ap.add_argument("--precisions", default="fp32,bf16", help="comma list of fp32, bf16")
     ap.add_argument("--skip-text", action="store_true")
     a = ap.parse_args()
@@ -34,7 +32,9 @@ def main() -> None:
     import torch
 
     from tasks.datasets import get_spec
-    from tasks.embed.embed import _get_model, decode_image, embed_image_bytes, tfidf_features
+    from tasks.embed.inference import embed_image_bytes, get_model
+    from tasks.embed.preprocess import decode_image
+    from tasks.embed.text import tfidf_features
     from tasks.datasets.images import read_members
     from tasks.fetch.sources import ensure_files
 
@@ -56,7 +56,7 @@ def main() -> None:
     for mode in a.modes.split(","):
         for prec in a.precisions.split(","):
             t = time.perf_counter()
-            _get_model("efficientnet-lite0", mode, 224)
+            get_model("efficientnet-lite0", mode)
             # warm-up (compiles in 'compile' mode)
             embed_image_bytes(data[: a.batch], batch_size=a.batch, threads=a.threads, mode=mode, precision=prec)
             t_build = time.perf_counter() - t

@@ -1,8 +1,8 @@
 """Cost of the orchestration: a small table cold and warm, and the per-cell overhead of Prefect and
 MLflow against the bare fit-and-score time.
 
-    .venv/bin/python bench/flows.py                 # Arrhythmia, SLA2P at paper settings + IForest, 4 seeds
-    .venv/bin/python bench/flows.py --seeds 2 --k 64
+    .venv/bin/python bench/bench_flows.py                 # Arrhythmia, SLA2P at paper settings + IForest, 4 seeds
+    .venv/bin/python bench/bench_flows.py --seeds 2 --k 64
 
 Runs the CLI in a temporary PREFECT_HOME / results folder / SQLite DB:
   bare   each cell's fit-and-score as a plain function, no Prefect, no MLflow (same process)
@@ -24,8 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tasks.env import CODE_ROOT, telemetry_off
+
 
 
 def config(seeds: int, k: int) -> str:
@@ -42,14 +42,13 @@ methods:
 
 def run_cli(tmp: Path, cfg: Path, *extra: str) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
-    env.update(PREFECT_HOME=str(tmp / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="true",
-               MLFLOW_DISABLE_TELEMETRY="true", DVC_NO_ANALYTICS="1", COLUMNS="200",
-               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
+    env.update(PREFECT_HOME=str(tmp / "prefect"), COLUMNS="200", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
+    telemetry_off(env)
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "flows.cli", "table", "--config", str(cfg), "--workers", "1",
                           "--results-dir", str(tmp / "results"), "--tracking-uri", f"sqlite:///{tmp / 'mlflow.db'}",
                           *extra],
-                         cwd=ROOT, env=env, capture_output=True, text=True)
+                         cwd=CODE_ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t
     if out.returncode:
         sys.exit(f"CLI failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
@@ -60,15 +59,16 @@ def bare(cfg: Path, tmp: Path) -> tuple[float, int]:
     import torch
 
     from flows.config import load_job
-    from tasks.embed import prepare_dataset
+    from tasks.cells import KeyedCell
     from tasks.detect import fit_and_score
+    from tasks.embed import prepare_dataset
 
     torch.set_num_threads(os.cpu_count() or 1)
     job = load_job(cfg)
     keys = {ds: prepare_dataset(ds)["data_key"] for ds in {c.dataset for c in job.cells}}
     t = time.perf_counter()
     for c in job.cells:
-        fit_and_score(c.to_payload(keys[c.dataset]), str(tmp / "bare"))
+        fit_and_score(KeyedCell.of(c, keys[c.dataset]), str(tmp / "bare"))
     return time.perf_counter() - t, len(job.cells)
 
 

@@ -1,15 +1,31 @@
-"""``sla2p-bench``: the command line. Start-up stays lazy: heavy imports happen inside commands."""
+"""``sla2p-bench``: the command line. Start-up stays lazy: heavy imports happen inside commands.
+
+Exit codes of ``table`` and ``ablate``: 0 done; 1 some cells failed (the others went on); 2
+refused before any work (a bad option or config, a data file that fails verification, the same
+job already running on this results folder), with one line that names the problem; 130 / 143
+stopped by Ctrl-C / SIGTERM: what finished is saved, and rerunning the same command resumes.
+
+A run needs a Prefect API. Without ``PREFECT_API_URL`` the CLI starts one for the run
+(:mod:`flows.prefect_server`: in its own session, so a terminal's Ctrl-C reaches the CLI only)
+and stops it on every way out.
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
 from tasks.env import CODE_ROOT as ROOT
 from tasks.env import telemetry_off
+
+from .interrupt import INTERRUPT
+from .options import DEVICES, RUNNERS, Filters, OptionError, RunOptions
 
 # Telemetry off, and Prefect's home inside the project, unless the user set them.
 telemetry_off()
@@ -23,30 +39,64 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 data_app = typer.Typer(no_args_is_help=True, help="Benchmark data: pull, verify, list.")
 app.add_typer(data_app, name="data")
 
+COMMAND_OF = {"table": "table", "ablation": "ablate"}  # job kind -> the command that runs it
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"sla2p-bench {version('sla2p-bench')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, metavar="",
+                                       help="print the version and exit")):
+    pass
+
 
 def _split(v: str | None, conv=str):
     return [conv(x) for x in v.split(",") if x.strip()] if v else None
 
 
-def _run(kind: str, config: str, datasets, classes, ratios, seeds, methods, workers, runner, address, refresh,
-         tracking_uri, results_dir, device, dry_run) -> None:
+def _refuse(what: str, exc: object, code: int = 2) -> NoReturn:
+    """One line on stderr naming the problem, then exit (2: nothing was started)."""
+    typer.echo(f"{what}: {' '.join(str(exc).split())}", err=True)
+    raise typer.Exit(code)
+
+
+def _stopped() -> NoReturn:
+    typer.echo(INTERRUPT.line("interrupted"))
+    raise typer.Exit(INTERRUPT.exit_code)
+
+
+def _run(kind: str, config: str, filters: dict, options: dict) -> None:
+    interrupt = INTERRUPT.install()  # Ctrl-C/SIGTERM: stop scheduling; a second one: exit at once
+    try:
+        filters, options = Filters.parse(**filters), RunOptions(**options)
+    except OptionError as exc:
+        _refuse("error", exc)
+
     from rich.console import Console
 
-    from flows.config import ConfigError, load_job
+    from tasks.estimate import estimate, human
+    from tasks.fetch import DataError
 
-    from .estimate import estimate, human
+    from .config import ConfigError, load_job
 
     console = Console()
-    filters = {k: v for k, v in {"datasets": _split(datasets), "classes": _split(classes),
-                                 "ratios": _split(ratios, float), "seeds": _split(seeds, int),
-                                 "methods": _split(methods)}.items() if v}
     try:
-        job = load_job(config, device=device, **filters)  # every config mistake surfaces here, before work
+        job = load_job(config, device=options.device, **filters.as_dict())  # every config mistake surfaces here
     except ConfigError as exc:
-        console.print(f"[red]config error:[/red] {exc}")
-        raise typer.Exit(2)
-    results = Path(results_dir) if results_dir else None
-    est = estimate(job)
+        _refuse("config error", exc)
+    if job.kind != kind:
+        _refuse("config error", f"{job.path} is {'an' if job.kind == 'ablation' else 'a'} {job.kind} config: "
+                f"run it with `sla2p-bench {COMMAND_OF[job.kind]} --config {job.path}`")
+    try:
+        est = estimate(job)
+    except DataError as exc:  # e.g. a data file that differs from data.dvc: the message says how to restore it
+        _refuse("data error", exc)
     distinct = len(job.distinct_cells())
     what = f"{len(job.cells)} cells" if distinct == len(job.cells) else f"{len(job.cells)} grid points, {distinct} distinct cells"
     console.print(f"{job.kind} [bold]{job.name}[/bold] ({job.path}): {what}")
@@ -55,49 +105,108 @@ def _run(kind: str, config: str, datasets, classes, ratios, seeds, methods, work
     if est["embedding"]:
         console.print(f"  embedding   ~{human(est['embedding'])} (once; cached afterwards)")
     console.print(f"  expected time if nothing is cached: ~{human(est['total'])} on this machine")
-    if dry_run:
+    if options.dry_run:
         return
-    from .execute import configure_threads
+
+    from tasks.store import default_results_dir
+
+    from . import locks
+
+    results = Path(options.results_dir) if options.results_dir else default_results_dir()
+    options = replace(options, results_dir=str(results), progress=sys.stderr.isatty())
+    try:
+        locks.acquire(results, job.kind, job.cells)  # a second run of this job here refuses, naming the first
+    except locks.RunLocked as exc:
+        _refuse("refused", exc)
+    interrupt.status = {"results": str(results)}
+    if interrupt.requested:
+        _stopped()
+    server = None if os.environ.get("PREFECT_API_URL") else _spawn_prefect_server(interrupt)
+
+    from .run import FLOWS, configure_threads  # Prefect is imported while the server starts
     from .runners import default_workers, make_runner
 
-    n = workers or default_workers()
+    if server is not None:
+        _wait_for(server, interrupt)
+    n = options.workers or default_workers()
     threads = configure_threads(n)
-    os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH",
-                          str((results or ROOT / "results") / "prefect"))
-    from .ablation import ablation_flow
-    from .table import table_flow
-
-    flow = table_flow if kind == "table" else ablation_flow
-    console.print(f"running on {runner} ({n} workers, {threads} torch thread(s) each)")
-    out = flow.with_options(task_runner=make_runner(runner, n, address))(
-        config=job.path, filters=filters, refresh=refresh, tracking_uri=tracking_uri,
-        results_dir=str(results) if results else None, device=device, progress=sys.stderr.isatty())
-    console.print(out.pop("table_auroc"))  # methods as rows: fits a terminal
+    console.print(f"running on {options.runner} ({n} workers, {threads} torch thread(s) each)")
+    try:
+        out = FLOWS[kind].with_options(task_runner=make_runner(options.runner, n, options.address))(
+            config=job.path, filters=filters.as_dict(), options=options)
+    except DataError as exc:
+        _refuse("data error", exc)
+    if out.get("interrupted"):
+        _stopped()
+    console.print(out.pop("table_auroc"))  # methods (or grid points) as rows: fits a terminal
     console.print(f"cells: {out['cells']} ({out['cached']} cached, {out['run']} run, {out['failed']} failed) "
                   f"in {out['seconds']} s")
     console.print(f"tables: {out['tables_dir']}\nMLflow: {out['tracking_uri']} parent run {out['parent_run_id']} "
                   f"(browse: sla2p-bench ui)")
     if out.get("report"):
         console.print(f"report: {out['report']} (also logged to the parent run under report/)")
+    if interrupt.requested:  # the signal came after the last cell: everything is saved
+        _stopped()
     if out["failed"]:
         raise typer.Exit(1)
+
+
+def _spawn_prefect_server(interrupt):
+    """The run's own Prefect API, stopped on every way out (atexit: registered before Prefect is
+    imported, so it runs after Prefect's own exit hooks; a second Ctrl-C: at once). Its address
+    is exported before Prefect is imported (Prefect reads its settings then)."""
+    from .prefect_server import PrefectServer
+
+    server = PrefectServer()
+    atexit.register(server.stop)
+    interrupt.on_exit(lambda: server.stop(grace=1.0))
+    os.environ["PREFECT_API_URL"] = server.spawn()
+    return server
+
+
+def _wait_for(server, interrupt) -> None:
+    from .prefect_server import ServerError
+
+    try:
+        url = server.wait(cancelled=interrupt.event)
+    except ServerError as exc:
+        _refuse("error", exc, code=1)
+    if not url:
+        _stopped()
+    if url != os.environ["PREFECT_API_URL"]:  # the port was taken meanwhile: Prefect is imported already
+        import prefect.settings
+
+        os.environ["PREFECT_API_URL"] = url
+        ctx = prefect.settings.temporary_settings(updates={prefect.settings.PREFECT_API_URL: url})
+        ctx.__enter__()
+        atexit.register(ctx.__exit__, None, None, None)
 
 
 _CFG = typer.Option(None, "--config", "-c", help="a YAML path or a name in configs/")
 _PROFILE = typer.Option(None, "--profile", help="shorthand for --config configs/<profile>.yaml (e.g. smoke)")
 _DS = typer.Option(None, help="comma-separated datasets to keep")
 _CL = typer.Option(None, help="comma-separated normal classes to keep")
-_RA = typer.Option(None, help="comma-separated ratios to keep")
-_SE = typer.Option(None, help="comma-separated seeds to keep")
+_RA = typer.Option(None, help="comma-separated ratios to keep, each in (0, 1]")
+_SE = typer.Option(None, help="comma-separated seeds to keep (integers >= 0)")
 _ME = typer.Option(None, help="comma-separated methods to keep")
-_WO = typer.Option(None, help="parallel cells (default: all cores)")
-_RU = typer.Option("threads", help="threads | dask | ray")
+_WO = typer.Option(None, help="cells in parallel, >= 1 (default: all cores here; with --address: "
+                   "the cells kept in flight)")
+_RU = typer.Option("threads", help=" | ".join(RUNNERS))
 _AD = typer.Option(None, help="address of an existing Dask scheduler or Ray cluster")
-_RE = typer.Option(False, "--refresh", help="refit every cell and start a new MLflow parent run")
+_RE = typer.Option(False, "--refresh", metavar="", help="refit every cell and start a new MLflow parent run")
 _TU = typer.Option(None, help="MLflow tracking URI (default: sqlite:///<project>/mlflow.db)")
 _RD = typer.Option(None, help="results folder (default: <project>/results)")
-_DE = typer.Option(None, help="device for deep detectors: auto | cpu | cuda")
-_DRY = typer.Option(False, "--dry-run", help="validate and estimate, run nothing")
+_DE = typer.Option(None, help=f"device for deep detectors: {DEVICES.replace(', ', ' | ')} (default: the config's)")
+_DRY = typer.Option(False, "--dry-run", metavar="", help="validate and estimate, run nothing")
+
+
+def _filters(datasets, classes, ratios, seeds, methods=None) -> dict:
+    return {"datasets": datasets, "classes": classes, "ratios": ratios, "seeds": seeds, "methods": methods}
+
+
+def _options(workers, runner, address, refresh, tracking_uri, results_dir, device, dry_run) -> dict:
+    return {"refresh": refresh, "tracking_uri": tracking_uri, "results_dir": results_dir, "device": device,
+            "workers": workers, "runner": runner, "address": address, "dry_run": dry_run}
 
 
 @app.command()
@@ -106,8 +215,8 @@ def table(config: str = _CFG, profile: str = _PROFILE, datasets: str = _DS, clas
           refresh: bool = _RE, tracking_uri: str = _TU, results_dir: str = _RD, device: str = _DE,
           dry_run: bool = _DRY):
     """The comparison table (configs/table.yaml; --profile smoke for a first look)."""
-    _run("table", config or profile or "table", datasets, classes, ratios, seeds, methods, workers, runner, address,
-         refresh, tracking_uri, results_dir, device, dry_run)
+    _run("table", config or profile or "table", _filters(datasets, classes, ratios, seeds, methods),
+         _options(workers, runner, address, refresh, tracking_uri, results_dir, device, dry_run))
 
 
 @app.command()
@@ -115,8 +224,8 @@ def ablate(config: str = _CFG, profile: str = _PROFILE, datasets: str = _DS, cla
            seeds: str = _SE, workers: int = _WO, runner: str = _RU, address: str = _AD, refresh: bool = _RE,
            tracking_uri: str = _TU, results_dir: str = _RD, device: str = _DE, dry_run: bool = _DRY):
     """Ablation grids over epsilon, n_projections, proj_dim, acc_threshold (configs/ablation.yaml)."""
-    _run("ablation", config or profile or "ablation", datasets, classes, ratios, seeds, None, workers, runner,
-         address, refresh, tracking_uri, results_dir, device, dry_run)
+    _run("ablation", config or profile or "ablation", _filters(datasets, classes, ratios, seeds),
+         _options(workers, runner, address, refresh, tracking_uri, results_dir, device, dry_run))
 
 
 @app.command()

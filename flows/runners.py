@@ -1,16 +1,20 @@
-"""Task runners: threads on this machine (default), an existing Dask cluster, or Ray.
+"""Task runners: threads on this machine (default), a Dask cluster (local or existing), or Ray.
 
-Dask workers need ONE Prefect server: each worker process without ``PREFECT_API_URL`` starts a
-temporary server of its own (slow, and one timed out here). Start one server
-(``prefect server start``), export ``PREFECT_API_URL`` in the shell that starts the workers and in
-the one that runs ``sla2p-bench table --runner dask --address tcp://...``.
+Every process that runs cells talks to ONE Prefect API. The CLI starts one for the run when
+``PREFECT_API_URL`` is not set (:mod:`flows.prefect_server`) and exports its address, so the
+workers of a local Dask cluster (they inherit the environment) use it too. For an existing Dask
+cluster (``--address``), start one server (``prefect server start``) and export
+``PREFECT_API_URL`` both in the shell that starts the workers and in the one that runs
+``sla2p-bench table --runner dask --address tcp://...``.
 """
 
 from __future__ import annotations
 
 import os
 
-RUNNERS = ("threads", "dask", "ray")
+from .options import RUNNERS
+
+__all__ = ["RUNNERS", "make_runner", "default_workers"]
 
 
 def make_runner(kind: str, workers: int, address: str | None = None):
@@ -24,10 +28,10 @@ def make_runner(kind: str, workers: int, address: str | None = None):
         if address:
             return DaskTaskRunner(address=address)
         # A local cluster of single-threaded worker processes; they inherit this environment
-        # (PREFECT_API_URL, SLA2P_TORCH_THREADS, telemetry settings).
+        # (PREFECT_API_URL, SLA2P_TORCH_THREADS, telemetry settings) and leave Ctrl-C to the CLI.
         return DaskTaskRunner(cluster_class="distributed.LocalCluster",
                               cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
-                                              "dashboard_address": None})
+                                              "dashboard_address": None, "preload": ["flows.dask_worker"]})
     if kind == "ray":
         try:
             from prefect_ray import RayTaskRunner

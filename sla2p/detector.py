@@ -30,23 +30,26 @@ import time
 
 import numpy as np
 import torch
-from pyod.models.base import BaseDetector
 
-from .validation import (check_float, check_positive_int, check_X, make_generator, normalize_rows,
-                     resolve_device, resolve_seed)
 from .network import ProjectionClassifier, fold_eval
 from .scoring import fast_matmul, normality_scores, official_steps, rows_per_block
-from .training import train_classifier
-
 from .settings import PAPER_SCORING_BATCH
+from .torch_base import TorchDetector
+from .training import train_classifier
+from .validation import check_float, check_positive_int, normalize_rows
 
 _COMPAT = ("none", "official")
 
 
-class SLA2P(BaseDetector):
+class SLA2P(TorchDetector):
     """SLA2P (Wang et al., CIKM 2022): random projections as pseudo-classes, a classifier that
     tells them apart, and a score from how well it still recognises a sample's projections after
     an adversarial perturbation.
+
+    The score of x (higher = more anomalous) is minus the mean over the K projections of
+    -||softmax(f(z'_k)) - onehot(k)||^2, where z'_k is the copy z_k = x W_k (x normalised) after
+    its perturbation. With ``compat="none"`` it is independent of the row order and of the rows
+    scored with x.
 
     Parameters
     ----------
@@ -73,7 +76,7 @@ class SLA2P(BaseDetector):
     compat : {"none", "official"}, default "none"
         ``"official"`` reproduces the authors' batch-mean step (each row moves by
         eps_paper / len(its batch of 128 consecutive rows)), so scores depend on the row order.
-        For audits only.
+        For the reports' order audit only.
     device : str, default "auto"
         "auto" = CUDA when available, else CPU.
     random_state : int or None
@@ -87,6 +90,10 @@ class SLA2P(BaseDetector):
         The projection matrices, ``projections_[k]`` = W_k (on CPU).
     seed_ : int
         The seed actually used (drawn from OS entropy when ``random_state`` is None).
+    device_ : torch.device
+        The device the classifier and scoring run on.
+    n_features_in_ : int
+        d, the number of features seen by ``fit``.
     classifier_ : ProjectionClassifier
         The trained classifier (eval mode).
     history_ : dict
@@ -134,19 +141,13 @@ class SLA2P(BaseDetector):
 
     def fit(self, X, y=None):
         """Draw the projections, train the classifier on X, and score X (transductive)."""
-        self._check_params()
-        X = check_X(X)
-        self._set_n_classes(y)
-        n, d = X.shape
+        X, gen = self._begin_fit(X, y)
+        d = X.shape[1]
         K, m = int(self.n_projections), int(self.proj_dim)
-        self.device_ = resolve_device(self.device)
-        self.seed_ = resolve_seed(self.random_state)
-        gen = make_generator(self.seed_)
-        self.n_features_in_ = d
         # Drawn on CPU from the local generator: same projections on every device.
         self.projections_ = torch.randn(K, d, m, generator=gen)
         net = ProjectionClassifier(m, K, generator=gen).to(self.device_)
-        Xt = self._prepare(X)
+        Xt = self._to_tensor(X)
         W = self.projections_.to(self.device_)
         t0 = time.perf_counter()
         with fast_matmul(self.device_):
@@ -159,21 +160,12 @@ class SLA2P(BaseDetector):
         self.history_ = {**history.as_dict(), "train_seconds": time.perf_counter() - t0}
         self._folded = fold_eval(net)
         self._W_device = W
-        self.decision_scores_ = self._score(Xt)
-        self._process_decision_scores()
-        return self
-
-    def decision_function(self, X):
-        """Anomaly score of each row (higher = more anomalous): minus the mean over projections
-        of -||softmax(f(z'_ik)) - onehot(k)||^2. Independent of row order and batch size."""
-        if not hasattr(self, "classifier_"):
-            raise RuntimeError(f"This {type(self).__name__} is not fitted yet: call fit(X) first")
-        X = check_X(X, n_features=self.n_features_in_, min_samples=1)
-        return self._score(self._prepare(X))
+        return self._finish_fit(Xt)
 
     # -- internals ---------------------------------------------------------------------------
-    def _prepare(self, X: np.ndarray) -> torch.Tensor:
-        return normalize_rows(torch.from_numpy(X), self.normalize).to(self.device_)
+    def _input_transform(self, Xt: torch.Tensor) -> torch.Tensor:
+        # The paper's row normalisation (GOAD and RSRAE standardise columns instead).
+        return normalize_rows(Xt, self.normalize)
 
     def _block(self) -> int:
         if self.score_batch_size != "auto":

@@ -4,6 +4,9 @@ Training uses the module as is (BatchNorm in batch mode). Scoring uses :func:`fo
 same network in eval mode with each BatchNorm folded into the Linear before it: the result is
 the same function with fewer passes over memory, which matters because scoring runs the
 network three times on every (sample, projection) pair.
+
+The FLOP count of the network lives here too (:func:`classifier_flops`, :func:`pair_flops`):
+the benchmarks and the run-time estimate count SLA2P's work with it.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from torch.nn.utils import skip_init
 from .validation import init_linear_
 
 NEGATIVE_SLOPE = 0.01
+HIDDEN = (2, 4)  # hidden widths as multiples of the input width m: m -> 2m -> 4m -> K
 
 
 class ProjectionClassifier(nn.Module):
     """Linear, BatchNorm1d, LeakyReLU(0.01) twice, then Linear to the K pseudo-classes."""
 
-    def __init__(self, in_dim: int, n_classes: int, hidden=(2, 4), generator: torch.Generator | None = None):
+    def __init__(self, in_dim: int, n_classes: int, hidden=HIDDEN, generator: torch.Generator | None = None):
         super().__init__()
         widths = [in_dim] + [int(h * in_dim) for h in hidden]
         blocks = []
@@ -75,3 +79,22 @@ def fold_eval(net: ProjectionClassifier) -> FoldedMLP:
         hidden.append((w.detach().clone(), b.detach().clone()))
     head = (net.head.weight.t().contiguous().detach().clone(), net.head.bias.detach().clone())
     return FoldedMLP(tuple(hidden), head)
+
+
+def classifier_flops(proj_dim: int, n_projections: int, hidden=HIDDEN) -> float:
+    """FLOPs of one forward pass of the classifier m -> 2m -> 4m -> K for one input row.
+
+    Two FLOPs (a multiply and an add) per weight of each Linear layer: for the default widths
+    2 * (m*2m + 2m*4m + 4m*K). Biases, BatchNorm (folded into the Linear layers when scoring) and
+    the activations are left out: they are O(m + K) per row against O(m^2 + mK).
+    """
+    m, K = int(proj_dim), int(n_projections)
+    widths = [m] + [int(h * m) for h in hidden] + [K]
+    return 2.0 * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def pair_flops(n_features: int, proj_dim: int, n_projections: int, passes: int) -> float:
+    """FLOPs of one (sample, projection) pair: the projection x W_k (2 * d * m) and ``passes``
+    classifier passes. Scoring SLA2P takes 3 passes (forward, backward to the input, forward
+    again), SLA 1; a training step about 3 (forward, backward to activations and weights)."""
+    return passes * classifier_flops(proj_dim, n_projections) + 2.0 * n_features * proj_dim

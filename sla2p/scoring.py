@@ -66,7 +66,7 @@ def rows_per_block(n_projections: int, proj_dim: int, device: torch.device, budg
 
 
 def official_steps(n: int, epsilon: float, batch_size: int) -> torch.Tensor:
-    """Per-sample steps of the authors' code (compat="official"), for audits only.
+    """Per-sample steps of the authors' code (compat="official"), for the reports' order audit only.
 
     Their loss is the MEAN over a scoring batch of ``batch_size`` consecutive rows, so each row
     moves by eps_paper / len(its batch). With ``epsilon`` per sample (= eps_paper / batch_size)

@@ -15,6 +15,7 @@ import torch
 from torch.nn import functional as F
 
 from .network import ProjectionClassifier
+from .torch_base import optimizer_step
 
 # Gather at most this many projection weights per step; a batch needing more (very wide inputs,
 # such as 10,000-term TF-IDF) is projected in a few slices to bound memory.
@@ -104,9 +105,7 @@ def train_classifier(net: ProjectionClassifier, X: torch.Tensor, W: torch.Tensor
             z = sparse.project(W, rows, ks) if sparse is not None else project_pairs(X, W, rows, ks)
             logits = net(z)
             loss = F.cross_entropy(logits, ks)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            optimizer_step(opt, loss)
             acc = (logits.detach().argmax(dim=1) == ks).float().mean().item()
             acc_sum += acc
             hist.loss.append(float(loss.detach()))

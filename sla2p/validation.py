@@ -1,7 +1,9 @@
-"""Shared helpers for the detectors: input validation, seeding and device choice.
+"""The validation, seeding and device helpers shared by every detector of the suite.
 
-Deep baselines use these too, so every detector in the suite validates, seeds and picks a
-device the same way. Nothing here touches global random state.
+A public module: SLA2P/SLA, the torch baselines (GOAD, RSRAE) and the PyOD adapters all check
+their input, their parameters and whether they are fitted, draw their seed and pick their device
+through these functions, so every detector validates, seeds and places itself the same way.
+Nothing here touches global random state.
 """
 
 from __future__ import annotations
@@ -10,14 +12,18 @@ import numbers
 
 import numpy as np
 import torch
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_array
 
 
 def check_X(X, *, n_features: int | None = None, min_samples: int = 2) -> np.ndarray:
     """Validate a feature matrix and return it as a C-contiguous float32 array.
 
-    Raises ``ValueError`` naming the problem: non-numeric values, NaN or inf, a 1-D array,
-    too few rows, or a different number of features than the detector was fitted on.
+    Accepts a dense array-like or a scipy sparse matrix (CSR, CSC or COO, e.g. TF-IDF), which is
+    densified here: the detectors work on dense float32 rows (SLA2P's training then touches only
+    the nonzero entries of each row). Raises ``ValueError`` naming the problem: non-numeric
+    values, NaN or inf, values beyond float32's range, a 1-D array, too few rows, or a different
+    number of features than the detector was fitted on.
     """
     if isinstance(X, np.ndarray) and X.dtype.kind in "OUS":
         try:
@@ -26,7 +32,7 @@ def check_X(X, *, n_features: int | None = None, min_samples: int = 2) -> np.nda
             raise ValueError(f"X must be numeric; it holds non-numeric values ({exc})") from exc
     try:
         X = check_array(X, dtype=[np.float32, np.float64], ensure_min_samples=min_samples,
-                        ensure_all_finite=True, input_name="X")
+                        ensure_all_finite=True, input_name="X", accept_sparse=("csr", "csc", "coo"))
     except ValueError as exc:
         if "could not convert" in str(exc):
             raise ValueError(f"X must be numeric; it holds non-numeric values ({exc})") from exc
@@ -34,7 +40,19 @@ def check_X(X, *, n_features: int | None = None, min_samples: int = 2) -> np.nda
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(
             f"X has {X.shape[1]} features, but the detector was fitted with {n_features} features")
+    if hasattr(X, "toarray"):
+        X = X.toarray()
+    if X.dtype == np.float64 and X.size and np.abs(X).max() > np.finfo(np.float32).max:
+        raise ValueError(f"X holds values beyond float32's range (|x| up to {np.abs(X).max():.3g} > "
+                         f"{np.finfo(np.float32).max:.3g}): scale the data first")
     return np.ascontiguousarray(X, dtype=np.float32)
+
+
+def check_fitted(detector, attribute: str) -> None:
+    """Raise scikit-learn's ``NotFittedError`` (as PyOD's ``predict`` does) unless ``detector``
+    has a non-None ``attribute``, the one its ``fit`` sets."""
+    if getattr(detector, attribute, None) is None:
+        raise NotFittedError(f"This {type(detector).__name__} is not fitted yet: call fit(X) first")
 
 
 def normalize_rows(X: torch.Tensor, how: str) -> torch.Tensor:
@@ -42,6 +60,14 @@ def normalize_rows(X: torch.Tensor, how: str) -> torch.Tensor:
     ``"none"`` leaves it. An all-zero row stays zero instead of becoming NaN."""
     if how == "l2":
         norms = torch.linalg.vector_norm(X, dim=1, keepdim=True)
+        # float32 squares overflow for rows of norm >~ 1.8e19 (and underflow for tiny ones): those
+        # rows are normalised in float64; every other row keeps the float32 path bit for bit.
+        bad = (~torch.isfinite(norms) | ((norms == 0) & (X != 0).any(dim=1, keepdim=True))).squeeze(1)
+        if bool(bad.any()):
+            X, norms = X.clone(), norms.clone()
+            Xd = X[bad].double()
+            X[bad] = (Xd / torch.linalg.vector_norm(Xd, dim=1, keepdim=True)).to(X.dtype)
+            norms[bad] = 1.0
         return X / norms.clamp_min(torch.finfo(X.dtype).tiny)
     if how == "none":
         return X
@@ -86,12 +112,15 @@ def init_linear_(layer: torch.nn.Linear, generator: torch.Generator) -> None:
 
 
 def check_positive_int(name: str, value, minimum: int = 1) -> int:
+    """``value`` as an int, or ``ValueError`` naming ``name`` unless it is an int >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
 
 
 def check_float(name: str, value, low: float, high: float, *, low_open=False, high_open=False) -> float:
+    """``value`` as a float, or ``ValueError`` naming ``name`` unless it is a finite number in
+    [low, high] (an end excluded with ``low_open``/``high_open``)."""
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating)):
         raise ValueError(f"{name} must be a number, got {value!r}")
     v = float(value)

@@ -1,22 +1,30 @@
-"""A cell of a table: (dataset, normal class, ratio, method, its parameters, seed), and its key.
+"""The cell model, one home for each of its shapes and defaults.
 
-The key is what every cache in the suite uses for a cell (the result files, Prefect's task
-cache, MLflow's child runs): a sha256 over exactly the cell, the data it runs on (the embedding
-cache key, which includes the source files' content hash) and the code version (a hash of the
-detector and scoring code, so changed code never reuses a stale result).
+A cell of a table is (dataset, normal class, ratio, method, its parameters, seed): :class:`Cell`.
+Its key is what every cache in the suite uses for it (the result files, MLflow's child runs): a
+sha256 over exactly the cell, the data it runs on (the embedding cache key, which includes the
+source files' content hash) and the code version (a hash of the detector and scoring code, so
+changed code never reuses a stale result). :class:`KeyedCell` is a cell with its keys, as it
+travels to a worker; :class:`CellRecord` is what became of it (finished, failed or missing), in
+memory and, through :meth:`CellRecord.to_dict`, on disk.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from .env import CODE_ROOT
 
+from .env import CODE_ROOT
 
 # Code whose change can change a cell's scores. Editing any of these invalidates cached cells.
 _CODE_PATHS = ("sla2p/*.py", "baselines/*.py", "tasks/detect/*.py", "tasks/metrics/evaluate.py")
+
+ROW_ORDERS = ("shuffled", "inliers_first")  # "inliers_first": the authors' loaders' order (order audit only)
+DEFAULT_ROW_ORDER = ROW_ORDERS[0]
+STATUSES = ("ok", "failed", "missing")
 
 
 @lru_cache(maxsize=1)
@@ -45,11 +53,16 @@ class Cell:
     extractor: str | None = None
     device: str = "auto"
     detector: str | None = None  # registered detector when ``method`` is a label for a variant
-    row_order: str = "shuffled"  # "inliers_first": the authors' loaders' order (order audit only)
+    row_order: str = DEFAULT_ROW_ORDER
 
     @property
     def param_dict(self) -> dict:
         return dict(self.params)
+
+    @property
+    def detector_name(self) -> str:
+        """The registered detector that runs this cell (a labelled variant names another)."""
+        return self.detector or self.method
 
     @property
     def name(self) -> str:
@@ -59,19 +72,16 @@ class Cell:
         return f"{self.method}/{self.dataset}/{cls}/{ratio}/s{self.seed}"
 
     def identity(self) -> dict:
+        """What the key hashes: the cell, without where it runs; fields at their defaults are
+        left out so that adding them kept every existing cell's key."""
         d = asdict(self)
         d["params"] = self.param_dict
         d.pop("device")  # where it runs does not change what it computes (CPU/CUDA tolerance aside)
-        # Defaults are left out so that adding these fields kept every existing cell's key.
         if d["detector"] in (None, self.method):
             d.pop("detector")
-        if d["row_order"] == "shuffled":
+        if d["row_order"] == DEFAULT_ROW_ORDER:
             d.pop("row_order")
         return d
-
-    @property
-    def detector_name(self) -> str:
-        return self.detector or self.method
 
     def key(self, data_key: str, code: str | None = None) -> str:
         """``code``: the code version the key is for (default: this checkout's); reports pass
@@ -79,33 +89,98 @@ class Cell:
         return hashlib.sha256(canonical({"cell": self.identity(), "data": data_key,
                                          "code": code or code_version()}).encode()).hexdigest()[:32]
 
-    def fields(self) -> dict:
-        """The cell as a plain dict (parameters as a dict)."""
-        return {**asdict(self), "params": self.param_dict}
+    def to_dict(self) -> dict:
+        """The cell as result records store it: parameters as a dict, the detector and row order
+        always spelled out."""
+        return {"dataset": self.dataset, "normal_class": self.normal_class, "ratio": self.ratio,
+                "method": self.method, "params": self.param_dict, "seed": self.seed, "extractor": self.extractor,
+                "device": self.device, "detector": self.detector_name, "row_order": self.row_order}
 
-    def to_payload(self, data_key: str) -> dict:
-        """Small, hashable-by-value description that travels to a worker (thread, Dask, Ray)."""
-        return {**self.fields(), "data_key": data_key, "key": self.key(data_key), "name": self.name}
-
-
-def record_cell(fields: dict) -> dict:
-    """The cell as result records store it, from :meth:`Cell.fields` or a payload: the detector
-    and row order always spelled out."""
-    cell = {k: fields[k] for k in ("dataset", "normal_class", "ratio", "method", "params", "seed", "extractor",
-                                   "device")}
-    cell["detector"] = fields.get("detector") or fields["method"]
-    cell["row_order"] = fields.get("row_order", "shuffled")
-    return cell
-
-
-ROW_ORDERS = ("shuffled", "inliers_first")
+    @classmethod
+    def from_dict(cls, d: dict) -> Cell:
+        return make_cell(d["dataset"], d.get("normal_class"), d.get("ratio"), d["method"], d.get("params") or {},
+                         d.get("seed", 0), d.get("extractor"), d.get("device", "auto"), d.get("detector"),
+                         d.get("row_order", DEFAULT_ROW_ORDER))
 
 
 def make_cell(dataset, normal_class, ratio, method, params: dict, seed, extractor=None, device="auto",
-              detector=None, row_order="shuffled") -> Cell:
+              detector=None, row_order=DEFAULT_ROW_ORDER) -> Cell:
     if row_order not in ROW_ORDERS:
         raise ValueError(f"row_order must be one of {ROW_ORDERS}, got {row_order!r}")
     return Cell(dataset, None if normal_class is None else str(normal_class),
                 None if ratio is None else float(ratio), method,
                 tuple(sorted(params.items())), int(seed), extractor, device,
                 None if detector in (None, method) else detector, row_order)
+
+
+@dataclass(frozen=True)
+class KeyedCell:
+    """A cell with the data key it runs on and its own key: what travels to a worker (thread,
+    Dask, Ray). The key is computed once, in the flow, so every process agrees on it."""
+
+    cell: Cell
+    data_key: str
+    key: str
+
+    @classmethod
+    def of(cls, cell: Cell, data_key: str) -> KeyedCell:
+        return cls(cell, data_key, cell.key(data_key))
+
+    @property
+    def name(self) -> str:
+        return self.cell.name
+
+
+@dataclass
+class CellRecord:
+    """What became of a cell. ``status``: ``ok`` (scores stored), ``failed`` (with its error) or
+    ``missing`` (never logged, or its scores are gone). Stored as :meth:`to_dict`'s JSON."""
+
+    key: str
+    cell: Cell
+    status: str = "ok"
+    metrics: dict = field(default_factory=dict)
+    error: str = ""
+    traceback: str = ""
+    fit_seconds: float | None = None
+    n_rows: int | None = None
+    n_outliers: int | None = None
+    n_features: int | None = None
+    device: str = ""
+    history: dict | None = None
+    cached: bool = False
+    scores_sha256: str | None = None
+    scores_file: str | None = None
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+    @property
+    def name(self) -> str:
+        return self.cell.name
+
+    @classmethod
+    def failure(cls, keyed: KeyedCell, error: str, traceback: str = "") -> CellRecord:
+        return cls(keyed.key, keyed.cell, "failed", error=error, traceback=traceback)
+
+    def replace(self, **changes) -> CellRecord:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """The JSON form of the result files (``cached`` is a property of a run, not stored)."""
+        d = {"key": self.key, "name": self.name, "cell": self.cell.to_dict(), "status": self.status}
+        if self.status == "ok":
+            d.update(metrics=self.metrics, fit_seconds=self.fit_seconds, n_rows=self.n_rows,
+                     n_outliers=self.n_outliers, n_features=self.n_features, device=self.device,
+                     history=self.history)
+            if self.scores_sha256 is not None:
+                d.update(scores_sha256=self.scores_sha256, scores_file=self.scores_file)
+        else:
+            d.update(error=self.error, traceback=self.traceback)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CellRecord:
+        names = {f.name for f in dataclasses.fields(cls)} - {"key", "cell"}
+        return cls(key=d["key"], cell=Cell.from_dict(d["cell"]), **{k: v for k, v in d.items() if k in names})

@@ -1,12 +1,13 @@
-"""One contract test over the whole registry, and the order audit for every detector."""
+"""One contract test over the whole registry, and the invariance check for every detector."""
 
 import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
-from baselines import detector_info, list_detectors, make_detector, order_audit
+from baselines import check_invariance, detector_info, list_detectors, make_detector
 
 # Small settings for the slow ones, so the whole module runs in well under a minute.
 FAST = {
@@ -79,9 +80,9 @@ def test_same_seed_same_scores(name, data, fitted):
 
 
 @pytest.mark.parametrize("name", list_detectors())
-def test_order_audit(name, data, fitted):
+def test_invariance(name, data, fitted):
     X, _ = data
-    res = order_audit(name, X, detector=fitted(name), random_state=3)
+    res = check_invariance(name, X, detector=fitted(name), random_state=3)
     assert res.passed, res.line()
     info = detector_info(name)
     if info.deterministic:
@@ -89,10 +90,17 @@ def test_order_audit(name, data, fitted):
 
 
 @pytest.mark.parametrize("name", ["ecod", "copod"])
-def test_audit_reports_batch_dependent_scores(name, data, fitted):
+def test_invariance_reports_batch_dependent_scores(name, data, fitted):
     # ECOD/COPOD score new rows with ECDFs over the training rows plus the scored batch.
     X, _ = data
-    assert not order_audit(name, X, detector=fitted(name)).batch_independent
+    assert not check_invariance(name, X, detector=fitted(name)).batch_independent
+
+
+@pytest.mark.parametrize("name", ["sla2p", "sla", "goad", "rsrae", "autoencoder", "deepsvdd"])
+def test_scoring_before_fit_raises_not_fitted(name):
+    det = make_detector(name, random_state=0, device="cpu")
+    with pytest.raises(NotFittedError, match="not fitted"):
+        det.decision_function(np.ones((3, 2)))
 
 
 @pytest.mark.parametrize("name", list_detectors())

@@ -53,7 +53,7 @@ def test_pairwise_sq_dists():
 def test_score_is_minus_summed_own_class_log_likelihood():
     X = np.random.default_rng(0).normal(size=(60, 5))
     det = GOAD(n_transforms=8, random_state=0, device="cpu").fit(X)
-    Xt = det._prepare(X.astype(np.float32))
+    Xt = det._to_tensor(X.astype(np.float32))
     with torch.no_grad():
         feat, _ = det.net_(det._transform(Xt))
         d = ((feat.unsqueeze(2) - det.centres_) ** 2).sum(-1).double()
@@ -78,6 +78,21 @@ def test_invalid_parameters_are_named():
         GOAD(n_transforms=1).fit(np.zeros((10, 2)))
     with pytest.raises(ValueError, match="betas"):
         GOAD(betas=(0.5,)).fit(np.zeros((10, 2)))
+
+
+@pytest.mark.parametrize("value", [-0.5, float("nan"), float("inf"), "1", None, True])
+def test_bad_translation_scale_is_named(value):
+    with pytest.raises(ValueError, match="translation_scale"):
+        GOAD(n_transforms=4, translation_scale=value).fit(np.zeros((10, 2)))
+
+
+def test_translation_scale_scales_the_translations():
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    one = GOAD(n_transforms=4, transform_dim=2, random_state=0, device="cpu").fit(X)
+    two = GOAD(n_transforms=4, transform_dim=2, translation_scale=2.0, random_state=0, device="cpu").fit(X)
+    none = GOAD(n_transforms=4, transform_dim=2, translation_scale=0, random_state=0, device="cpu").fit(X)
+    torch.testing.assert_close(two.translations_, 2.0 * one.translations_, rtol=0, atol=0)
+    assert not none.translations_.any()
 
 
 def test_arrhythmia_beats_random():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 
 from baselines import AutoEncoder, DeepSVDD
 from baselines.pyod_deep import seeded_global_rngs
@@ -68,7 +69,7 @@ def test_seeded_block_restores_and_repeats():
 
 
 def test_unfitted_scoring_is_a_clear_error():
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         AutoEncoder().decision_function(np.zeros((2, 2)))
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         DeepSVDD().decision_function(np.zeros((2, 2)))

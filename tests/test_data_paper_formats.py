@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from tasks.datasets import configure_paths, DatasetNotPresentError, get_spec, list_datasets, make_split, UnsafePickleError
 from tasks.embed import ExtractorUnavailable, load_features, load_labels
 from tasks.fetch import UntrackedDataWarning
-from tasks.embed import embed
+from tasks.embed import inference, models
 from tasks.datasets.images import CIFAR10_CLASSES, CIFAR100_SUPERCLASSES, load_cifar100_python, load_cifar10_python
 from tasks.datasets.rsrae import load_rsrae_images, load_rsrae_text
 from tasks.datasets.safe_pickle import safe_loads
@@ -292,25 +292,26 @@ def test_resnet50_without_torchvision_names_the_extra(monkeypatch, tmp_path):
     with pytest.raises(ExtractorUnavailable, match=r"sla2p-bench\[resnet50\]"):
         load_features("caltech101", "resnet50", cache_dir=tmp_path)
     with pytest.raises(ExtractorUnavailable, match="'resnet50'"):
-        embed.embed_image_bytes(np.zeros((1, 8, 8, 3), np.uint8), arch="resnet50")
+        inference.embed_image_bytes(np.zeros((1, 8, 8, 3), np.uint8), arch="resnet50")
 
 
 def test_resnet50_weights_are_resolved_locally(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
-    assert embed._resnet50_weights() is None
+    with pytest.raises(ExtractorUnavailable, match="nothing is downloaded"):
+        models.resnet50_weights()
     ck = tmp_path / "th" / "hub" / "checkpoints"
     ck.mkdir(parents=True)
     (ck / "resnet50-0676ba61.pth").write_bytes(b"w1")
-    assert embed._resnet50_weights() == (ck / "resnet50-0676ba61.pth").resolve()
+    assert models.resnet50_weights() == (ck / "resnet50-0676ba61.pth").resolve()
     other = tmp_path / "mine.pth"
     other.write_bytes(b"w2")
     monkeypatch.setenv("SLA2P_RESNET50_WEIGHTS", str(other))
-    key, rt = embed._resnet50_prepare({})
+    key, rt = models.resnet50_key({})
     assert rt["weights"] == str(other.resolve()) and len(key["weights_sha256"]) == 64
-    key2, _ = embed._resnet50_prepare({"weights": str(ck / "resnet50-0676ba61.pth")})
+    key2, _ = models.resnet50_key({"weights": str(ck / "resnet50-0676ba61.pth")})
     assert key2 != key  # another weights file, another cache entry
     with pytest.raises(ExtractorUnavailable, match="nothing is downloaded"):
-        embed._resnet50_prepare({"weights": str(tmp_path / "absent.pth")})
+        models.resnet50_key({"weights": str(tmp_path / "absent.pth")})
 
 
 def test_resnet50_embeds_two_images_from_random_weights(tmp_path):
@@ -322,5 +323,5 @@ def test_resnet50_embeds_two_images_from_random_weights(tmp_path):
     w = tmp_path / "resnet50-random.pth"
     torch.save(torchvision.models.resnet50(weights=None).state_dict(), w)
     px = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
-    X = embed.embed_image_bytes(px, arch="resnet50", weights=w, mode="eager", batch_size=2, threads=2)
+    X = inference.embed_image_bytes(px, arch="resnet50", weights=w, mode="eager", batch_size=2, threads=2)
     assert X.shape == (2, 2048) and X.dtype == np.float32 and np.isfinite(X).all()

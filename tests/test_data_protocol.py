@@ -9,9 +9,8 @@ import pytest
 import scipy.sparse as sp
 
 from tasks.datasets import get_spec, make_split, take_rows
-from tasks.embed import load_labels
+from tasks.embed import Features, load_labels
 from tasks.datasets import protocol
-from tasks.embed.embed import Features
 
 
 def _features(name: str) -> Features:

@@ -110,8 +110,8 @@ def test_dvc_pulls_a_single_file_into_a_fresh_checkout(tmp_path, monkeypatch):
     md5s = sources.ensure_files([SMALL], cache_dir=tmp_path / "c")
     assert (fresh / "data" / SMALL).is_file()
     assert md5s[SMALL] == sources.manifest(ROOT)[SMALL]
-    pulled = [p for p in (fresh / "data").rglob("*") if p.is_file()]
-    assert len(pulled) == 1  # just that file
+    pulled = sorted(p.relative_to(fresh / "data").as_posix() for p in (fresh / "data").rglob("*") if p.is_file())
+    assert pulled == sorted([SMALL, "SOURCES.md"])  # just that file, and the provenance of the data
 
 
 def test_untracked_extra_is_discovered_and_warned(data_copy, tmp_path):

@@ -128,3 +128,28 @@ methods:
         load_job(write(tmp_path, base.replace("row_order: inliers_first", "row_order: sorted")))
     with pytest.raises(ConfigError, match="unknown parameter 'bogus' for sla2p"):
         load_job(write(tmp_path, base.replace("compat: official", "bogus: 1")))
+
+
+def test_ablation_table_shows_each_grid_point_and_one_seed_no_spread():
+    """The console table and table_*.csv never average different configurations together, and a
+    single seed prints no spread (no '± 0.000')."""
+    from tasks.cells import CellRecord
+    from tasks.metrics import cells_frame, table_frame
+
+    def rec(ds, method, params, seed, auroc):
+        cell = make_cell(ds, None, None, method, params, seed)
+        return CellRecord(f"{ds}{method}{sorted(params.items())}{seed}", cell, "ok",
+                          metrics={"auroc": auroc, "aupr": auroc, "ap": auroc})
+
+    grid = [rec("arrhythmia", "sla2p", {"epsilon": e, "n_projections": k}, 0, a)
+            for e, k, a in [(0.78, 16, 0.80), (1.0, 16, 0.81), (1.0, 8, 0.70)]]
+    t = table_frame(cells_frame(grid))
+    assert sorted(t.columns) == ["sla2p epsilon=0.78 n_projections=16", "sla2p epsilon=1 n_projections=16",
+                                 "sla2p epsilon=1 n_projections=8"]
+    assert t.loc["arrhythmia", "sla2p epsilon=1 n_projections=8"] == "0.700" and "seed" in t.index.name
+    # a table: per-dataset parameters (published settings) differ across datasets, not within one
+    table = [rec(ds, m, {"epsilon": e}, s, 0.8 + 0.01 * s) for ds, e in [("arrhythmia", 1.0), ("odds_wbc", 2.0)]
+             for m in ("sla2p",) for s in (0, 1)]
+    t = table_frame(cells_frame(table))
+    assert list(t.columns) == ["sla2p"] and t.loc["arrhythmia", "sla2p"] == "0.805 ± 0.005"
+    assert "mean ± std over seeds" in t.index.name

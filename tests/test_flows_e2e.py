@@ -1,22 +1,27 @@
-"""End to end: the CLI runs real flows (Prefect temporary server) on real data into a temporary
-MLflow, resumes after SIGKILL without refitting or duplicating, and a Dask cluster of two
-processes gives the same numbers as the default runner.
+"""End to end: the CLI runs real flows (its own Prefect server) on real data into a temporary
+MLflow, resumes after SIGKILL without refitting or duplicating, fills a new results folder
+without help from any Prefect cache, and a Dask cluster of two processes gives the same numbers
+as the default runner.
 
 Each run is a subprocess with its own PREFECT_HOME, results folder and SQLite tracking DB.
+The helpers here are shared by the other ``test_flows_*`` files.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
+
+from tasks.env import telemetry_off
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "flows.cli"]
@@ -55,18 +60,61 @@ methods:
 """
 
 
-def env_for(tmp: Path) -> dict:
+_PREFECT_DB: list[Path] = []
+
+
+def _migrated_prefect_db() -> Path:
+    """A Prefect database with every migration applied, made once per test session in a temporary
+    folder: each test's own PREFECT_HOME starts from a copy (a fresh one costs ~10 s of migrations
+    on 2 cores at the first server start of every test)."""
+    if not _PREFECT_DB:
+        import atexit
+        import shutil
+        import tempfile
+
+        from flows.prefect_server import PrefectServer
+
+        home = Path(tempfile.mkdtemp(prefix="sla2p-prefect-"))
+        atexit.register(shutil.rmtree, home, True)
+        old = os.environ.get("PREFECT_HOME")
+        os.environ["PREFECT_HOME"] = str(home)
+        try:
+            server = PrefectServer()
+            server.start()
+            server.stop()
+            import sqlite3
+
+            db = sqlite3.connect(home / "prefect.db")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything into the one file that is copied
+            db.close()
+        finally:
+            if old is None:
+                del os.environ["PREFECT_HOME"]
+            else:
+                os.environ["PREFECT_HOME"] = old
+        _PREFECT_DB.append(home / "prefect.db")
+    return _PREFECT_DB[0]
+
+
+def env_for(tmp: Path, fresh_prefect: bool = False) -> dict:
+    """The environment of a CLI run in ``tmp``: its own PREFECT_HOME (a copy of a migrated
+    database unless ``fresh_prefect``), no MLflow/Prefect settings of the caller, telemetry off."""
+    home = tmp / "prefect"
+    if not fresh_prefect and not (home / "prefect.db").exists():
+        import shutil
+
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(_migrated_prefect_db(), home / "prefect.db")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
-    env.update(PREFECT_HOME=str(tmp / "prefect"), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
-               PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="true", MLFLOW_DISABLE_TELEMETRY="true",
-               DVC_NO_ANALYTICS="1", COLUMNS="200", PREFECT_RESULTS_LOCAL_STORAGE_PATH=str(tmp / "results" / "prefect"))
-    return env
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120", COLUMNS="200")
+    return telemetry_off(env)
 
 
-def cli(tmp: Path, kind: str, config: str, *extra, env=None, check=True, popen=False, **popen_kw):
-    cfg = tmp / f"{kind}.yaml"
+def cli(tmp: Path, kind: str, config: str, *extra, env=None, check=True, popen=False, results: Path | None = None,
+        name: str | None = None, **popen_kw):
+    cfg = tmp / f"{name or kind}.yaml"
     cfg.write_text(config)
-    args = CLI + [kind, "--config", str(cfg), "--results-dir", str(tmp / "results"),
+    args = CLI + [kind, "--config", str(cfg), "--results-dir", str(results or tmp / "results"),
                   "--tracking-uri", f"sqlite:///{tmp / 'mlflow.db'}", "--workers", "2", *extra]
     if popen:
         return subprocess.Popen(args, cwd=ROOT, env=env or env_for(tmp), **popen_kw)
@@ -87,9 +135,25 @@ def mlflow_runs(tmp: Path, experiment: str):
     return parents, children
 
 
-def table_csv(tmp: Path, metric="auroc") -> pd.DataFrame:
-    (d,) = list((tmp / "results" / "tables").glob("table-*"))
+def table_csv(tmp: Path, metric="auroc", results: Path | None = None) -> pd.DataFrame:
+    (d,) = list((results or tmp / "results").joinpath("tables").glob("table-*"))
     return pd.read_csv(d / f"table_{metric}.csv", index_col=0)
+
+
+def finished_cells(results: Path) -> dict[str, float]:
+    """key -> mtime of the record of every cell whose checksummed files check out."""
+    from tasks.store import load_record
+
+    out = {}
+    for f in (results / "cells").rglob("*.json"):
+        if not f.name.endswith(".failed.json"):
+            assert load_record(results, f.stem) is not None, f"{f} is not a whole result"
+            out[f.stem] = f.stat().st_mtime
+    return out
+
+
+def children_of(children, parent) -> list[str]:
+    return sorted(r.info.run_name for r in children if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id)
 
 
 @pytest.mark.slow
@@ -105,6 +169,14 @@ def test_table_runs_tracks_and_reruns_warm(tmp_path):
     assert 0.5 < c.data.metrics["auroc"] <= 1.0
     p = parents[0]
     assert p.data.tags["git_commit"] and p.data.tags["data.arrhythmia"] and p.info.status == "FINISHED"
+    # provenance: package versions and the machine
+    from importlib.metadata import version
+
+    for pkg in ("torch", "numpy", "scikit-learn", "pyod", "prefect", "mlflow", "dvc"):
+        assert p.data.tags[f"version.{pkg}"] == version(pkg)
+    assert p.data.tags["machine.cores"] == str(os.cpu_count()) and p.data.tags["machine.cpu"]
+    assert p.data.tags["machine.torch_threads"].isdigit()
+    assert p.data.tags["machine.device"] == "cpu" or p.data.tags["machine.device"].startswith("cuda")
     first = table_csv(tmp_path)
     assert list(first.index) == ["arrhythmia", "odds_wbc"] and set(first.columns) == {"iforest", "knn", "sla2p"}
 
@@ -130,10 +202,16 @@ def test_table_runs_tracks_and_reruns_warm(tmp_path):
     print(f"warm rerun {warm:.1f} s")
 
     # ablation into the same tracking DB: its own experiment, curves against each parameter
-    cli(tmp_path, "ablate", ABLATION)
+    out = cli(tmp_path, "ablate", ABLATION)
+    # its table: one column per grid point (never configurations averaged together), one seed: no spread
+    (d,) = list((tmp_path / "results" / "tables").glob("ablation-*"))
+    t = pd.read_csv(d / "table_auroc.csv", index_col=0, dtype=str)
+    assert sorted(t.columns) == ["sla2p epsilon=0 n_projections=16", "sla2p epsilon=1 n_projections=16",
+                                 "sla2p epsilon=1 n_projections=8"]
+    assert all(re.fullmatch(r"0\.\d{3}", v) for v in t.loc["arrhythmia"]), t
+    assert "sla2p epsilon=1 n_projections=8" in out.stdout and "±" not in out.stdout
     aparents, achildren = mlflow_runs(tmp_path, "sla2p-bench/ablation")
     assert len(aparents) == 1 and len(achildren) == 3  # the base point, shared by two curves, runs once
-    (d,) = list((tmp_path / "results" / "tables").glob("ablation-*"))
     curves = pd.read_csv(d / "curves.csv")
     assert set(curves.parameter) == {"epsilon", "n_projections"} and set(curves.metric) == {"auroc", "aupr"}
     assert len(curves) == 4 * 2
@@ -149,9 +227,41 @@ def test_table_runs_tracks_and_reruns_warm(tmp_path):
 
 @pytest.mark.slow
 def test_bad_config_fails_before_any_work(tmp_path):
-    out = cli(tmp_path, "table", TABLE.replace("knn: {}", "knnn: {}"), check=False)
-    assert out.returncode == 2 and "unknown method 'knnn'" in out.stdout
+    out = cli(tmp_path, "table", TABLE.replace("knn: {}", "knnn: {}"), check=False, env=env_for(tmp_path, True))
+    assert out.returncode == 2 and "unknown method 'knnn'" in out.stderr and len(out.stderr.splitlines()) == 1
     assert not (tmp_path / "results").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+# The same cells as the first run of a job, into a new results folder.
+SMALL = """
+kind: table
+name: small
+seeds: [0, 1]
+datasets: {arrhythmia: {}}
+methods:
+  sla2p: {params: {n_projections: 16, proj_dim: 16, epsilon: 1.0}}
+  iforest: {params: {n_estimators: 50}}
+"""
+
+
+@pytest.mark.slow
+def test_a_new_results_dir_gets_every_cell(tmp_path):
+    """A cell is done exactly when its files are in the results folder the user named: a job
+    already computed into folder A (same PREFECT_HOME, same tracking DB) is computed again into
+    a new folder B, not answered from a cache elsewhere, and B's tables and report show every cell."""
+    a, b = tmp_path / "A", tmp_path / "B"
+    cli(tmp_path, "table", SMALL, results=a)
+    out = cli(tmp_path, "table", SMALL, results=b)
+    assert "cells: 4 (0 cached, 4 run, 0 failed)" in out.stdout, out.stdout
+    assert len(finished_cells(b)) == 4 and set(finished_cells(b)) == set(finished_cells(a))
+    for table in (table_csv(tmp_path, results=b), table_csv(tmp_path, "aupr", results=b)):
+        text = table.to_string()
+        assert "missing" not in text and "failed" not in text and table.notna().all().all(), text
+    (report,) = (b / "tables").glob("table-*/report/report.md")
+    md = report.read_text()
+    assert "Cells: 4 ok." in md and not re.search(r"\d+ missing|missing \(\d+/\d+\)", md), md
+    stored = tmp_path / "prefect" / "storage"  # Prefect keeps no results of its own
+    assert not stored.exists() or not any(stored.iterdir())
 
 
 @pytest.mark.slow
@@ -162,12 +272,20 @@ def test_sigkill_then_resume(tmp_path):
                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cells = killed / "results" / "cells"
     deadline = time.time() + 600
+    server = set()
     while time.time() < deadline and len(list(cells.rglob("*.json"))) < 2:
+        server |= _prefect_servers(proc.pid)
         time.sleep(0.5)
     done_before = {f.name: f.stat().st_mtime for f in cells.rglob("*.json")}
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert 2 <= len(done_before) < 6, "the run must be killed in the middle"
+    # the CLI's Prefect server (in a session of its own) notices and exits: no orphan
+    assert server, "the CLI started no Prefect server of its own"
+    end = time.time() + 20
+    while time.time() < end and any(psutil.pid_exists(p) for p in server):
+        time.sleep(0.5)
+    assert not any(psutil.pid_exists(p) for p in server), "the Prefect server outlived the killed CLI"
 
     out = cli(killed, "table", KILLABLE)
     assert f"({len(done_before)} cached, {6 - len(done_before)} run, 0 failed)" in out.stdout, out.stdout
@@ -183,45 +301,28 @@ def test_sigkill_then_resume(tmp_path):
     pd.testing.assert_frame_equal(table_csv(killed), table_csv(clean))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _prefect_servers(pid: int) -> set[int]:
+    out = set()
+    try:
+        for c in psutil.Process(pid).children(recursive=True):
+            try:
+                if "flows.prefect_server" in " ".join(c.cmdline()):
+                    out.add(c.pid)
+            except psutil.Error:
+                pass
+    except psutil.Error:
+        pass
+    return out
 
 
 @pytest.mark.slow
 def test_local_dask_cluster_gives_the_same_numbers(tmp_path):
+    """Two Dask worker processes share the CLI's own Prefect server (they inherit PREFECT_API_URL)."""
     threads, dask = tmp_path / "threads", tmp_path / "dask"
     threads.mkdir(), dask.mkdir()
     cli(threads, "table", TABLE)
-    # One Prefect server for the flow and every Dask worker (each worker inherits PREFECT_API_URL).
-    env = env_for(dask)
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    try:
-        env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
-        _wait_http(f"http://127.0.0.1:{port}/api/health", 180)
-        out = cli(dask, "table", TABLE, "--runner", "dask", env=env)
-        assert "running on dask (2 workers" in out.stdout
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
+    out = cli(dask, "table", TABLE, "--runner", "dask")
+    assert "running on dask (2 workers" in out.stdout
     pd.testing.assert_frame_equal(table_csv(dask), table_csv(threads))
     for metric in ("aupr", "ap"):
         pd.testing.assert_frame_equal(table_csv(dask, metric), table_csv(threads, metric))
-
-
-def _wait_http(url: str, timeout: float) -> None:
-    import urllib.request
-
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError(f"{url} did not answer in {timeout} s")

@@ -188,3 +188,23 @@ def test_report_errors_name_the_problem(run):
 def test_the_table_run_logged_its_own_report(run):
     (d,) = list((run / "results" / "tables").glob("table-report-*"))
     assert (d / "report" / "report.md").is_file() and (d / "report" / "table_auroc.tex").is_file()
+
+
+def test_a_rerun_refits_exactly_the_cells_whose_files_are_missing_or_damaged(run, tmp_path):
+    """A deleted scores file and a corrupted one: the same command refits those two cells (and
+    retries the two failed ones), nothing else, and the resumed parent holds each cell once."""
+    shutil.copytree(run / "results", tmp_path / "results")
+    shutil.copy(run / "mlflow.db", tmp_path / "mlflow.db")
+    truth = stored(run)
+    lost, bad = truth[truth.method == "iforest"].key.iloc[:2]
+    (tmp_path / "results" / "cells" / lost[:2] / f"{lost}.npz").unlink()
+    damaged = tmp_path / "results" / "cells" / bad[:2] / f"{bad}.npz"
+    damaged.write_bytes(damaged.read_bytes()[:-64] + b"\0" * 64)
+    out = cli(tmp_path, "table", TABLE, check=False)
+    assert out.returncode == 1 and "(36 cached, 2 run, 2 failed)" in out.stdout, out.stdout + out.stderr
+    again = stored(tmp_path).set_index("key")
+    for key in (lost, bad):
+        assert again.loc[key, "auroc"] == truth.set_index("key").loc[key, "auroc"]  # same seed, same scores
+    _, children = mlflow_runs(tmp_path, "sla2p-bench/table")
+    keys = [c.data.tags["sla2p.cell_key"] for c in children]
+    assert len(keys) == 40 and len(set(keys)) == 40

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from tasks.cells import CellRecord
 from tasks.metrics import cells_frame
 from tasks.report import plots
 from tasks.report.significance import (average_ranks, friedman, min_two_sided_p, nemenyi_cd, score_matrix,
@@ -40,7 +41,7 @@ def cells():
     recs.append(record("gamma", None, None, "sla2p", 0, 0.9))
     recs.append(record("gamma", None, None, "iforest", 0, None, status="failed", error="ValueError: boom"))
     recs.append(record("gamma", None, None, "knn", 0, None, status="missing", error="never logged"))
-    return cells_frame(recs)
+    return cells_frame([CellRecord.from_dict(r) for r in recs])
 
 
 def test_comparison_values_order_and_bold(cells):
@@ -148,3 +149,33 @@ def test_plots_are_written(cells, tmp_path):
                         for p, vals in {"epsilon": [0.0, 1.0, 10.0], "n_projections": [16, 64, 256]}.items()
                         for i, v in enumerate(vals) for m in ("auroc", "aupr")])
     assert png_ok(plots.ablation_curves(abl, tmp_path / "a.png", order=["epsilon", "n_projections"]))
+
+
+def test_aupr_inflated_by_ties_is_flagged_and_never_best():
+    """LOF-style scores (most rows tied at the top) get a high trapezoidal AUPR: flagged, not bold."""
+    from tasks.metrics import evaluate
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(628), np.ones(36)].astype(int)
+    tied = rng.normal(size=664)
+    tied[rng.permutation(664)[:544]] = 10.0
+    honest = rng.normal(size=664) + 0.8 * y
+    recs = []
+    for method, s in [("lof", tied), ("sla2p", honest)]:
+        m = evaluate(y, s)
+        recs.append({"key": method, "status": "ok", "metrics": m,
+                     "cell": {"dataset": "20news", "normal_class": "a", "ratio": 0.1, "method": method, "params": {},
+                              "seed": 0}})
+    frame = cells_frame([CellRecord.from_dict(r) for r in recs])
+    assert frame.set_index("method").aupr_tie_gain["lof"] > 0.1 and frame.set_index("method").aupr_tie_gain["sla2p"] == 0
+    assert frame.set_index("method").aupr["lof"] > frame.set_index("method").aupr["sla2p"]  # the trapezoid's reward
+    comp = comparison(frame, "aupr").set_index("method")
+    assert comp.tie_flag["lof"] and not comp.best["lof"] and comp.best["sla2p"]
+    md = to_markdown(comparison(frame, "aupr"), "aupr")
+    header = next(line for line in md.splitlines() if line.startswith("| dataset"))
+    row = next(line for line in md.splitlines() if line.startswith("| 20news"))
+    cell = dict(zip([c.strip() for c in header.split("|")], [c.strip() for c in row.split("|")]))
+    assert cell["lof"].endswith("†") and not cell["lof"].startswith("**") and cell["sla2p"].startswith("**")
+    assert "never marked best" in md
+    assert not comparison(frame, "auroc").tie_flag.any()
+    assert "\\dag{}" in to_latex(comparison(frame, "aupr"), "aupr")

@@ -1,7 +1,7 @@
 """Image loaders: Caltech-101 (11 classes) and CIFAR-10 (60,000 JPEGs), as member lists.
 
 Nothing is decoded here: a loader lists the JPEGs inside the archive in dataset order with
-their class index; :mod:`tasks.embed.embed` decodes them while embedding.
+their class index; :mod:`tasks.embed.inference` decodes them while embedding.
 
 * Caltech-101 (``caltech101/caltech101-11classes.tar``): the 11 classes with at least 100
   images (3,479 JPEGs, original resolution). Classes in Python ``sorted`` order of the folder

@@ -89,8 +89,8 @@ def _check_ratio(ratio) -> float:
 def make_split(name: str, normal_class=None, ratio: float | None = None, seed: int = 0, *, features=None) -> Split:
     """The rows of one (dataset, normal class, ratio, seed) run; see the module docstring.
 
-    ``features`` (a :class:`~tasks.embed.embed.Features`) supplies the labels; without it they
-    are read with :func:`~tasks.embed.embed.load_labels` (cached; no embedding is computed).
+    ``features`` (a :class:`~tasks.embed.Features`) supplies the labels; without it they
+    are read with :func:`~tasks.embed.load_labels` (cached; no embedding is computed).
     """
     spec = get_spec(name)
     if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:

@@ -208,7 +208,8 @@ _CONFIG_KEYS = {"rsrae_dir": "SLA2P_RSRAE_DIR", "resnet50_weights": "SLA2P_RESNE
 
 
 def configure_paths(paths_: dict | None = None, **kw) -> dict[str, str]:
-    """Point the suite at the paper's own files, e.g. from a YAML config's mapping.
+    """Point the suite at the paper's own files from Python (the environment variables below do
+    the same from a shell; configs have no key for paths).
 
     Keys: an optional dataset name (``cifar100``, ``cifar10_python``, ``20news_rsrae``,
     ``reuters_rsrae``, ``caltech101_rsrae``: the file's path), ``rsrae_dir`` (the folder with

@@ -1,7 +1,7 @@
 """Text loaders from the raw corpora: 20 Newsgroups ('bydate') and Reuters-21578 (SGML).
 
 They return the documents and labels in *dataset order*; the TF-IDF (or MiniLM) features
-are computed by :mod:`tasks.embed.embed`. Choices where the paper is silent:
+are computed by :mod:`tasks.embed.text`. Choices where the paper is silent:
 
 20 Newsgroups (``20newsgroups/20news-bydate.tar.gz``, 18,846 documents, 20 classes)
     * Decoding: latin-1 (as scikit-learn).
@@ -175,11 +175,6 @@ def _reuters_stories(path: Path) -> list[tuple[list[str], str]]:
     if len(stories) != 21578:
         raise DataError(f"{path}: expected 21,578 Reuters stories, parsed {len(stories)}")
     return stories
-
-
-def reuters_topic_counts(path: str | Path) -> Counter:
-    """Single-topic story counts per topic (to check :data:`REUTERS_CLASSES`)."""
-    return Counter(t[0] for t, _ in _reuters_stories(Path(path)) if len(t) == 1)
 
 
 def load_reuters(path: str | Path) -> RawData:

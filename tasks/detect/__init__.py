@@ -1,5 +1,5 @@
-"""Detect: fit and score one cell, keep its scores, return a small record."""
+"""Detect: fit and score one cell, keep its scores, return its record."""
 
-from .fit_score import CellFailed, base_record, failure_record, fit_and_score
+from .fit_score import CellFailed, fit_and_score
 
-__all__ = ["fit_and_score", "CellFailed", "base_record", "failure_record"]
+__all__ = ["fit_and_score", "CellFailed"]

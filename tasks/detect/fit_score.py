@@ -15,7 +15,7 @@ from pathlib import Path
 
 from baselines import make_detector
 
-from ..cells import record_cell
+from ..cells import CellRecord, KeyedCell
 from ..datasets import authors_order, make_split, take_rows
 from ..embed import features_for
 from ..metrics import evaluate
@@ -35,50 +35,37 @@ def _device_of(det) -> str:
     return str(dev) if dev not in (None, "auto") else "cpu"
 
 
-def base_record(payload: dict) -> dict:
-    """The part of a cell's record that names it (shared by finished and failed records)."""
-    return {"key": payload["key"], "name": payload["name"], "cell": record_cell(payload)}
-
-
-def failure_record(payload: dict, error: str, tb: str = "") -> dict:
-    return {**base_record(payload), "status": "failed", "error": error, "traceback": tb}
-
-
-def fit_and_score(payload: dict, results_dir: str) -> dict:
-    """Run the cell described by ``payload`` (see :meth:`tasks.cells.Cell.to_payload`)."""
+def fit_and_score(work: KeyedCell, results_dir: str) -> CellRecord:
+    """Run one cell, store its scores, and return its record."""
     _apply_thread_setting()
-    key = payload["key"]
-    base = base_record(payload)
+    cell = work.cell
     try:
-        feats = features_for(payload["dataset"], payload["extractor"])
-        if feats.key != payload["data_key"]:
-            raise RuntimeError(f"data of {payload['dataset']} changed since the run started "
-                               f"({feats.key} != {payload['data_key']})")
-        split = make_split(payload["dataset"], payload["normal_class"], payload["ratio"], payload["seed"],
-                           features=feats)
-        if base["cell"]["row_order"] == "inliers_first":
+        feats = features_for(cell.dataset, cell.extractor)
+        if feats.key != work.data_key:
+            raise RuntimeError(f"data of {cell.dataset} changed since the run started "
+                               f"({feats.key} != {work.data_key})")
+        split = make_split(cell.dataset, cell.normal_class, cell.ratio, cell.seed, features=feats)
+        if cell.row_order == "inliers_first":
             split = authors_order(split)
         X = take_rows(feats.X, split.indices)
-        det = make_detector(base["cell"]["detector"], random_state=payload["seed"],
-                            device=None if payload["device"] == "auto" else payload["device"], **payload["params"])
+        det = make_detector(cell.detector_name, random_state=cell.seed,
+                            device=None if cell.device == "auto" else cell.device, **cell.param_dict)
         uses_gpu = getattr(det, "device", None) in ("cuda", "auto") and _cuda_available()
         with _GPU_LOCK if uses_gpu else nullcontext():
             t0 = time.perf_counter()
             det.fit(X)
             fit_s = time.perf_counter() - t0
             scores = det.decision_scores_  # transductive: the fitted set is the scored set
-        metrics = evaluate(split.labels, scores)
-        record = {**base, "status": "ok", "metrics": metrics, "fit_seconds": fit_s,
-                  "n_rows": int(len(split.indices)), "n_outliers": int(split.n_outlier),
-                  "n_features": int(X.shape[1]), "device": _device_of(det),
-                  "history": _small_history(det)}
-        return save_result(Path(results_dir), key, record, scores, split.labels, split.indices)
+        record = CellRecord(work.key, cell, "ok", metrics=evaluate(split.labels, scores), fit_seconds=fit_s,
+                            n_rows=int(len(split.indices)), n_outliers=int(split.n_outlier),
+                            n_features=int(X.shape[1]), device=_device_of(det), history=_small_history(det))
+        return save_result(Path(results_dir), record, scores, split.labels, split.indices)
     except Exception as exc:
         # Kept beside the results so the table shows the cell as failed with its error; raised
-        # so Prefect marks the task Failed and never caches it (a rerun tries it again).
-        record = failure_record(payload, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8))
-        save_failure(Path(results_dir), key, record)
-        raise CellFailed(record["error"]) from exc
+        # so the flow marks the task Failed (a rerun tries it again).
+        record = CellRecord.failure(work, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8))
+        save_failure(Path(results_dir), record)
+        raise CellFailed(record.error) from exc
 
 
 def _apply_thread_setting() -> None:

@@ -5,18 +5,18 @@
 
 The cache key holds the source files' content hash, so one entry serves every class, ratio,
 seed and method.
+
+Modules, one job each: :mod:`.features` (the facade: load_features, load_labels),
+:mod:`.extractors` (the extractor table), :mod:`.text` (TF-IDF, MiniLM), :mod:`.models`
+(image networks and their weights), :mod:`.preprocess` (image decoding and resizing),
+:mod:`.inference` (batched image embedding), :mod:`.cache` (the on-disk entries),
+:mod:`.errors`, :mod:`.prepared` (a dataset made ready once per run).
 """
 
-from .embed import (
-    CODE_VERSION,
-    EXTRACTOR_CALLS,
-    EXTRACTORS,
-    CacheCorruptWarning,
-    ExtractorUnavailable,
-    Features,
-    load_features,
-    load_labels,
-)
+from .cache import CODE_VERSION, CacheCorruptWarning
+from .errors import ExtractorUnavailable
+from .extractors import EXTRACTOR_CALLS, EXTRACTORS
+from .features import Features, load_features, load_labels
 from .prepared import features_for, prepare_dataset
 
 __all__ = ["load_features", "load_labels", "Features", "EXTRACTORS", "EXTRACTOR_CALLS", "CODE_VERSION",

@@ -1,6 +1,6 @@
 """A dataset made ready once per run of a flow: fetched (DVC, verified) and embedded (cached).
 
-The embedding cache (:mod:`tasks.embed.embed`) does the real caching (shared by every class, ratio,
+The embedding cache (:mod:`tasks.embed.cache`) does the real caching (shared by every class, ratio,
 seed and method); this stage only makes sure it is warm before cells start, and reports the
 data key that goes into every cell key.
 """
@@ -11,7 +11,7 @@ from collections import OrderedDict
 from threading import Lock
 
 from ..datasets import get_spec
-from .embed import load_features
+from .features import load_features
 
 _MEMO: OrderedDict = OrderedDict()
 _MEMO_LOCK = Lock()

@@ -26,11 +26,9 @@ describes, so it is documentation, not the reference we verify against.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -71,6 +69,7 @@ class UntrackedDataWarning(UserWarning):
     """A file is loaded that ``data.dvc`` does not pin (so it cannot be verified)."""
 
 
+SOURCES = "SOURCES.md"  # provenance and sha256 of every file, for people
 _LOCK = threading.Lock()
 _MANIFESTS: dict[tuple[str, str], dict[str, str]] = {}
 
@@ -234,7 +233,9 @@ def ensure_files(
 
     missing = [r for r in relpaths if not (ddir / r).is_file()]
     if missing and pull and is_project_data:
-        fetch(missing, root=root)
+        # The provenance of the files comes with the first of them, as `make data` would give it.
+        extra = [SOURCES] if not (ddir / SOURCES).is_file() and SOURCES in (manifest(root) or {}) else []
+        fetch(missing + extra, root=root)
         missing = [r for r in relpaths if not (ddir / r).is_file()]
     if missing:
         where = "" if is_project_data else f" (data folder {ddir} is not the project's {out}/: copy the file there)"

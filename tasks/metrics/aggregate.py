@@ -13,23 +13,23 @@ import json
 import numpy as np
 import pandas as pd
 
-from ..cells import canonical
+from ..cells import DEFAULT_ROW_ORDER, CellRecord, canonical
 
 METRICS = ("auroc", "aupr", "ap")
 
 
-def cells_frame(records: list[dict]) -> pd.DataFrame:
+def cells_frame(records: list[CellRecord]) -> pd.DataFrame:
     rows = []
     for r in records:
-        c = r["cell"]
-        row = {"dataset": c["dataset"], "normal_class": c["normal_class"] if c["normal_class"] is not None else "-",
-               "ratio": c["ratio"] if c["ratio"] is not None else np.nan, "method": c["method"],
-               "seed": c["seed"], "detector": c.get("detector") or c["method"],
-               "row_order": c.get("row_order", "shuffled"), "status": r["status"], "error": r.get("error", ""), "key": r["key"],
-               "fit_seconds": r.get("fit_seconds", np.nan), "cached": r.get("cached", False)}
-        for m in METRICS:
-            row[m] = r.get("metrics", {}).get(m, np.nan)
-        for k, v in sorted(c["params"].items()):
+        c = r.cell
+        row = {"dataset": c.dataset, "normal_class": c.normal_class if c.normal_class is not None else "-",
+               "ratio": c.ratio if c.ratio is not None else np.nan, "method": c.method,
+               "seed": c.seed, "detector": c.detector_name, "row_order": c.row_order, "status": r.status,
+               "error": r.error, "key": r.key, "fit_seconds": r.fit_seconds if r.fit_seconds is not None else np.nan,
+               "cached": r.cached}
+        for m in (*METRICS, "aupr_tie_gain"):
+            row[m] = r.metrics.get(m, np.nan)
+        for k, v in sorted(c.param_dict.items()):
             row[f"param.{k}"] = v
         rows.append(row)
     return pd.DataFrame(rows)
@@ -40,7 +40,7 @@ def comparable(cells: pd.DataFrame) -> pd.DataFrame:
     order, inliers first: that order tells the detector where the outliers are)."""
     if "row_order" not in cells:
         return cells
-    return cells[cells.row_order.fillna("shuffled") == "shuffled"]
+    return cells[cells.row_order.fillna(DEFAULT_ROW_ORDER) == DEFAULT_ROW_ORDER]
 
 
 def over_seeds(cells: pd.DataFrame, column: str) -> tuple[float, float, int]:
@@ -56,11 +56,14 @@ def row_label(dataset: str, ratio) -> str:
 
 
 def cell_text(row, digits: int = 3) -> str:
-    """One summary row as the tables print it: 'mean ± std', or why there is no number."""
+    """One summary row as the tables print it: 'mean ± std' over seeds, the mean alone when there
+    is one seed (no spread to show), or why there is no number."""
     if row.n_failed:
         return f"failed ({row.n_failed}/{row.n_cells})"
     if row.n_missing:
         return f"missing ({row.n_missing}/{row.n_cells})"
+    if row.get("n_seeds", 0) == 1:
+        return f"{row['mean']:.{digits}f}"
     return f"{row['mean']:.{digits}f} ± {row['std']:.{digits}f}"
 
 
@@ -84,14 +87,41 @@ def summary_frame(cells: pd.DataFrame, metric: str = "auroc") -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _value_text(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def variants(cells: pd.DataFrame) -> pd.DataFrame:
+    """The cells with each method relabelled by the parameters that differ within one of its
+    (dataset, ratio) groups, e.g. ``sla2p epsilon=0.078125 n_projections=16``: an ablation's
+    grid points, which no reduction may average together. A table's cells (one configuration per
+    method and dataset) come back unchanged."""
+    params = [c for c in cells.columns if c.startswith("param.")]
+    if cells.empty or not params:
+        return cells
+    out = cells.copy()
+    for method, g in cells.groupby("method", sort=False):
+        per_group = g.groupby(["dataset", "ratio"], dropna=False)[params].nunique(dropna=False)
+        varying = [c for c in params if (per_group[c] > 1).any()]
+        if varying:
+            out.loc[g.index, "method"] = [
+                f"{method} " + " ".join(f"{c[len('param.'):]}={_value_text(v)}" for c, v in zip(varying, vals))
+                for vals in g[varying].itertuples(index=False, name=None)]
+    return out
+
+
 def table_frame(cells: pd.DataFrame, metric: str = "auroc", digits: int = 3) -> pd.DataFrame:
-    """Datasets (and ratios) by methods, 'mean +- std' strings; failed groups say 'failed'."""
-    s = summary_frame(cells, metric)
+    """Datasets (and ratios) by methods (an ablation's grid points each on their own: see
+    :func:`variants`), 'mean ± std' strings ('mean' with one seed); failed groups say 'failed'."""
+    s = summary_frame(variants(cells), metric)
     s["row"] = [row_label(d, r) for d, r in zip(s.dataset, s.ratio)]
     s["value"] = s.apply(cell_text, axis=1, digits=digits)
     order = list(dict.fromkeys(s.row))
     t = s.pivot(index="row", columns="method", values="value").reindex(order)
-    t.index.name = f"{metric} (mean ± std over seeds of the class average)"
+    seeds = s.n_seeds[s.n_seeds > 0]
+    one_seed = len(seeds) and (seeds == 1).all()
+    t.index.name = f"{metric} (" + ("one seed, class average" if one_seed else
+                                     "mean ± std over seeds of the class average") + ")"
     return t
 
 

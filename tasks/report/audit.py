@@ -10,39 +10,38 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..cells import DEFAULT_ROW_ORDER, CellRecord
 from ..metrics import over_seeds, row_label
 
 KEYS = ["dataset", "normal_class", "ratio", "seed"]
 
 
-def _params(rec: dict) -> dict:
-    return dict(rec["cell"].get("params") or {})
 
 
 def audit_pairs(run) -> pd.DataFrame:
     """One row per split holding both an order-invariant SLA2P cell and an official-order one."""
     default, official = {}, {}
     for key, rec in run.records.items():
-        c = rec["cell"]
-        if (c.get("detector") or c["method"]) != "sla2p":
+        c = rec.cell
+        if c.detector_name != "sla2p":
             continue
-        ident = tuple(c.get(k) for k in KEYS)
-        p = _params(rec)
-        if c.get("row_order") == "inliers_first" and p.get("compat") == "official":
+        ident = tuple(getattr(c, k) for k in KEYS)
+        p = c.param_dict
+        if c.row_order == "inliers_first" and p.get("compat") == "official":
             official[ident] = rec
-        elif c.get("row_order", "shuffled") == "shuffled" and p.get("compat", "none") == "none" and c["method"] == "sla2p":
+        elif c.row_order == DEFAULT_ROW_ORDER and p.get("compat", "none") == "none" and c.method == "sla2p":
             default[ident] = rec
     rows = []
     for ident, off in official.items():
         dflt = default.get(ident)
-        row = dict(zip(KEYS, ident), official_key=off["key"], default_key=dflt["key"] if dflt else None,
-                   official_status=off["status"], default_status=dflt["status"] if dflt else "not run")
-        other = {k: v for k, v in _params(off).items() if k != "compat"}
-        row["same_params"] = dflt is not None and other == {k: v for k, v in _params(dflt).items() if k != "compat"}
+        row = dict(zip(KEYS, ident), official_key=off.key, default_key=dflt.key if dflt else None,
+                   official_status=off.status, default_status=dflt.status if dflt else "not run")
+        other = {k: v for k, v in off.cell.param_dict.items() if k != "compat"}
+        row["same_params"] = dflt is not None and other == {k: v for k, v in dflt.cell.param_dict.items()
+                                                            if k != "compat"}
         for m in ("auroc", "aupr"):
-            row[f"official_{m}"] = off.get("metrics", {}).get(m, np.nan) if off["status"] == "ok" else np.nan
-            row[f"default_{m}"] = (dflt.get("metrics", {}).get(m, np.nan)
-                                   if dflt is not None and dflt["status"] == "ok" else np.nan)
+            row[f"official_{m}"] = off.metrics.get(m, np.nan) if off.status == "ok" else np.nan
+            row[f"default_{m}"] = dflt.metrics.get(m, np.nan) if dflt is not None and dflt.status == "ok" else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -69,11 +68,11 @@ def _within_last_batch(official: dict, default: dict, last: int) -> tuple[float,
     return float(roc_auc_score(y, official["scores"][tail])), float(roc_auc_score(y, d_scores))
 
 
-def _param(rec: dict, name: str):
+def _param(rec: CellRecord, name: str):
     """The cell's value of an SLA2P parameter, or SLA2P's default."""
     from baselines import make_detector
 
-    params = _params(rec)
+    params = rec.cell.param_dict
     return params[name] if name in params else getattr(make_detector("sla2p"), name)
 
 
@@ -111,7 +110,7 @@ def _explain(run, g: pd.DataFrame, ok: pd.DataFrame, row: dict) -> str:
         return f"no comparison: {why}"
     first = ok.iloc[0]
     rec = run.records[first.official_key]
-    arrays = run.scores(rec["key"])
+    arrays = run.scores(rec.key)
     labels = np.asarray(arrays["labels"]).astype(int)
     f = _batch_facts(labels, int(_param(rec, "batch_size")))
     within = _within_last_batch(arrays, run.scores(first.default_key), f["last"])

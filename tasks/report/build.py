@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..cells import DEFAULT_ROW_ORDER
 from ..metrics import ablation_curves, cells_frame
 from . import plots
 from .audit import audit_markdown, audit_table
@@ -41,7 +42,7 @@ def build_report(run, out_dir: str | Path, *, metrics=DEFAULT_METRICS, ratio: fl
     if len(failed):
         body += ["## Failed and missing cells", "", "| cell | status | error |", "|---|---|---|"]
         for _, r in failed.iterrows():
-            name = run.records[r.key]["name"]
+            name = run.records[r.key].name
             err = str(r.error).replace("|", "\\|").replace("\n", " ")[:300]
             body.append(f"| {name} | {r.status} | {err} |")
         body.append("")
@@ -127,11 +128,11 @@ def _roc_pr(run, out: Path, files: dict, cell: str | None) -> list[str]:
     """ROC and PR curves of the chosen cell (by name or key; default: the first finished SLA2P
     cell), with every other method's curves on the same split."""
     cells = run.cells
-    ok = cells[(cells.status == "ok") & (cells.row_order == "shuffled")]
+    ok = cells[(cells.status == "ok") & (cells.row_order == DEFAULT_ROW_ORDER)]
     if ok.empty:
         return []
     if cell:
-        names = {run.records[k]["name"]: k for k in ok.key}
+        names = {run.records[k].name: k for k in ok.key}
         key = names.get(cell) or (cell if cell in set(ok.key) else None)
         if key is None:
             raise ValueError(f"cell {cell!r} is not a finished cell of this run; e.g. {', '.join(list(names)[:3])}")
@@ -145,7 +146,7 @@ def _roc_pr(run, out: Path, files: dict, cell: str | None) -> list[str]:
     for _, r in same.iterrows():
         a = run.scores(r.key)
         curves[r.method] = (a["labels"], a["scores"])
-    name = run.records[key]["name"]
+    name = run.records[key].name
     split = ("all rows" if pd.isna(row.ratio) else f"normal class {row.normal_class}, contamination p={row.ratio:g}")
     title = f"{row.dataset} ({split}), seed {row.seed}: every method on the same rows"
     p = plots.roc_pr(curves, title, out / "plots" / "roc_pr.png", highlight=row.method)

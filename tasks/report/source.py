@@ -10,18 +10,15 @@ recomputed from them. A cell that was never logged (an interrupted run) or whose
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..metrics import cells_frame
-from ..cells import record_cell
+from ..cells import DEFAULT_ROW_ORDER, Cell, CellRecord, make_cell
 from ..env import telemetry_off
-from ..metrics import evaluate
+from ..metrics import cells_frame, evaluate
 from ..store import default_results_dir, load_failure, load_record, load_scores
 from ..track import EXPERIMENTS, default_tracking_uri
 
@@ -38,9 +35,14 @@ class RunData:
     tracking_uri: str
     results_dir: Path
     cells: pd.DataFrame        # one row per cell (aggregate.cells_frame columns)
-    records: dict[str, dict]   # key -> record (cell, metrics, status, error)
+    records: dict[str, CellRecord]
     points: dict[str, list]    # ablation: key -> the grid points it stands for
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def results_note(self) -> str | None:
+        """The note that says where the scores were read from, when that is not the obvious place."""
+        return next((n for n in self.notes if n.startswith("scores are read from")), None)
 
     def scores(self, key: str) -> dict[str, np.ndarray]:
         return load_scores(self.results_dir, key)
@@ -97,7 +99,7 @@ def _children(client, parent) -> list:
 def _expected_cells(client, parent) -> tuple[dict[str, object], dict[str, list], str | None]:
     """key -> Cell and key -> grid points, re-derived from the parent's config and filters with
     the code version and data keys the run used. (None, ..., why) when that is impossible."""
-    from flows.config import ConfigError, load_job
+    from ..jobs import ConfigError, expand_job
 
     params, tags = parent.data.params, parent.data.tags
     try:
@@ -106,13 +108,10 @@ def _expected_cells(client, parent) -> tuple[dict[str, object], dict[str, list],
     except (KeyError, json.JSONDecodeError):
         return {}, {}, "the parent run does not hold its config (or it was truncated)"
     code = tags.get("code_version")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "config.yaml"
-        path.write_text(json.dumps(raw))  # JSON is YAML
-        try:
-            job = load_job(path, **filters)
-        except (ConfigError, ValueError) as exc:
-            return {}, {}, f"its config no longer expands here ({exc})"
+    try:
+        job = expand_job(raw, tags.get("config", "<config of the run>"), **filters)
+    except (ConfigError, ValueError) as exc:
+        return {}, {}, f"its config no longer expands here ({exc})"
     cells, points = {}, {}
     for cell, point in zip(job.cells, job.points):
         data_key = tags.get(f"data.{cell.dataset}")
@@ -132,8 +131,14 @@ def load_run(parent_id: str | None = None, *, kind: str = "table", tracking_uri:
     tags = parent.data.tags
     exp = client.get_experiment(parent.info.experiment_id)
     kind = tags.get("sla2p.kind") or next((k for k, v in EXPERIMENTS.items() if v == exp.name), kind)
-    results = Path(results_dir or tags.get("sla2p.results_dir") or default_results_dir())
+    written = tags.get("sla2p.results_dir")
+    results = Path(results_dir or written or default_results_dir())
     notes: list[str] = []
+    if written and Path(written).resolve() != results.resolve():
+        notes.append(f"scores are read from {results} (as asked); the run wrote them to {written}")
+    elif written and results_dir is None and results.resolve() != default_results_dir().resolve():
+        notes.append(f"scores are read from {results}, where the run wrote them, not from this checkout's "
+                     f"{default_results_dir()}: pass --results-dir to read another copy")
     if not results.is_dir():
         notes.append(f"results folder {results} does not exist: every finished cell shows as missing "
                      f"(pass --results-dir)")
@@ -142,14 +147,14 @@ def load_run(parent_id: str | None = None, *, kind: str = "table", tracking_uri:
     if why:
         notes.append(f"cells never logged cannot be listed: {why}")
 
-    records: dict[str, dict] = {}
+    records: dict[str, CellRecord] = {}
     for child in _children(client, parent):
         key = child.data.tags.get("sla2p.cell_key")
         if not key or child.info.status not in ("FINISHED", "FAILED"):
             continue  # half-logged by a crash: the next run of the job replaces it
         status = child.data.tags.get("status", "failed" if child.info.status == "FAILED" else "ok")
         if status == "ok":
-            rec = load_record(results, key)
+            rec = load_record(results, key, verify=False)  # _recompute says what is wrong with the scores
             if rec is None:
                 rec = _from_mlflow(child, expected.get(key), "missing",
                                    f"scores not found in {results} (deleted, or another --results-dir)")
@@ -158,12 +163,12 @@ def load_run(parent_id: str | None = None, *, kind: str = "table", tracking_uri:
         else:
             rec = load_failure(results, key) or _from_mlflow(child, expected.get(key), "failed",
                                                              child.data.tags.get("error", "failed (no error logged)"))
-            rec = {**rec, "status": "failed"}
+            rec = rec.replace(status="failed")
         records[key] = rec
     for key, cell in expected.items():
         if key not in records:
-            records[key] = {"key": key, "name": cell.name, "cell": record_cell(cell.fields()), "status": "missing",
-                            "error": "never logged (the run was interrupted: rerun the job to finish it)"}
+            records[key] = CellRecord(key, cell, "missing",
+                                      error="never logged (the run was interrupted: rerun the job to finish it)")
     if not records:
         raise ReportError(f"run {parent.info.run_id} holds no cells")
     n_expected = int(parent.data.params.get("n_cells", len(records)))
@@ -175,39 +180,35 @@ def load_run(parent_id: str | None = None, *, kind: str = "table", tracking_uri:
                    frame, records, points, notes)
 
 
-def _recompute(results: Path, key: str, rec: dict, child, notes: list[str], check: bool) -> dict:
+def _recompute(results: Path, key: str, rec: CellRecord, child, notes: list[str], check: bool) -> CellRecord:
     """Metrics from the stored scores (not from what was logged); a disagreement is noted."""
     try:
         arrays = load_scores(results, key)
     except (OSError, ValueError) as exc:
-        return {**rec, "status": "missing", "error": f"scores unreadable: {exc}"}
+        return rec.replace(status="missing", error=f"scores unreadable: {exc}")
     try:
         metrics = evaluate(arrays["labels"], arrays["scores"])
     except ValueError as exc:  # e.g. non-finite scores: the cell cannot be a number
-        return {**rec, "status": "failed", "error": f"metrics from the stored scores: {exc}"}
+        return rec.replace(status="failed", error=f"metrics from the stored scores: {exc}")
     if check:
         for m, v in metrics.items():
             logged = child.data.metrics.get(m)
             if logged is not None and abs(logged - v) > 1e-9:
-                notes.append(f"{rec['name']}: {m} logged {logged:.6f}, recomputed from its scores {v:.6f}")
-    return {**rec, "metrics": metrics, "status": "ok"}
+                notes.append(f"{rec.name}: {m} logged {logged:.6f}, recomputed from its scores {v:.6f}")
+    return rec.replace(metrics=metrics, status="ok")
 
 
-def _from_mlflow(child, cell, status: str, error: str) -> dict:
+def _from_mlflow(child, cell: Cell | None, status: str, error: str) -> CellRecord:
     """A record for a cell whose result file is gone: named from the config when possible,
     else from the child run's parameters."""
-    if cell is not None:
-        c = record_cell(cell.fields())
-    else:
+    if cell is None:
         p = child.data.params
 
         def num(v, conv):
             return None if v in (None, "None") else conv(v)
 
-        c = {"dataset": p.get("dataset"), "normal_class": num(p.get("normal_class"), str),
-             "ratio": num(p.get("ratio"), float), "method": p.get("method"), "seed": num(p.get("seed"), int),
-             "extractor": num(p.get("extractor"), str), "detector": p.get("detector", p.get("method")),
-             "row_order": p.get("row_order", "shuffled"),
-             "params": {k[6:]: v for k, v in p.items() if k.startswith("param.")}}
-    return {"key": child.data.tags.get("sla2p.cell_key"), "name": child.info.run_name, "cell": c,
-            "status": status, "error": error}
+        cell = make_cell(p.get("dataset"), num(p.get("normal_class"), str), num(p.get("ratio"), float),
+                         p.get("method"), {k[6:]: v for k, v in p.items() if k.startswith("param.")},
+                         num(p.get("seed"), int) or 0, num(p.get("extractor"), str), detector=p.get("detector"),
+                         row_order=p.get("row_order") or DEFAULT_ROW_ORDER)
+    return CellRecord(child.data.tags.get("sla2p.cell_key"), cell, status, error=error)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..metrics import cell_text, row_label, summary_frame
+from ..metrics import cell_text, comparable, row_label, summary_frame
+from ..metrics.evaluate import TIE_GAIN_FLAG
 
 METRIC_TEXT = {
     "auroc": "AUROC (area under the ROC curve)",
@@ -20,6 +21,7 @@ METRIC_TEXT = {
 }
 METRIC_SHORT = {"auroc": "AUROC", "aupr": "AUPR (trapezoid)", "ap": "AUPR (average precision)"}
 PREFERRED_FIRST = ("sla2p", "sla")
+TIE_MARK = "†"
 
 
 def check_metric(metric: str) -> str:
@@ -58,17 +60,28 @@ def comparison(cells: pd.DataFrame, metric: str = "auroc", ratio: float | None =
     methods = method_order(cells)
     s["_m"] = s.method.map({m: i for i, m in enumerate(methods)})
     s = s.sort_values(["_d", "_r", "_m"]).drop(columns=["_d", "_r", "_m"]).reset_index(drop=True)
+    s["tie_flag"] = _tie_flags(cells, s) if metric == "aupr" else False
     s["best"] = False
-    for _, g in s[s.status == "ok"].groupby("row", sort=False):
+    for _, g in s[(s.status == "ok") & ~s.tie_flag].groupby("row", sort=False):  # a flagged cell is never best
         top = g["mean"].round(3).max()  # best as printed: ties at 3 decimals are all bold
         s.loc[g.index[g["mean"].round(3) == top], "best"] = True
     s["metric"] = metric
     return s
 
 
+def _tie_flags(cells: pd.DataFrame, s: pd.DataFrame) -> np.ndarray:
+    """Where ties inflate the trapezoidal AUPR: any cell of the group gains more than
+    ``TIE_GAIN_FLAG`` from its tied scores (see :mod:`tasks.metrics.evaluate`)."""
+    if "aupr_tie_gain" not in cells:
+        return np.zeros(len(s), dtype=bool)
+    gain = comparable(cells).groupby(["dataset", "ratio", "method"], dropna=False).aupr_tie_gain.max()
+    return np.array([bool(gain.get((d, r, m), 0.0) > TIE_GAIN_FLAG) for d, r, m in zip(s.dataset, s.ratio, s.method)])
+
+
 def wide(comp: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """Rows by methods, strings; a ``best`` column names the row's best method(s)."""
-    comp = comp.assign(text=[cell_text(r, digits) for _, r in comp.iterrows()])
+    comp = comp.assign(text=[cell_text(r, digits) + (TIE_MARK if r.get("tie_flag", False) else "")
+                             for _, r in comp.iterrows()])
     rows = list(dict.fromkeys(comp.row))
     methods = list(dict.fromkeys(comp.method))
     t = comp.pivot(index="row", columns="method", values="text").reindex(index=rows, columns=methods)
@@ -81,8 +94,11 @@ def wide(comp: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
 
 def caption(metric: str, ratio: float | None = None) -> str:
     where = f" at contamination ratio p={ratio:g}" if ratio is not None else ""
+    ties = (f" {TIE_MARK}: tied scores inflate the trapezoid here (with the ties broken at random the area "
+            f"drops by more than {TIE_GAIN_FLAG}; see the AP table); such a cell is never marked best."
+            if metric == "aupr" else "")
     return (f"{METRIC_TEXT[metric]}{where}: mean ± standard deviation over seeds of the average over normal "
-            f"classes; best per row in bold; failed/missing cells are marked, never averaged.")
+            f"classes; best per row in bold; failed/missing cells are marked, never averaged.{ties}")
 
 
 def to_csv(comp: pd.DataFrame, path, digits: int = 3) -> None:
@@ -102,7 +118,7 @@ def to_markdown(comp: pd.DataFrame, metric: str, ratio: float | None = None, dig
 
 
 _TEX = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "{": r"\{",
-        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$"}
+        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$", "†": r"\dag{}"}
 
 
 def tex_escape(s: str) -> str:
@@ -124,8 +140,8 @@ def to_latex(comp: pd.DataFrame, metric: str, ratio: float | None = None, digits
         cells = []
         for m, v in vals.items():
             if v[0].isdigit():
-                mean, std = v.split(" ± ")
-                body = rf"{mean} $\pm$ {std}"
+                mark = r"\dag{}" if v.endswith(TIE_MARK) else ""
+                body = v.removesuffix(TIE_MARK).replace(" ± ", r" $\pm$ ") + mark  # one seed: no spread
                 cells.append(rf"\textbf{{{body}}}" if (row, m) in best else body)
             else:
                 cells.append(rf"\textit{{{tex_escape(v)}}}")

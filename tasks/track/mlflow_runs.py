@@ -1,6 +1,13 @@
 """Tracking stage: MLflow runs. One experiment per flow kind, one parent run per invocation of a
 job, one child run per cell. Only the flow's process writes (SQLite allows one writer).
 
+Several processes on one SQLite store (two different jobs at once): the first client call of a
+fresh database creates its tables, and two processes doing it together fail ("table ... already
+exists"); two writers at once can fail with "database is locked". So, for a ``sqlite:///`` URI,
+every call of the tracker's client holds an exclusive lock on ``<db file>.lock`` (creation of the
+tables and of the experiment included) and retries "database is locked" (a writer that does
+not take the lock, e.g. an MLflow UI) with a backoff.
+
 Resuming: a parent run is identified by ``sla2p.run_key`` (a hash of the job's cell keys). Rerun
 the same job and the existing parent is reopened: children already logged are kept, children a
 crash left RUNNING are deleted and logged again, so the final parent holds each cell once.
@@ -8,19 +15,32 @@ crash left RUNNING are deleted and logged again, so the final parent holds each 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
+from ..cells import CellRecord
 from ..env import CODE_ROOT, project_root, telemetry_off
+from ..files import file_lock
 
 EXPERIMENTS = {"table": "sla2p-bench/table", "ablation": "sla2p-bench/ablation"}
 
 
 def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
+
+
+def default_artifact_root(uri: str) -> Path | None:
+    """Where a new experiment keeps its artifacts when the caller names no folder: beside a
+    SQLite database (a folder the user named), never inside the checkout; for a tracking server,
+    the server's own artifact store (None)."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///"):]).parent / "mlartifacts"
+    return None
 
 
 def git_commit() -> str:
@@ -34,20 +54,62 @@ def git_commit() -> str:
         return "unknown"
 
 
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for other stores and in-memory SQLite)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri[len("sqlite:///"):].split("?", 1)[0]
+    return Path(path).resolve() if path and path != ":memory:" else None
+
+
+class _Serialised:
+    """A client whose every call holds ``lock`` (an exclusive flock, shared with other processes)
+    and retries "database is locked" for up to ``patience`` seconds."""
+
+    def __init__(self, client, lock: Path, patience: float = 120.0):
+        self._client, self._lock, self._patience = client, lock, patience
+
+    def __getattr__(self, name):
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            end, delay = time.monotonic() + self._patience, 0.05
+            while True:
+                try:
+                    with file_lock(self._lock):
+                        return attr(*args, **kwargs)
+                except Exception as exc:  # noqa: BLE001 - only "database is locked" is retried
+                    if "database is locked" not in str(exc) or time.monotonic() > end:
+                        raise
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+        return call
+
+
 class Tracker:
     def __init__(self, uri: str | None, kind: str, artifact_root: Path | None = None):
         telemetry_off()
         from mlflow.tracking import MlflowClient
 
         self.uri = uri or default_tracking_uri()
-        self.client = MlflowClient(tracking_uri=self.uri)
+        db = sqlite_file(self.uri)
+        lock = db.with_name(db.name + ".lock") if db is not None else None
         name = EXPERIMENTS[kind]
-        exp = self.client.get_experiment_by_name(name)
-        if exp is None:
-            root = artifact_root or (project_root() / "mlartifacts")
-            self.experiment_id = self.client.create_experiment(name, artifact_location=Path(root).resolve().as_uri())
-        else:
-            self.experiment_id = exp.experiment_id
+        # A fresh DB gets its tables in the client's constructor, and the experiment is a
+        # get-or-create: both under the lock, one process at a time.
+        with file_lock(lock) if lock is not None else contextlib.nullcontext():
+            client = MlflowClient(tracking_uri=self.uri)
+            self.client = _Serialised(client, lock) if lock is not None else client
+            exp = self.client.get_experiment_by_name(name)
+            if exp is None:
+                root = artifact_root or default_artifact_root(self.uri)
+                self.experiment_id = self.client.create_experiment(
+                    name, artifact_location=None if root is None else Path(root).resolve().as_uri())
+            else:
+                self.experiment_id = exp.experiment_id
 
     # -- parent -------------------------------------------------------------------------------
     def open_parent(self, run_key: str, run_name: str, params: dict, tags: dict, *, resume: bool = True) -> tuple[str, bool]:
@@ -93,28 +155,27 @@ class Tracker:
                 kept[key] = (keep.info.status, keep.info.run_id)
         return kept
 
-    def log_cell(self, parent_id: str, record: dict, *, cached: bool, replace_run: str | None = None) -> str:
+    def log_cell(self, parent_id: str, record: CellRecord, *, cached: bool, replace_run: str | None = None) -> str:
         from mlflow.entities import Metric, Param
 
-        c = record["cell"]
-        tags = {"mlflow.parentRunId": parent_id, "sla2p.cell_key": record["key"], "sla2p.role": "cell",
-                "status": record["status"], "cached": str(cached).lower(), "device": record.get("device", ""),
-                "dataset": c["dataset"], "method": c["method"]}
-        if record["status"] != "ok":
-            tags["error"] = record.get("error", "")[:5000]
-        run = self.client.create_run(self.experiment_id, run_name=record["name"], tags=tags)
+        c = record.cell
+        tags = {"mlflow.parentRunId": parent_id, "sla2p.cell_key": record.key, "sla2p.role": "cell",
+                "status": record.status, "cached": str(cached).lower(), "device": record.device,
+                "dataset": c.dataset, "method": c.method}
+        if record.status != "ok":
+            tags["error"] = record.error[:5000]
+        run = self.client.create_run(self.experiment_id, run_name=record.name, tags=tags)
         rid = run.info.run_id
-        params = {"dataset": c["dataset"], "normal_class": c["normal_class"], "ratio": c["ratio"],
-                  "method": c["method"], "seed": c["seed"], "extractor": c.get("extractor"),
-                  "detector": c.get("detector") or c["method"], "row_order": c.get("row_order", "shuffled")}
-        params.update({f"param.{k}": v for k, v in c["params"].items()})
-        metrics = dict(record.get("metrics", {}))
+        params = {"dataset": c.dataset, "normal_class": c.normal_class, "ratio": c.ratio, "method": c.method,
+                  "seed": c.seed, "extractor": c.extractor, "detector": c.detector_name, "row_order": c.row_order}
+        params.update({f"param.{k}": v for k, v in c.param_dict.items()})
+        metrics = dict(record.metrics)
         for k in ("fit_seconds", "n_rows", "n_outliers"):
-            if record.get(k) is not None:
-                metrics[k] = record[k]
+            if getattr(record, k) is not None:
+                metrics[k] = getattr(record, k)
         self.client.log_batch(rid, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()],
                               params=[Param(k, str(v)[:6000]) for k, v in params.items()])
-        self.client.set_terminated(rid, "FINISHED" if record["status"] == "ok" else "FAILED")
+        self.client.set_terminated(rid, "FINISHED" if record.status == "ok" else "FAILED")
         if replace_run:
             self.client.delete_run(replace_run)
         return rid

@@ -1,10 +1,10 @@
 """Expected wall time of a job, printed before it starts.
 
 SLA2P/SLA cells are costed by FLOPs (three MLP passes per (sample, projection) pair for SLA2P,
-one for SLA, plus the projection GEMM; see bench/core.py) at the GEMM rate measured here times
-the scoring efficiency bench/core.py measured (about 0.65); on text datasets training to
+one for SLA, plus the projection GEMM; see bench/bench_core.py) at the GEMM rate measured here times
+the scoring efficiency bench/bench_core.py measured (about 0.65); on text datasets training to
 max_epochs is added (their acc_threshold is not reached). Other methods use per-row costs
-measured by bench/baselines.py on Arrhythmia/Thyroid (rough: their cost depends on the data).
+measured by bench/bench_baselines.py on Arrhythmia/Thyroid (rough: their cost depends on the data).
 Images not yet embedded add their embedding time (about 20 images/s on 2 CPU cores).
 """
 
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-# seconds per 1,000 rows at d ~ 300 (bench/baselines.py); quadratic methods are scaled by n^2.
+from sla2p.network import classifier_flops, pair_flops
+
+# seconds per 1,000 rows at d ~ 300 (bench/bench_baselines.py); quadratic methods are scaled by n^2.
 _LINEAR = {"iforest": 0.05, "ecod": 0.05, "copod": 0.05, "hbos": 0.02, "pca": 0.05, "autoencoder": 1.0,
            "deepsvdd": 2.5, "goad": 4.0, "rsrae": 5.0}
 _QUADRATIC = {"ocsvm": 0.05, "lof": 0.02, "knn": 0.02}  # seconds per (1,000 rows)^2
@@ -38,8 +40,7 @@ def gemm_rate(seconds: float = 0.5, rows: int = 4096) -> float:
 
 def _sla_flops(n: int, d: int, params: dict, perturbed: bool) -> float:
     K, m = params.get("n_projections", 256), params.get("proj_dim", 256)
-    mlp = 2.0 * (m * 2 * m + 2 * m * 4 * m + 4 * m * K)
-    return n * K * ((3 if perturbed else 1) * mlp + 2 * d * m)
+    return n * K * pair_flops(d, m, K, passes=3 if perturbed else 1)
 
 
 def _text_training_seconds(n: int, params: dict, rate: float) -> float:
@@ -48,14 +49,13 @@ def _text_training_seconds(n: int, params: dict, rate: float) -> float:
     runs at about a third of the scoring efficiency (small GEMMs)."""
     K, m = params.get("n_projections", 256), params.get("proj_dim", 256)
     epochs = params.get("max_epochs", 20)
-    mlp = 2.0 * (m * 2 * m + 2 * m * 4 * m + 4 * m * K)
-    return epochs * n * K * 3 * mlp / (rate / 3)
+    return epochs * n * K * 3 * classifier_flops(m, K) / (rate / 3)
 
 
 def cell_rows(job) -> dict:
     """Rows of each (dataset, class, ratio) split, from the labels alone (no embedding)."""
-    from tasks.datasets import get_spec
-    from tasks.embed import load_labels
+    from .datasets import get_spec, n_outliers
+    from .embed import load_labels
 
     out = {}
     for ds in dict.fromkeys(c.dataset for c in job.cells):
@@ -69,11 +69,7 @@ def cell_rows(job) -> dict:
                 n = len(y)
             else:
                 n_norm = counts[classes.index(c.normal_class)]
-                if spec.outlier_mode == "first" or spec.outlier_base:
-                    n_out = int(spec.outlier_base * c.ratio)
-                else:
-                    n_out = int(c.ratio * n_norm)
-                n = min(spec.max_rows, n_norm + n_out)
+                n = min(spec.max_rows, n_norm + n_outliers(spec, c.ratio, n_norm))  # the protocol's own rule
             out[(ds, c.normal_class, c.ratio)] = n
     return out
 
@@ -82,8 +78,8 @@ _DIMS = {"tfidf": {"20news": 10_000, "reuters": 24_069}, "efficientnet-lite0": 1
 
 
 def _dim(ds: str, extractor: str | None) -> int:
-    from tasks.datasets import get_spec
-    from tasks.embed import load_features
+    from .datasets import get_spec
+    from .embed import load_features
 
     spec = get_spec(ds)
     ex = extractor or spec.default_extractor
@@ -95,7 +91,7 @@ def _dim(ds: str, extractor: str | None) -> int:
 
 def estimate(job) -> dict:
     """Seconds by method, embedding seconds, and the total (all cores, one cell at a time)."""
-    from tasks.datasets import get_spec
+    from .datasets import get_spec
 
     rate = gemm_rate() * 1e9 * _EFFICIENCY
     rows = cell_rows(job)
@@ -123,14 +119,14 @@ def estimate(job) -> dict:
 
 
 def rows_total(ds: str) -> int:
-    from tasks.embed import load_labels
+    from .embed import load_labels
 
     return len(load_labels(ds)[0])
 
 
 def _embedded(ds: str) -> bool:
     """Whether the default features of ``ds`` are already in the cache (nothing is computed)."""
-    from tasks.embed import load_features
+    from .embed import load_features
 
     return load_features(ds, only_if_cached=True) is not None
 

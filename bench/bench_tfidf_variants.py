@@ -1,0 +1,350 @@
+"""Does SLA2P's running training accuracy reach the published ``acc_threshold`` on some
+RSRAE-style TF-IDF? One split per dataset, SLA2P at the published settings
+(``paper_params``), a fixed ``max_epochs``; the TF-IDF is varied one factor at a time.
+
+    nice -n 19 .venv/bin/python bench/bench_tfidf_variants.py --dataset 20news --epochs 2 \\
+        --variants today,stop-kept,tf-counts --out curves-20news.csv --summary table-20news.csv \\
+        --plot running-acc-20news.png
+
+A variant is ``today`` (the suite's features: stop words removed, 10,000 terms for 20News /
+all terms for Reuters, tf-idf, L2 rows, headers/quotes/footers stripped; detector
+``normalize="l2"``) or ``+``-joined overrides of it:
+
+    stop-kept | stop-removed        scikit-learn's English stop-word list off / on
+    vocab-10k | vocab-full          the 10,000 most frequent terms / every term
+    tf-counts | tf-idf | tf-sublinear   raw term counts / tf-idf / 1+log(tf) times idf
+    rows-raw | rows-l2              TfidfVectorizer norm=None / "l2"
+    det-none | det-l2               SLA2P(normalize="none") / "l2"
+    text-raw | text-stripped        20News: headers, quotes, footers kept / removed
+    raw                             shorthand for rows-raw+det-none (the authors' code does not
+                                    normalise text rows; rows-raw alone is a no-op under det-l2)
+
+e.g. ``stop-kept+tf-counts+raw``. Every variant's vectoriser is fitted on the WHOLE corpus
+(as RSRAE), then the split's rows are taken (``make_split``). Where K*d*m*4 bytes of
+projections would exceed ``--max-proj-gib``, the columns that are zero in every row of the
+split are dropped first: they never reach x W_k, so training is the same in law (the draw of
+W, and hence the run, differs). Training itself is the library's, untouched.
+
+Outputs: a table on stdout (``--summary`` also writes it as CSV), the running-accuracy curve
+of every variant every ``--every`` steps as CSV (``--out``), and optionally a plot of all the
+variants in that CSV (``--plot``). ``--append`` keeps the other variants already in
+``--out``/``--summary``. Run it under ``nice -n 19``; it uses ``--threads`` (1) torch threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import tarfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from sla2p import SLA2P, paper_params
+from tasks.datasets import get_spec, make_split, take_rows
+from tasks.datasets.text import (
+    NEWSGROUPS,
+    strip_newsgroup_footer,
+    strip_newsgroup_header,
+    strip_newsgroup_quoting,
+)
+from tasks.embed import Features
+from tasks.fetch.paths import data_dir
+from tasks.embed.text import tfidf_features
+from tasks.env import telemetry_off
+
+telemetry_off()  # DVC may be started to fetch the corpus
+
+DEFAULT_CLASS = {"20news": 0, "reuters": "crude"}
+TODAY_MAX_FEATURES = {"20news": 10_000, "reuters": None}
+
+
+@dataclass(frozen=True)
+class Variant:
+    stop_words: str | None = "english"
+    max_features: int | None = 10_000
+    weighting: str = "tfidf"  # counts | tfidf | sublinear
+    row_norm: str | None = "l2"
+    detector_normalize: str = "l2"
+    strip: bool = True
+
+
+OVERRIDES = {
+    "stop-kept": {"stop_words": None}, "stop-removed": {"stop_words": "english"},
+    "vocab-10k": {"max_features": 10_000}, "vocab-full": {"max_features": None},
+    "tf-counts": {"weighting": "counts"}, "tf-idf": {"weighting": "tfidf"},
+    "tf-sublinear": {"weighting": "sublinear"},
+    "rows-raw": {"row_norm": None}, "rows-l2": {"row_norm": "l2"},
+    "det-none": {"detector_normalize": "none"}, "det-l2": {"detector_normalize": "l2"},
+    "raw": {"row_norm": None, "detector_normalize": "none"},
+    "text-raw": {"strip": False}, "text-stripped": {"strip": True},
+}  # fmt: skip
+
+
+def parse_variant(name: str, dataset: str) -> Variant:
+    v = Variant(max_features=TODAY_MAX_FEATURES[dataset])
+    for part in name.split("+"):
+        if part == "today":
+            continue
+        if part not in OVERRIDES:
+            raise SystemExit(f"unknown variant part {part!r}; known: today, {', '.join(OVERRIDES)}")
+        if part.startswith("text-") and dataset != "20news":
+            raise SystemExit(f"{part} applies to 20news only")
+        v = replace(v, **OVERRIDES[part])
+    return v
+
+
+# -- texts -----------------------------------------------------------------------------------
+def newsgroups_unstripped(path: Path) -> tuple[list[str], np.ndarray]:
+    """20News in the loader's dataset order (tasks.datasets.text.load_20newsgroups), nothing removed."""
+    parts: dict[str, dict[tuple[str, str], bytes]] = {"train": {}, "test": {}}
+    with tarfile.open(path, "r:*") as tf:
+        for m in tf:
+            bits = m.name.split("/")
+            if m.isfile() and len(bits) == 3 and bits[0].startswith("20news-bydate-"):
+                split = bits[0].removeprefix("20news-bydate-")
+                if split in parts:
+                    parts[split][(bits[1], bits[2])] = tf.extractfile(m).read()
+    texts, labels = [], []
+    for split in ("train", "test"):
+        files = parts[split]
+        order = sorted(files)
+        idx = np.arange(len(order))
+        np.random.RandomState(0).shuffle(idx)
+        for i in idx:
+            texts.append(files[order[i]].decode("latin-1"))
+            labels.append(NEWSGROUPS.index(order[i][0]))
+    idx = np.arange(len(texts))
+    np.random.RandomState(42).shuffle(idx)
+    return [texts[i] for i in idx], np.asarray(labels, dtype=np.int64)[idx]
+
+
+class Corpus:
+    """The dataset's texts (stripped and, for 20News, unstripped) and labels, loaded once."""
+
+    def __init__(self, dataset: str):
+        self.dataset = dataset
+        spec = get_spec(dataset)
+        raw = spec.load_raw()
+        self.y, self.class_names = raw.y, raw.class_names
+        self.texts = {True: list(raw.texts)}
+        self._path = data_dir() / spec.files[0]
+
+    def get(self, strip: bool) -> list[str]:
+        if strip not in self.texts:
+            texts, y = newsgroups_unstripped(self._path)
+            stripped = [strip_newsgroup_quoting(strip_newsgroup_footer(strip_newsgroup_header(t))) for t in texts]
+            if not (np.array_equal(y, self.y) and stripped == self.texts[True]):
+                raise RuntimeError("unstripped 20News is not in the loader's order: update newsgroups_unstripped")
+            self.texts[strip] = texts
+        return self.texts[strip]
+
+
+def vectoriser(v: Variant, max_features: int | None):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        lowercase=True, token_pattern=r"(?u)\b\w\w+\b", stop_words=v.stop_words, strip_accents=None,
+        min_df=1, max_df=1.0, max_features=max_features, sublinear_tf=v.weighting == "sublinear",
+        use_idf=v.weighting != "counts", smooth_idf=True, norm=v.row_norm, dtype=np.float32,
+    )  # fmt: skip
+
+
+def vectorise(texts: list[str], v: Variant) -> sp.csr_matrix:
+    """The variant's features over the whole corpus (as RSRAE: transductive)."""
+    X = vectoriser(v, v.max_features).fit_transform(texts).tocsr().astype(np.float32)
+    X.sort_indices()
+    return X
+
+
+# -- one run ---------------------------------------------------------------------------------
+def first_crossing(running: np.ndarray, thr: float) -> int | None:
+    hit = np.flatnonzero(running > thr)
+    return int(hit[0]) + 1 if hit.size else None
+
+
+def run_variant(name: str, corpus: Corpus, args, today_check: dict) -> tuple[dict, list[dict]]:
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    ds = args.dataset
+    v = parse_variant(name, ds)
+    t0 = time.perf_counter()
+    X = vectorise(corpus.get(v.strip), v)
+    if name == "today" and not today_check.get("done"):
+        ref = tfidf_features(corpus.get(True), TODAY_MAX_FEATURES[ds])
+        if ref.shape != X.shape or abs(ref - X).max() > 0:
+            raise RuntimeError("the 'today' variant differs from tasks.embed.text.tfidf_features")
+        today_check["done"] = True
+    feats = Features(X=X, y=corpus.y, class_names=corpus.class_names, source_hash="tfidf-variant",
+                     extractor=f"tfidf-variant:{name}", key="")
+    split = make_split(ds, args.normal_class, args.ratio, args.seed, features=feats)
+    Xs = sp.csr_matrix(X)[split.indices]
+    params = paper_params(ds)
+    K, m = params["n_projections"], params["proj_dim"]
+    d_used = Xs.shape[1]
+    if K * d_used * m * 4 > args.max_proj_gib * 2**30:
+        keep = np.flatnonzero(np.asarray((Xs != 0).sum(axis=0)).ravel())
+        Xs = Xs[:, keep]
+        d_used = Xs.shape[1]
+    Xd = take_rows(Xs, np.arange(Xs.shape[0]))
+    t_feat = time.perf_counter() - t0
+
+    det = SLA2P(**params, max_epochs=args.epochs, normalize=v.detector_normalize, device="cpu",
+                random_state=args.seed)
+    t1 = time.perf_counter()
+    det.fit(Xd)
+    t_fit = time.perf_counter() - t1
+    h = det.history_
+    run = np.asarray(h["running_accuracy"], dtype=np.float64)
+    acc = np.asarray(h["accuracy"], dtype=np.float64)
+    loss = np.asarray(h["loss"], dtype=np.float64)
+    thr = float(params["acc_threshold"])
+    cross = first_crossing(run, thr)
+    n_steps = len(run)
+    tail = acc[-args.tail:] if n_steps else acc
+    row = {
+        "dataset": ds, "variant": name, "normal_class": split.normal_class, "n": len(split),
+        "n_outlier": split.n_outlier, "d": X.shape[1], "d_used": d_used,
+        "nnz_per_row": round(Xs.nnz / max(1, Xs.shape[0]), 1),
+        "zero_rows": int((np.diff(Xs.indptr) == 0).sum()), "threshold": thr, "epochs": h["epochs"],
+        "steps": n_steps, "stop_reason": h["stop_reason"],
+        "final_running_acc": round(float(run[-1]), 4) if n_steps else float("nan"),
+        f"last{args.tail}_step_acc": round(float(tail.mean()), 4) if n_steps else float("nan"),
+        "max_running_acc": round(float(run.max()), 4) if n_steps else float("nan"),
+        "crossed_at_step": cross if cross is not None else "",
+        "auroc": round(float(roc_auc_score(split.labels, det.decision_scores_)), 4),
+        "train_s": round(float(h["train_seconds"]), 1), "fit_s": round(t_fit, 1),
+        "features_s": round(t_feat, 1), "torch_threads": torch.get_num_threads(),
+    }  # fmt: skip
+    curve = []
+    e = args.every
+    marks = sorted(set(range(e, n_steps + 1, e)) | {1, n_steps} | ({cross} if cross else set()))
+    for s in marks:
+        if s < 1:
+            continue
+        lo = max(0, s - e)
+        curve.append({"dataset": ds, "variant": name, "step": s, "running_accuracy": round(float(run[s - 1]), 5),
+                      "window_accuracy": round(float(acc[lo:s].mean()), 5),
+                      "window_loss": round(float(loss[lo:s].mean()), 5)})
+    return row, curve
+
+
+# -- output ----------------------------------------------------------------------------------
+def merge_csv(path: Path | None, rows: list[dict], variants: set[str], append: bool) -> list[dict]:
+    if path is None:
+        return rows
+    old = []
+    if append and path.exists():
+        with open(path, newline="") as f:
+            old = [r for r in csv.DictReader(f) if r["variant"] not in variants]
+    allrows = old + rows
+    keys = list(dict.fromkeys(k for r in allrows for k in r))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(allrows)
+    return allrows
+
+
+def print_table(rows: list[dict], tail: int) -> None:
+    cols = ["variant", "d_used", "nnz_per_row", "steps", "final_running_acc", f"last{tail}_step_acc",
+            "crossed_at_step", "auroc", "fit_s"]
+    widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in cols]
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+    for r in rows:
+        print("  ".join(str(r.get(c, "")).ljust(w) for c, w in zip(cols, widths)))
+
+
+def plot(curves: list[dict], path: Path, dataset: str, thr: float, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
+    names = list(dict.fromkeys(r["variant"] for r in curves))
+    for i, name in enumerate(names):
+        pts = [r for r in curves if r["variant"] == name]
+        steps = [int(r["step"]) for r in pts]
+        style = {"color": "k", "lw": 2.2} if name == "today" else {"color": plt.cm.tab10(i % 10), "lw": 1.4}
+        axes[0].plot(steps, [float(r["running_accuracy"]) for r in pts], label=name, **style)
+        axes[1].plot(steps, [float(r["window_accuracy"]) for r in pts], **style)
+    for ax, t in zip(axes, ("running accuracy (the stopping statistic)", "per-step accuracy, window mean")):
+        ax.axhline(thr, ls="--", c="k", lw=1, label=f"published acc_threshold {thr}" if ax is axes[0] else None)
+        ax.set_xlabel("optimiser step (128 pairs)")
+        ax.set_title(t, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("training accuracy")
+    axes[0].set_ylim(0, 1)
+    fig.legend(loc="lower center", ncol=min(4, len(names) + 1), fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0.06 + 0.04 * ((len(names) + 1) // 4), 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", choices=("20news", "reuters"), required=True)
+    ap.add_argument("--epochs", type=int, default=2, help="SLA2P max_epochs (the threshold may stop it sooner)")
+    ap.add_argument("--variants", default="today", help='comma list; see above ("" with --append: table and plot only)')
+    ap.add_argument("--normal-class", default=None, help="class name or index (20news: 0, reuters: crude)")
+    ap.add_argument("--ratio", type=float, default=0.1)
+    ap.add_argument("--seed", type=int, default=0, help="split seed and SLA2P random_state")
+    ap.add_argument("--every", type=int, default=25, help="curve resolution in steps")
+    ap.add_argument("--tail", type=int, default=200, help="steps averaged for the last per-step accuracy")
+    ap.add_argument("--max-proj-gib", type=float, default=4.0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=None, help="curves CSV (required unless --vocab-only)")
+    ap.add_argument("--summary", type=Path, default=None, help="table CSV")
+    ap.add_argument("--plot", type=Path, default=None, help="PNG of every variant in --out")
+    ap.add_argument("--append", action="store_true", help="keep other variants already in --out/--summary")
+    ap.add_argument("--vocab-only", action="store_true", help="print each variant's uncapped vocabulary size; no training")
+    args = ap.parse_args()
+    if args.out is None and not args.vocab_only:
+        ap.error("--out is required")
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    nc = args.normal_class if args.normal_class is not None else DEFAULT_CLASS[args.dataset]
+    args.normal_class = int(nc) if isinstance(nc, str) and nc.isdigit() else nc
+    names = [s.strip() for s in args.variants.split(",") if s.strip()]
+    for n in names:
+        parse_variant(n, args.dataset)
+    corpus = Corpus(args.dataset) if names else None  # none: re-tabulate/re-plot --out only
+    if args.vocab_only:
+        for name in names:
+            v = parse_variant(name, args.dataset)
+            vec = vectoriser(v, None).fit(corpus.get(v.strip))
+            print(f"{args.dataset} {name}: {len(vec.vocabulary_)} terms (uncapped), {len(corpus.y)} documents")
+        return
+    rows, curves, check = [], [], {}
+    for name in names:
+        row, curve = run_variant(name, corpus, args, check)
+        rows.append(row)
+        curves.extend(curve)
+        print(f"[{name}] steps={row['steps']} final_running_acc={row['final_running_acc']} "
+              f"crossed_at={row['crossed_at_step'] or '-'} auroc={row['auroc']} fit={row['fit_s']}s", flush=True)
+        # write as we go: a long run that is stopped keeps what it measured
+        merge_csv(args.out, curves, set(names), args.append)
+        merge_csv(args.summary, rows, set(names), args.append)
+    all_rows = merge_csv(args.summary, rows, set(names), args.append)
+    all_curves = merge_csv(args.out, curves, set(names), args.append)
+    print()
+    print_table(all_rows, args.tail)
+    if args.plot is not None:
+        thr = float(paper_params(args.dataset)["acc_threshold"])
+        cls = get_spec(args.dataset).classes[nc] if isinstance(args.normal_class, int) else args.normal_class
+        plot(all_curves, args.plot, args.dataset, thr,
+             f"SLA2P at paper_params('{args.dataset}'), class {cls}, ratio {args.ratio}, seed {args.seed}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""How a job is run (not what it computes): the CLI's options in one typed place, with their
+defaults and their checks. What a job computes is its config plus :class:`Filters`.
+
+Every check runs when the object is made (``__post_init__``) and raises :class:`OptionError`
+naming the option, the value and what is accepted; the CLI prints that one line and exits 2
+before any server, database, run or fit exists.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+RUNNERS = ("threads", "dask", "ray")
+DEVICES = "auto, cpu, cuda, cuda:N"
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+class OptionError(ValueError):
+    """A command-line option that cannot run; the message names it and the accepted values."""
+
+
+def _items(option: str, text: str | None, conv, what: str, example: str) -> list | None:
+    """A comma-separated option value, each item converted with ``conv`` (None: not given)."""
+    if text is None:
+        return None
+    items = [x.strip() for x in str(text).split(",") if x.strip()]
+    out = []
+    for x in items:
+        try:
+            out.append(conv(x))
+        except ValueError:
+            raise OptionError(f"{option}: {x!r} is not {what}; give a comma-separated list, e.g. {option} {example}") \
+                from None
+    return out or None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The CLI's narrowing of a config: only the cells whose values are listed (None: all)."""
+
+    datasets: list[str] | None = None
+    classes: list[str] | None = None
+    ratios: list[float] | None = None
+    seeds: list[int] | None = None
+    methods: list[str] | None = None
+
+    def __post_init__(self):
+        for r in self.ratios or []:
+            if not 0 < r <= 1:
+                raise OptionError(f"--ratios: {r:g} is outside (0, 1]; contamination ratios are in (0, 1], "
+                                  "e.g. --ratios 0.1,0.3")
+        for s in self.seeds or []:
+            if s < 0:
+                raise OptionError(f"--seeds: {s} is negative; seeds are integers >= 0, e.g. --seeds 0,1,2")
+
+    @classmethod
+    def parse(cls, datasets: str | None = None, classes: str | None = None, ratios: str | None = None,
+              seeds: str | None = None, methods: str | None = None) -> Filters:
+        """From the CLI's comma-separated strings."""
+        return cls(_items("--datasets", datasets, str, "a name", "arrhythmia,thyroid"),
+                   _items("--classes", classes, str, "a class", "0,3"),
+                   _items("--ratios", ratios, float, "a number", "0.1,0.3"),
+                   _items("--seeds", seeds, int, "an integer", "0,1,2"),
+                   _items("--methods", methods, str, "a name", "sla2p,iforest"))
+
+    def as_dict(self) -> dict:
+        """The filters that are set (what the parent run stores and reports re-apply)."""
+        return {k: v for k, v in asdict(self).items() if v}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    refresh: bool = False               # refit every cell and start a new MLflow parent run
+    tracking_uri: str | None = None     # default: sqlite:///<project>/mlflow.db
+    results_dir: str | None = None      # default: <project>/results
+    device: str | None = None           # auto | cpu | cuda | cuda:N (default: the config's)
+    workers: int | None = None          # cells in parallel, >= 1 (default: all cores)
+    runner: str = "threads"             # threads | dask | ray
+    address: str | None = None          # an existing Dask scheduler or Ray cluster
+    dry_run: bool = False               # validate and estimate only
+    progress: bool = False              # a progress bar (on a terminal)
+
+    def __post_init__(self):
+        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
+                                         or self.workers < 1):
+            raise OptionError(f"--workers: {self.workers!r} is not a number of cells in parallel; give an integer "
+                              ">= 1 (default: all cores)")
+        if self.runner not in RUNNERS:
+            raise OptionError(f"--runner: {self.runner!r} is not a runner; choose one of {', '.join(RUNNERS)}")
+        if self.device is not None and not _DEVICE.fullmatch(self.device):
+            raise OptionError(f"--device: {self.device!r} is not a device; choose one of {DEVICES}")
+        if self.address and self.runner == "threads":
+            raise OptionError("--address: the threads runner runs here; give --runner dask or --runner ray "
+                              "with an address")
+        if self.tracking_uri is not None and not self.tracking_uri.strip():
+            raise OptionError("--tracking-uri: empty; give an MLflow URI, e.g. sqlite:///mlflow.db")

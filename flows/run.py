@@ -1,0 +1,286 @@
+"""The table and ablation flows: one body, composed from the tasks; the two flows only name it.
+
+1. expand and validate the job (no work before it is known to be valid);
+2. prepare each dataset once (DVC fetch, verification, cached embedding);
+3. skip cells whose result files exist (unless ``refresh``): a warm rerun refits nothing. A cell
+   is done exactly when its checksummed files are in the results folder; nothing else (no
+   Prefect result cache) answers for it;
+4. run the other cells on the task runner, at most ``workers`` in flight, so that a Ctrl-C
+   (:mod:`flows.interrupt`) stops scheduling at once: running cells finish, no new one starts;
+5. log every cell to MLflow under one parent run (resumed when the same job is rerun), from this
+   process only, as cells finish; a failed cell is logged as failed with its error;
+6. aggregate the table, log it to the parent run and write it under ``results/tables/``; an
+   interrupted run writes the tables of what finished and closes its parent as KILLED.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.futures import as_completed
+
+from tasks.cells import CellRecord, KeyedCell, canonical, code_version
+from tasks.metrics import METRICS, ablation_curves, cells_frame, summary_frame, table_frame
+from tasks.metrics.aggregate import variants
+from tasks.prefect_tasks import fit_and_score_task, prepare_dataset_task
+from tasks.store import default_results_dir, load_failure, load_record
+from tasks.track import Tracker, git_commit
+
+from . import locks
+from .config import load_job
+from .interrupt import INTERRUPT
+from .options import RunOptions
+from .runners import default_workers
+
+# Package versions logged on every parent run (tags ``version.<name>``).
+VERSIONED = ("torch", "numpy", "scikit-learn", "pyod", "prefect", "mlflow", "dvc", "sla2p-bench")
+
+
+def run_key(kind: str, keys: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256(canonical({"kind": kind, "cells": sorted(keys)}).encode()).hexdigest()[:24]
+
+
+def execute(config: str, filters: dict | None = None, options: RunOptions = RunOptions()) -> dict:
+    with INTERRUPT.armed():  # Prefect's engine replaced the CLI's SIGTERM handler for the flow run
+        return _execute(config, filters, options)
+
+
+def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
+    log = get_run_logger()
+    stop = INTERRUPT
+    t_start = time.perf_counter()
+    refresh, tracking_uri = options.refresh, options.tracking_uri
+    job = load_job(config, device=options.device, **(filters or {}))
+    results = Path(options.results_dir or default_results_dir())
+    locks.acquire(results, job.kind, job.cells)  # held by the CLI already; a second run of this job refuses
+    stop.status = {"results": str(results)}
+
+    # 2. data, once per (dataset, extractor); a Ctrl-C here stops before any cell starts
+    data = {}
+    for ds, ex in dict.fromkeys((c.dataset, c.extractor) for c in job.cells):
+        if stop.requested:
+            break
+        data[(ds, ex)] = prepare_dataset_task(ds, ex)
+        log.info("data %s: %s rows x %s features, key %s", ds, data[(ds, ex)]["n_rows"],
+                 data[(ds, ex)]["n_features"], data[(ds, ex)]["data_key"][:12])
+    if stop.requested:
+        log.info("interrupted while preparing the data: no cell started")
+        return {"interrupted": True, "stage": "data", "cells": len(job.distinct_cells()), "finished": None,
+                "cached": 0, "run": 0, "failed": 0, "results_dir": str(results),
+                "seconds": round(time.perf_counter() - t_start, 1)}
+    work = [KeyedCell.of(c, data[(c.dataset, c.extractor)]["data_key"]) for c in job.cells]
+    point_keys = [w.key for w in work]  # ablation: one per grid point, the base point repeats
+    if len(set(point_keys)) != len(point_keys) and job.kind == "table":
+        raise ValueError("the job lists the same cell twice (same dataset, class, ratio, method, params, seed)")
+    # In a 'separate' ablation the base value of each parameter is the same cell: run it once.
+    work = list({w.key: w for w in work}.values())
+    keys = [w.key for w in work]
+
+    # 3. finished cells are not refitted
+    records: dict[str, CellRecord] = {}
+    if not refresh:
+        for w in work:
+            rec = load_record(results, w.key)
+            if rec is not None:
+                records[w.key] = rec.replace(cached=True)
+    pending = [w for w in work if w.key not in records]
+    log.info("%d cells: %d cached, %d to run", len(work), len(records), len(pending))
+    n_run = 0
+    stop.status.update(finished=len(records), run=0)
+
+    # 5. tracking: parent (resumed if this job ran before), children already there
+    tracker = Tracker(tracking_uri, job.kind, results / "mlartifacts" if tracking_uri is None else None)
+    rkey = run_key(job.kind, keys)
+    tags = {"git_commit": git_commit(), "code_version": code_version(), "config": job.path,
+            "sla2p.results_dir": str(results.resolve()), "sla2p.kind": job.kind,
+            **{f"data.{ds}": d["data_key"] for (ds, _), d in data.items()},
+            **{f"source.{ds}": d["source_hash"] for (ds, _), d in data.items()},
+            **provenance({c.device for c in job.cells})}
+    params = {"config_name": job.name, "kind": job.kind, "n_cells": len(work),
+              "filters": canonical(filters or {}),
+              "config_yaml": json.dumps(job.raw, separators=(",", ":"), default=str)}  # config order kept
+    parent, resumed = tracker.open_parent(rkey, f"{job.kind}/{job.name}", params, tags, resume=not refresh)
+    logged = tracker.reconcile(parent)
+    log.info("MLflow parent run %s (%s), %d cells already logged", parent, "resumed" if resumed else "new", len(logged))
+
+    for key, rec in records.items():
+        if logged.get(key, ("", ""))[0] != "FINISHED":
+            tracker.log_cell(parent, rec, cached=True, replace_run=logged.get(key, (None, None))[1])
+
+    # 4. run what is left, at most `workers` cells in flight; a Ctrl-C stops the submitting
+    bar = _Progress(len(pending), options.progress)
+    failed: dict[str, CellRecord] = {}
+    queue = iter(pending)
+    in_flight: dict = {}
+    limit = options.workers or default_workers()
+
+    def submit_more() -> None:
+        while len(in_flight) < limit and not stop.requested:
+            w = next(queue, None)
+            if w is None:
+                return
+            in_flight[fit_and_score_task.submit(w, str(results))] = w
+
+    submit_more()
+    while in_flight:
+        done = as_completed(list(in_flight))
+        fut = next(done)
+        done.close()
+        w = in_flight.pop(fut)
+        submit_more()  # the next cell starts before this one is logged
+        try:
+            rec = fut.result().replace(cached=False)
+            records[w.key] = rec
+            n_run += 1
+        except Exception as exc:  # CellFailed or anything the runner raised
+            rec = load_failure(results, w.key) or CellRecord.failure(w, f"{type(exc).__name__}: {exc}")
+            rec = rec.replace(cached=False)
+            failed[w.key] = rec
+            log.warning("cell %s failed: %s", w.name, rec.error)
+        stop.status.update(finished=len(records), run=n_run)
+        tracker.log_cell(parent, rec, cached=False, replace_run=logged.get(w.key, (None, None))[1])
+        bar.advance(w.name, rec.status)
+    bar.close()
+    not_run = [w for w in work if w.key not in records and w.key not in failed]
+    interrupted = bool(not_run)
+    if interrupted:
+        log.info("interrupted: %d cells not run", len(not_run))
+
+    # 6. tables (of what finished, when interrupted: the rest shows as missing)
+    placeholders = {w.key: CellRecord(w.key, w.cell, "missing", error="not run: the run was interrupted")
+                    for w in not_run}
+    all_records = [records.get(k) or failed.get(k) or placeholders[k] for k in keys]
+    cells_df = cells_frame(all_records)
+    out_dir = results / "tables" / f"{job.kind}-{job.name}-{rkey}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cells_df.to_csv(out_dir / "cells.csv", index=False)
+    tables = {}
+    for metric in METRICS:
+        tables[f"table_{metric}"] = table_frame(cells_df, metric)
+        tables[f"table_{metric}"].to_csv(out_dir / f"table_{metric}.csv")
+        summary_frame(variants(cells_df), metric).to_csv(out_dir / f"summary_{metric}.csv", index=False)
+    if job.kind == "ablation":
+        by_key = {r.key: r for r in all_records}
+        curves = ablation_curves(cells_frame([by_key[k] for k in point_keys]), job.points)
+        curves.to_csv(out_dir / "curves.csv", index=False)
+        if not curves.empty:
+            tables["curves"] = curves.set_index(["parameter", "value", "dataset", "metric"])
+    summary = {"cells": len(keys), "cached": sum(1 for r in all_records if r.cached),
+               "run": n_run, "failed": len(failed), "finished": len(records), "not_run": len(not_run),
+               "interrupted": interrupted, "results_dir": str(results),
+               "seconds": round(time.perf_counter() - t_start, 1),
+               "parent_run_id": parent, "tables_dir": str(out_dir), "tracking_uri": tracker.uri}
+    status = "KILLED" if interrupted else "FINISHED" if not failed else "FAILED"
+    tracker.finish_parent(parent, tables=tables, files={"cells": str(out_dir / "cells.csv"), "config": job.path},
+                          summary={k: summary[k] for k in ("cells", "cached", "run", "failed", "not_run")},
+                          status=status)
+    if interrupted or stop.requested:
+        summary["report"] = ""
+        if not interrupted:
+            log.warning("report skipped (interrupted); build it with `sla2p-bench report %s`", parent)
+    else:
+        summary["report"] = _report(parent, tracker.uri, results, out_dir / "report", log)
+    return {**summary, "table_auroc": tables["table_auroc"].T.to_string()}
+
+
+def provenance(devices: set[str]) -> dict[str, str]:
+    """What a careful reader needs to reproduce the numbers: package versions and the machine."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    tags = {"version.python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            tags[f"version.{name}"] = version(name)
+        except PackageNotFoundError:
+            tags[f"version.{name}"] = "not installed"
+    asked = sorted(devices)
+    if any(d == "auto" or d.startswith("cuda") for d in asked) and torch.cuda.is_available():
+        gpu = torch.cuda.get_device_name(0)
+        device = f"cuda ({gpu}, {torch.cuda.device_count()} device(s))"
+    else:
+        device = "cpu"
+    tags.update({"machine.cpu": _cpu_model(), "machine.cores": str(os.cpu_count() or 1),
+                 "machine.torch_threads": os.environ.get("SLA2P_TORCH_THREADS") or str(torch.get_num_threads()),
+                 "machine.device": device, "machine.device_asked": ",".join(asked),
+                 "machine.platform": platform.platform()})
+    return tags
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _report(parent: str, uri: str, results: Path, out: Path, log) -> str:
+    """The run's report (tables, significance, plots, audit), logged to the parent; a report
+    that cannot be built is a warning: the cells and tables above are already saved."""
+    try:
+        from tasks.report import build_report, load_run, log_report
+
+        run = load_run(parent, tracking_uri=uri, results_dir=results)
+        build_report(run, out)
+        log_report(run, out)
+        return str(out / "report.md")
+    except Exception as exc:  # noqa: BLE001 - reported, and `sla2p-bench report` can retry
+        log.warning("report not built (%s: %s); retry with `sla2p-bench report %s`", type(exc).__name__, exc, parent)
+        return ""
+
+
+class _Progress:
+    """A rich progress bar on a terminal; log lines otherwise."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.bar = None
+        if enabled and total:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("cells"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                TextColumn("{task.description}"))
+            self.bar.start()
+            self.task = self.bar.add_task("", total=total)
+
+    def advance(self, name: str, status: str) -> None:
+        if self.bar:
+            self.bar.update(self.task, advance=1, description=f"{name} {status}")
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.stop()
+
+
+def configure_threads(workers: int) -> int:
+    """Torch threads per cell so that ``workers`` cells in parallel do not oversubscribe the cores."""
+    import torch
+
+    cores = os.cpu_count() or 1
+    threads = max(1, cores // max(1, workers))
+    os.environ["SLA2P_TORCH_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
+    return threads
+
+
+def _benchmark_flow(kind: str, doc: str):
+    def run(config: str = kind, filters: dict | None = None, options: RunOptions = RunOptions()) -> dict:
+        return execute(config, filters, options)
+
+    run.__doc__ = doc
+    return flow(name=f"sla2p-{kind}", log_prints=True)(run)
+
+
+table_flow = _benchmark_flow("table", "The comparison table (configs/table.yaml; configs/smoke.yaml for a first look).")
+ablation_flow = _benchmark_flow("ablation", "Ablation grids over SLA2P's parameters (configs/ablation.yaml).")
+FLOWS = {"table": table_flow, "ablation": ablation_flow}

@@ -1,0 +1,294 @@
+"""Jobs: a config (the mapping a YAML file in ``configs/`` holds) validated and expanded into its
+cells BEFORE any work. Reading the YAML is the flows' job (:mod:`flows.config`); reports re-expand
+the config a parent run stored, with this same function.
+
+A table config::
+
+    kind: table
+    seeds: [0, 1, 2, 3, 4]
+    ratios: [0.1, 0.3, 0.5, 0.01, 0.02, 0.03, 0.04, 0.05]   # one-vs-rest datasets only
+    device: auto
+    datasets:
+      arrhythmia: {}                       # intrinsic: all rows
+      20news: {classes: all}               # or a list of names/indices; optional ratios, extractor
+    methods:
+      sla2p: {paper_settings: true}        # the published per-dataset settings (method.md s5)
+      iforest: {params: {n_estimators: 200}}
+      goad: {per_dataset: {kddcup99: {depth: 5}}}
+      sla2p_official:                      # a labelled variant of a registered detector:
+        detector: sla2p                    #   the order audit of the reports (see README)
+        paper_settings: true
+        params: {compat: official}
+        row_order: inliers_first           # the authors' loaders' order; default: shuffled
+
+An ablation config has ``kind: ablation``, one ``method``, its ``base`` (as a method entry
+above) and a ``grid`` of parameter values; ``mode: separate`` (default) varies one parameter at a
+time around the base, ``mode: product`` runs the full grid.
+
+Parameter precedence: published settings (``paper_settings: true``, where the dataset has them)
+< ``params`` < ``per_dataset[dataset]`` < the grid value (ablations).
+
+Top-level keys: ``kind`` (table | ablation), ``name`` (default: the file's stem), ``description``
+(free text for people; ignored), ``seeds``, ``ratios``, ``device``, ``datasets``, and ``methods``
+(tables) or ``method``/``base``/``grid``/``mode`` (ablations).
+"""
+
+from __future__ import annotations
+
+import itertools
+import numbers
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from baselines import detector_info, list_detectors, make_detector
+
+from .cells import DEFAULT_ROW_ORDER, ROW_ORDERS, Cell, canonical, make_cell
+
+SUITE_PARAMS = ("random_state", "device")  # set by the suite for every detector
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the mistake."""
+
+
+@dataclass
+class Job:
+    kind: str
+    name: str
+    path: str
+    raw: dict
+    cells: list[Cell] = field(default_factory=list)
+    points: list[dict] = field(default_factory=list)  # ablation: the grid point of each cell
+
+    def distinct_cells(self) -> list[Cell]:
+        """Each cell once: a 'separate' ablation repeats its base point on every curve."""
+        return list({canonical(c.identity()): c for c in self.cells}.values())
+
+
+def _expect(cond, msg):
+    if not cond:
+        raise ConfigError(msg)
+
+
+def _check_keys(where: str, d: dict, allowed: set[str]) -> None:
+    _expect(isinstance(d, dict), f"{where} must be a mapping, got {d!r}")
+    extra = set(d) - allowed
+    _expect(not extra, f"{where}: unknown key(s) {sorted(extra)}; allowed: {sorted(allowed)}")
+
+
+def _check_ratios(where: str, ratios) -> list[float]:
+    _expect(isinstance(ratios, list) and ratios, f"{where}: ratios must be a non-empty list")
+    for r in ratios:
+        _expect(isinstance(r, numbers.Real) and not isinstance(r, bool) and 0 < r <= 1,
+                f"{where}: ratio {r!r} is outside (0, 1]")
+    return [float(r) for r in ratios]
+
+
+def _check_seeds(seeds) -> list[int]:
+    _expect(isinstance(seeds, list) and seeds, "seeds must be a non-empty list of ints >= 0")
+    for s in seeds:
+        _expect(isinstance(s, int) and not isinstance(s, bool) and s >= 0, f"seed {s!r} is not an int >= 0")
+    return seeds
+
+
+def _resolve_classes(dataset: str, spec, wanted) -> list[str]:
+    if wanted in (None, "all"):
+        return list(spec.classes)
+    _expect(isinstance(wanted, list) and wanted, f"datasets.{dataset}.classes must be 'all' or a list")
+    out = []
+    for c in wanted:
+        if isinstance(c, int) and not isinstance(c, bool) and 0 <= c < len(spec.classes):
+            out.append(spec.classes[c])
+        elif isinstance(c, str) and c in spec.classes:
+            out.append(c)
+        else:
+            raise ConfigError(f"datasets.{dataset}: unknown class {c!r}; classes: {list(spec.classes)}")
+    return out
+
+
+def _detector_of(method: str, entry: dict) -> str:
+    """The registered detector behind a method entry (a labelled variant names it)."""
+    return entry.get("detector", method)
+
+
+def _method_params(method: str, entry: dict, dataset: str) -> dict:
+    from sla2p.settings import PAPER_SETTINGS, paper_params
+
+    params: dict = {}
+    if entry.get("paper_settings") and dataset in PAPER_SETTINGS:
+        params.update(paper_params(dataset))
+        if _detector_of(method, entry) == "sla":  # SLA is SLA2P without the perturbation
+            params.pop("epsilon", None)
+    params.update(entry.get("params") or {})
+    params.update((entry.get("per_dataset") or {}).get(dataset) or {})
+    return params
+
+
+def _validate_method(method: str, entry: dict, where: str) -> None:
+
+    _check_keys(f"{where}.{method}", entry, {"params", "paper_settings", "per_dataset", "detector", "row_order"})
+    detector = _detector_of(method, entry)
+    if detector not in list_detectors():
+        what = "method" if detector == method else f"detector of {method!r}"
+        raise ConfigError(f"{where}: unknown {what} {detector!r}; registered: {', '.join(list_detectors())}")
+    if entry.get("row_order", DEFAULT_ROW_ORDER) not in ROW_ORDERS:
+        raise ConfigError(f"{where}.{method}.row_order must be one of {list(ROW_ORDERS)}, got {entry['row_order']!r}")
+    valid = [p for p in detector_info(detector).param_names if p not in SUITE_PARAMS]
+    blocks = [("params", entry.get("params") or {})]
+    blocks += [(f"per_dataset.{d}", p or {}) for d, p in (entry.get("per_dataset") or {}).items()]
+    for label, block in blocks:
+        _expect(isinstance(block, dict), f"{where}.{method}.{label} must be a mapping")
+        for p in block:
+            if p in SUITE_PARAMS:
+                raise ConfigError(f"{where}.{method}.{label}: {p!r} is set by the suite (seeds / device), not per method")
+            if p not in valid:
+                raise ConfigError(f"{where}.{method}.{label}: unknown parameter {p!r} for {detector}; valid: {', '.join(valid)}")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _check_types_against_defaults(det, params: dict) -> None:
+    """A value whose kind contradicts the constructor's default is refused (``n_estimators:
+    "lots"`` where the default is 100). PyOD's classes check their values only inside ``fit``;
+    this catches the type mistakes before any work. Values of data-dependent validity
+    (``n_neighbors`` larger than a dataset) are left to the cell, which fails with its error."""
+    import inspect
+
+    defaults = {k: p.default for k, p in inspect.signature(type(det).__init__).parameters.items()}
+    for name, value in params.items():
+        default = defaults.get(name, inspect.Parameter.empty)
+        if default is None or default is inspect.Parameter.empty or value is None:
+            continue
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+            want = "true or false"
+        elif _is_number(default):
+            ok = _is_number(value)
+            want = "a number"
+        else:
+            continue  # strings and objects: many detectors accept several kinds (e.g. "auto" or an int)
+        if not ok:
+            raise ValueError(f"parameter {name!r} must be {want} (its default is {default!r}), got {value!r}")
+
+
+def _check_param_values(method: str, params: dict, where: str) -> None:
+    """Build the detector once and check its values, so bad values fail now, not hours into a run."""
+    try:
+        det = make_detector(method, random_state=0, **params)
+        _check_types_against_defaults(det, params)
+        check = getattr(det, "_check_params", None)
+        if callable(check):
+            check()
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {method} with {params}: {exc}") from exc
+
+
+def _datasets(raw: dict, default_ratios: list[float]) -> list[tuple[str, object, list, list[float], str | None]]:
+    from .datasets import get_spec
+
+    ds = raw.get("datasets")
+    _expect(isinstance(ds, dict) and ds, "datasets must be a non-empty mapping of dataset name -> options")
+    out = []
+    for name, opts in ds.items():
+        opts = opts or {}
+        _check_keys(f"datasets.{name}", opts, {"classes", "ratios", "extractor"})
+        try:
+            spec = get_spec(name)
+        except ValueError as exc:
+            raise ConfigError(f"datasets: unknown dataset {name!r} ({exc})") from None
+        extractor = opts.get("extractor")
+        if extractor is not None and spec.extractors and extractor not in spec.extractors:
+            raise ConfigError(f"datasets.{name}: unknown extractor {extractor!r}; available: {list(spec.extractors)}")
+        if spec.protocol == "intrinsic":
+            _expect("classes" not in opts and "ratios" not in opts,
+                    f"datasets.{name} is intrinsic (all rows): it takes no classes or ratios")
+            out.append((name, spec, [None], [None], extractor))
+        else:
+            classes = _resolve_classes(name, spec, opts.get("classes", "all"))
+            ratios = _check_ratios(f"datasets.{name}", opts["ratios"]) if "ratios" in opts else default_ratios
+            out.append((name, spec, classes, ratios, extractor))
+    return out
+
+
+def _apply_filter(where: str, values: list, wanted: list | None, conv=str) -> list:
+    if not wanted:
+        return values
+    conv_wanted = [conv(w) for w in wanted]
+    present = {conv(v) for v in values if v is not None}
+    missing = [w for w in conv_wanted if w not in present]
+    _expect(not missing, f"--{where}: {missing} not in this config ({sorted(present, key=str)})")
+    return [v for v in values if v is None or conv(v) in conv_wanted]
+
+
+def expand_job(raw: dict, path: str | Path = "<config>", *, datasets=None, classes=None, ratios=None, seeds=None,
+               methods=None, device: str | None = None) -> Job:
+    """Validate a config (the mapping its YAML holds) plus CLI filters and expand it into its
+    cells. Raises ConfigError naming the mistake; nothing else runs before it is known valid."""
+    _expect(isinstance(raw, dict), f"{path}: the top level must be a mapping, got {type(raw).__name__}")
+    kind = raw.get("kind", "table")
+    _expect(kind in ("table", "ablation"), f"kind must be 'table' or 'ablation', got {kind!r}")
+    common = {"kind", "name", "description", "seeds", "ratios", "device", "datasets"}
+    allowed = common | ({"methods"} if kind == "table" else {"method", "base", "grid", "mode"})
+    _check_keys(str(path), raw, allowed)
+    seeds_all = _check_seeds(raw.get("seeds", [0]))
+    default_ratios = _check_ratios("ratios", raw.get("ratios", [0.1]))
+    dev = device or raw.get("device", "auto")
+    ds = _datasets(raw, default_ratios)
+
+    if kind == "table":
+        m = raw.get("methods")
+        _expect(isinstance(m, dict) and m, "methods must be a non-empty mapping of method -> options")
+        method_entries = {name: (e or {}) for name, e in m.items()}
+        for name, e in method_entries.items():
+            _validate_method(name, e, "methods")
+        variants = [(name, e, {}) for name, e in method_entries.items()]
+    else:
+        method = raw.get("method", "sla2p")
+        base = raw.get("base") or {}
+        _validate_method(method, base, "base")
+        grid = raw.get("grid")
+        _expect(isinstance(grid, dict) and grid, "grid must map parameter -> list of values")
+        valid = [p for p in detector_info(_detector_of(method, base)).param_names if p not in SUITE_PARAMS]
+        for p, vals in grid.items():
+            _expect(p in valid, f"grid: unknown parameter {p!r} for {method}; valid: {', '.join(valid)}")
+            _expect(isinstance(vals, list) and vals, f"grid.{p} must be a non-empty list")
+        mode = raw.get("mode", "separate")
+        _expect(mode in ("separate", "product"), f"mode must be 'separate' or 'product', got {mode!r}")
+        if mode == "separate":
+            points = [{p: v} for p, vals in grid.items() for v in vals]
+        else:
+            names = list(grid)
+            points = [dict(zip(names, combo)) for combo in itertools.product(*grid.values())]
+        variants = [(method, base, pt) for pt in points]
+
+    # CLI filters
+    ds = [d for d in ds if d[0] in _apply_filter("datasets", [d[0] for d in ds], datasets)]
+    seeds_run = _apply_filter("seeds", seeds_all, seeds, int)
+    if methods:
+        names = [v[0] for v in variants]
+        keep = _apply_filter("methods", names, methods)
+        variants = [v for v in variants if v[0] in keep]
+
+    cells: list[Cell] = []
+    points: list[dict] = []
+    checked: set = set()
+    for name, spec, cls_list, ratio_list, extractor in ds:
+        if classes:
+            cls_list = [c for c in cls_list if c is None or c in _resolve_classes(name, spec, list(classes))]
+        if ratios:
+            ratio_list = [r for r in ratio_list if r is None or any(abs(r - float(w)) < 1e-12 for w in ratios)]
+        for method, entry, point in variants:
+            detector = _detector_of(method, entry)
+            params = {**_method_params(method, entry, name), **point}
+            sig = (detector, repr(sorted(params.items())))
+            if sig not in checked:
+                _check_param_values(detector, params, f"{method} on {name}")
+                checked.add(sig)
+            for c, r, s in itertools.product(cls_list, ratio_list, seeds_run):
+                cells.append(make_cell(name, c, r, method, params, s, extractor, dev, detector,
+                                       entry.get("row_order", DEFAULT_ROW_ORDER)))
+                points.append(point)
+    _expect(cells, "the config and filters select no cells")
+    return Job(kind, raw.get("name", Path(path).stem), str(path), raw, cells, points)
