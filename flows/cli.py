@@ -173,10 +173,10 @@ def _wait_for(server, interrupt) -> None:
         _refuse("error", exc, code=1)
     if not url:
         _stopped()
-    if url != os.environ["PREFECT_API_URL"]:  # the port was taken meanwhile: Prefect is imported already
-        import prefect.settings
+    os.environ["PREFECT_API_URL"] = url
+    import prefect.settings
 
-        os.environ["PREFECT_API_URL"] = url
+    if prefect.settings.PREFECT_API_URL.value() != url:  # another port, or Prefect was imported before
         ctx = prefect.settings.temporary_settings(updates={prefect.settings.PREFECT_API_URL: url})
         ctx.__enter__()
         atexit.register(ctx.__exit__, None, None, None)

@@ -88,6 +88,8 @@ class PrefectServer:
         self.port = free_port()
         env = {**telemetry_off(dict(os.environ)), **SERVER_ENV}
         env.pop("PREFECT_API_URL", None)
+        if self._log is not None:  # a respawn: the last attempt's output is not needed
+            self._log.close()
         self._log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "flows.prefect_server", "--parent", str(os.getpid()), "--port", str(self.port)],

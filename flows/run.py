@@ -25,8 +25,7 @@ from prefect import flow, get_run_logger
 from prefect.futures import as_completed
 
 from tasks.cells import CellRecord, KeyedCell, canonical, code_version
-from tasks.metrics import METRICS, ablation_curves, cells_frame, summary_frame, table_frame
-from tasks.metrics.aggregate import variants
+from tasks.metrics import METRICS, ablation_curves, cells_frame, summary_frame, table_frame, variants
 from tasks.prefect_tasks import fit_and_score_task, prepare_dataset_task
 from tasks.store import default_results_dir, load_failure, load_record
 from tasks.track import Tracker, git_commit

@@ -11,8 +11,9 @@ from .aggregate import (
     row_label,
     summary_frame,
     table_frame,
+    variants,
 )
 from .evaluate import evaluate
 
 __all__ = ["evaluate", "METRICS", "cells_frame", "comparable", "over_seeds", "row_label", "cell_text",
-           "summary_frame", "table_frame", "ablation_curves"]
+           "summary_frame", "table_frame", "ablation_curves", "variants"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..metrics import cell_text, comparable, row_label, summary_frame
+from ..metrics import cell_text, comparable, row_label, summary_frame, variants
 from ..metrics.evaluate import TIE_GAIN_FLAG
 
 METRIC_TEXT = {
@@ -42,6 +42,7 @@ def comparison(cells: pd.DataFrame, metric: str = "auroc", ratio: float | None =
     ``ratio`` keeps one contamination ratio (datasets without ratios, the intrinsic ones, stay).
     """
     check_metric(metric)
+    cells = variants(cells)  # an ablation's grid points are rows of their own, never averaged together
     s = summary_frame(cells, metric)
     if s.empty:
         raise ValueError("no comparable cells (only order-audit cells?)")
