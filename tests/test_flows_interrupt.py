@@ -136,14 +136,20 @@ def _check_interrupted(run: Run, code: int) -> tuple[int, dict]:
     return len(done), done
 
 
-@pytest.mark.slow
-def test_ctrl_c_stops_scheduling_saves_and_the_rerun_resumes(tmp_path):
+def _stopped_after_the_first_cell(tmp_path, sig: int, code: int, name: str) -> tuple[int, dict]:
+    """A steady run signalled (as a terminal would: the whole group) once its first cell is saved."""
     run = Run(tmp_path, STEADY)
     run.wait_for(_first_cell_saved(tmp_path / "results"))
-    run.signal(signal.SIGINT)
+    run.signal(sig)
     run.wait()
-    n, done = _check_interrupted(run, 130)
-    assert "Ctrl-C: stopping once the running cells finish" in run.stderr()
+    n, done = _check_interrupted(run, code)
+    assert f"{name}: stopping once the running cells finish" in run.stderr()
+    return n, done
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_scheduling_saves_and_the_rerun_resumes(tmp_path):
+    n, done = _stopped_after_the_first_cell(tmp_path, signal.SIGINT, 130, "Ctrl-C")
 
     out = cli(tmp_path, "table", STEADY)  # the same command again resumes
     assert f"cells: {N_STEADY} ({n} cached, {N_STEADY - n} run, 0 failed)" in out.stdout, out.stdout
@@ -157,12 +163,7 @@ def test_ctrl_c_stops_scheduling_saves_and_the_rerun_resumes(tmp_path):
 
 @pytest.mark.slow
 def test_sigterm_is_a_first_ctrl_c(tmp_path):
-    run = Run(tmp_path, STEADY)
-    run.wait_for(_first_cell_saved(tmp_path / "results"))
-    run.signal(signal.SIGTERM)
-    run.wait()
-    _check_interrupted(run, 143)
-    assert "SIGTERM: stopping once the running cells finish" in run.stderr()
+    _stopped_after_the_first_cell(tmp_path, signal.SIGTERM, 143, "SIGTERM")
 
 
 @pytest.mark.slow
