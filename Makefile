@@ -17,7 +17,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
 setup: $(STAMP)
 
-# torch is pinned to the local CPU wheel (constraints.txt says 2.13.0+cpu), so pip never pulls a CUDA build.
+# torch is pinned by its public version (torch==2.13.0); here that resolves to the local CPU wheel.
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -qq --disable-pip-version-check -c constraints.txt -e '.[dev]'

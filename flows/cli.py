@@ -5,6 +5,9 @@ refused before any work (a bad option or config, a data file that fails verifica
 job already running on this results folder), with one line that names the problem; 130 / 143
 stopped by Ctrl-C / SIGTERM: what finished is saved, and rerunning the same command resumes.
 
+``table`` and ``ablate`` run in a session of their own (:mod:`flows.supervise`): a terminal's
+Ctrl-C reaches the run's main process only, which decides what to stop.
+
 A run needs a Prefect API. Without ``PREFECT_API_URL`` the CLI starts one for the run
 (:mod:`flows.prefect_server`: in its own session, so a terminal's Ctrl-C reaches the CLI only)
 and stops it on every way out.
@@ -85,7 +88,7 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
 
     from .config import ConfigError, load_job
 
-    console = Console()
+    console = Console(soft_wrap=True)  # long ids and paths stay on one line in logs
     try:
         job = load_job(config, device=options.device, **filters.as_dict())  # every config mistake surfaces here
     except ConfigError as exc:
@@ -246,7 +249,7 @@ def report(run_id: str = typer.Argument(None, help="parent run id (default: the 
 
     from tasks.report import ReportError, build_report, load_run, log_report
 
-    console = Console()
+    console = Console(soft_wrap=True)  # long ids and paths stay on one line in logs
     if kind not in ("table", "ablation"):
         console.print(f"[red]--kind must be table or ablation, got {kind!r}[/red]")
         raise typer.Exit(2)
@@ -282,14 +285,17 @@ def ui(port: int = 5000, tracking_uri: str = _TU):
 
 
 @data_app.command("list")
-def data_list():
-    """Datasets the suite knows (paper datasets and the ODDS/ADBench files found in data/)."""
-    from tasks.datasets import get_spec, list_datasets
+def data_list(datasets: str = _DS):
+    """Each dataset the suite knows (paper datasets, ODDS/ADBench files): rows, dimensions,
+    classes or outliers, its default features and whether they are cached. Pulls nothing."""
+    from tasks.datasets import list_datasets
+    from tasks.embed.inventory import HEADER, describe
 
-    for name in list_datasets():
-        s = get_spec(name)
-        cls = f"{len(s.classes)} classes" if s.classes else "intrinsic"
-        typer.echo(f"{name:<28} {s.modality:<8} {cls:<11} {'paper' if s.paper else 'extra'}  {s.note}")
+    typer.echo(HEADER)
+    for name in _split(datasets) or list_datasets():
+        typer.echo(describe(name).line())
+    typer.echo("status: cached = features ready; not cached = computed on first use (images: minutes); "
+               "not pulled = files not in data/ yet (`sla2p-bench data pull`, or pulled on first use)")
 
 
 @data_app.command("pull")
@@ -317,5 +323,19 @@ def data_verify(datasets: str = _DS):
     raise typer.Exit(1 if bad else 0)
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """The ``sla2p-bench`` command. ``table`` and ``ablate`` run in a session of their own under a
+    small supervisor that forwards Ctrl-C and SIGTERM (:mod:`flows.supervise`)."""
+    from .supervise import die_with_supervisor, is_supervised, supervise
+
+    args = sys.argv[1:]
+    if args and args[0] in COMMAND_OF.values() and os.name == "posix":
+        if not is_supervised():
+            sys.exit(supervise([sys.executable, "-m", "flows.cli", *args]))
+        INTERRUPT.install()  # before anything slow: a forwarded Ctrl-C never meets Python's default
+        die_with_supervisor()
     app()
+
+
+if __name__ == "__main__":
+    main()

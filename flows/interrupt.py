@@ -6,8 +6,15 @@ The CLI calls :meth:`Interrupt.install` in its main thread (signal handlers live
   submitting cells, waits for the running ones (their files are whole: writes are atomic), writes
   the tables of what finished, closes the MLflow parent as KILLED and returns; the CLI prints
   one line and exits 128 + the signal (130 for Ctrl-C, 143 for SIGTERM);
+* until the flow starts on its cells (:meth:`Interrupt.cells_started`), there is nothing a wait
+  would save (checking the config, the estimate, starting the Prefect server, fetching and
+  embedding the data: an unfinished embedding is never cached), so the first signal already
+  exits at once, as below;
 * a second one runs the registered cleanups (the CLI's Prefect server) and leaves with
   ``os._exit`` (no traceback, no waiting for running cells; the next run resumes).
+
+The signals come from :mod:`flows.supervise`: the run lives in a session of its own, so a
+terminal's Ctrl-C reaches only this process, never the compilers or workers it started.
 
 Prefect's flow engine puts its own SIGTERM handler in place while a flow runs; the flow body
 re-arms these handlers for its duration (:meth:`Interrupt.armed`).
@@ -30,6 +37,7 @@ class Interrupt:
         self.signum: int | None = None
         self.count = 0
         self.installed = False
+        self.waiting_saves = False  # True once cells run: the first signal then waits for them
         self._cleanups: list[Callable[[], None]] = []
         self.status: dict = {}  # the flow keeps it current: results, finished, run
 
@@ -49,6 +57,10 @@ class Interrupt:
     @property
     def exit_code(self) -> int:
         return 128 + (self.signum or signal.SIGINT)
+
+    def cells_started(self) -> None:
+        """From now on the first signal stops scheduling and waits for the running cells."""
+        self.waiting_saves = True
 
     def on_exit(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` before exiting at once on a second signal."""
@@ -83,6 +95,10 @@ class Interrupt:
 
     def _handle(self, signum, frame) -> None:
         self.count += 1
+        if self.count == 1 and not self.waiting_saves:
+            self.signum = signum
+            self.event.set()
+            self._exit_now("interrupted")
         if self.count == 1:
             self.signum = signum
             self.event.set()
@@ -90,11 +106,14 @@ class Interrupt:
             self._say(f"\n{name}: stopping once the running cells finish (no new cell starts); "
                       "Ctrl-C again to stop at once")
             return
+        self._exit_now("stopped at once")
+
+    def _exit_now(self, what: str) -> None:
         for fn in reversed(self._cleanups):
             with contextlib.suppress(Exception):
                 fn()
         with contextlib.suppress(Exception):
-            self._say(self.line("stopped at once"))
+            self._say(self.line(what))
         os._exit(self.exit_code)
 
 

@@ -34,6 +34,7 @@ from . import locks
 from .config import load_job
 from .interrupt import INTERRUPT
 from .options import RunOptions
+from .progress import Progress, say
 from .runners import default_workers
 
 # Package versions logged on every parent run (tags ``version.<name>``).
@@ -66,9 +67,14 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
     for ds, ex in dict.fromkeys((c.dataset, c.extractor) for c in job.cells):
         if stop.requested:
             break
-        data[(ds, ex)] = prepare_dataset_task(ds, ex)
-        log.info("data %s: %s rows x %s features, key %s", ds, data[(ds, ex)]["n_rows"],
-                 data[(ds, ex)]["n_features"], data[(ds, ex)]["data_key"][:12])
+        t0 = time.perf_counter()
+        bar = Progress(0, f"data {ds}: embedding", "images", options.progress)
+        try:
+            data[(ds, ex)] = d = prepare_dataset_task(ds, ex, progress=bar.update_to)
+        finally:
+            bar.close()
+        say(f"data {ds}: {d['n_rows']:,} rows x {d['n_features']:,} features ({d['extractor']}), "
+            f"ready in {time.perf_counter() - t0:.1f} s")
     if stop.requested:
         log.info("interrupted while preparing the data: no cell started")
         return {"interrupted": True, "stage": "data", "cells": len(job.distinct_cells()), "finished": None,
@@ -94,7 +100,9 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
     n_run = 0
     stop.status.update(finished=len(records), run=0)
 
-    # 5. tracking: parent (resumed if this job ran before), children already there
+    # 5. tracking: parent (resumed if this job ran before), children already there. From here on
+    # a Ctrl-C waits for what runs, so that the parent is closed and the tables are written.
+    stop.cells_started()
     tracker = Tracker(tracking_uri, job.kind, results / "mlartifacts" if tracking_uri is None else None)
     rkey = run_key(job.kind, keys)
     tags = {"git_commit": git_commit(), "code_version": code_version(), "config": job.path,
@@ -114,7 +122,7 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
             tracker.log_cell(parent, rec, cached=True, replace_run=logged.get(key, (None, None))[1])
 
     # 4. run what is left, at most `workers` cells in flight; a Ctrl-C stops the submitting
-    bar = _Progress(len(pending), options.progress)
+    bar = Progress(len(pending), "cells", "cells", options.progress)
     failed: dict[str, CellRecord] = {}
     queue = iter(pending)
     in_flight: dict = {}
@@ -145,7 +153,7 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
             log.warning("cell %s failed: %s", w.name, rec.error)
         stop.status.update(finished=len(records), run=n_run)
         tracker.log_cell(parent, rec, cached=False, replace_run=logged.get(w.key, (None, None))[1])
-        bar.advance(w.name, rec.status)
+        bar.advance(1, f"{w.name} {rec.status}")
     bar.close()
     not_run = [w for w in work if w.key not in records and w.key not in failed]
     interrupted = bool(not_run)
@@ -237,28 +245,6 @@ def _report(parent: str, uri: str, results: Path, out: Path, log) -> str:
     except Exception as exc:  # noqa: BLE001 - reported, and `sla2p-bench report` can retry
         log.warning("report not built (%s: %s); retry with `sla2p-bench report %s`", type(exc).__name__, exc, parent)
         return ""
-
-
-class _Progress:
-    """A rich progress bar on a terminal; log lines otherwise."""
-
-    def __init__(self, total: int, enabled: bool):
-        self.bar = None
-        if enabled and total:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.bar = Progress(TextColumn("cells"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                TextColumn("{task.description}"))
-            self.bar.start()
-            self.task = self.bar.add_task("", total=total)
-
-    def advance(self, name: str, status: str) -> None:
-        if self.bar:
-            self.bar.update(self.task, advance=1, description=f"{name} {status}")
-
-    def close(self) -> None:
-        if self.bar:
-            self.bar.stop()
 
 
 def configure_threads(workers: int) -> int:

@@ -112,3 +112,30 @@ def test_option_checks():
                             ({"device": "CPU"}, "auto, cpu"), ({"address": "tcp://x:1"}, "--runner dask")]:
         with pytest.raises(OptionError, match=message):
             RunOptions(**kwargs)
+
+
+def test_data_list_says_rows_dims_outliers_and_what_is_cached(tmp_path):
+    """``data list``: per dataset its rows, dimensions, outliers or classes and whether its
+    features are cached; a data folder without the files says "not pulled" and pulls nothing."""
+    from tasks.embed import load_features
+
+    cache = tmp_path / "cache"
+    env = {**env_for(tmp_path), "SLA2P_CACHE_DIR": str(cache)}
+
+    def listed(*names, env=env) -> dict[str, list[str]]:
+        out = subprocess.run(CLI + ["data", "list", "--datasets", ",".join(names)], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return {line.split()[0]: line.split() for line in out.stdout.splitlines()[1:1 + len(names)]}
+
+    rows = listed("arrhythmia", "cifar10")
+    assert rows["arrhythmia"][1:] == ["tabular", "452", "?", "66", "outliers", "identity", "not", "cached", "paper"]
+    assert rows["cifar10"][1:5] == ["image", "60,000", "?", "10"], rows["cifar10"]
+    load_features("arrhythmia", cache_dir=cache)
+    assert listed("arrhythmia")["arrhythmia"][1:] == ["tabular", "452", "274", "66", "outliers", "identity",
+                                                      "cached", "paper"]
+
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    row = listed("arrhythmia", env={**env, "SLA2P_DATA_DIR": str(empty)})["arrhythmia"]
+    assert row[-3:-1] == ["not", "pulled"] and not any(empty.iterdir()), row

@@ -105,3 +105,17 @@ def test_processes_creating_one_fresh_tracking_db_together(tmp_path):
     parents, children = mlflow_runs(tmp_path, "sla2p-bench/table")
     assert len(parents) == 4 and all(p.info.status == "FINISHED" for p in parents)
     assert all(len(children_of(children, p)) == 5 for p in parents)
+
+
+def test_a_resumed_parent_carries_the_latest_runs_provenance(tmp_path):
+    """A rerun that resumes a parent (after a crash, on another machine) updates its version and
+    machine tags: they describe the run that finished the job, not the first one."""
+    from tasks.track import Tracker
+
+    t = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "table", artifact_root=tmp_path / "art")
+    first, resumed = t.open_parent("job", "table/x", {"n": 1}, {"version.torch": "1.0", "machine.cores": "2"})
+    assert not resumed
+    again, resumed = t.open_parent("job", "table/x", {"n": 1}, {"version.torch": "2.0", "machine.cores": "16"})
+    assert resumed and again == first
+    tags = t.client.get_run(first).data.tags
+    assert (tags["version.torch"], tags["machine.cores"]) == ("2.0", "16")

@@ -158,8 +158,17 @@ def children_of(children, parent) -> list[str]:
 
 @pytest.mark.slow
 def test_table_runs_tracks_and_reruns_warm(tmp_path):
-    out = cli(tmp_path, "table", TABLE)
+    out = cli(tmp_path, "table", TABLE, env={**env_for(tmp_path), "COLUMNS": "60"})
     assert "cells: 12 (0 cached, 12 run, 0 failed)" in out.stdout, out.stdout
+    # long lines are not wrapped, whatever the width: ids and paths stay whole in logs
+    assert re.search(r"^MLflow: sqlite:///\S+ parent run [0-9a-f]{32} \(browse: sla2p-bench ui\)$", out.stdout, re.M)
+    assert re.search(r"^report: \S+/report\.md \(also logged to the parent run under report/\)$", out.stdout, re.M)
+    # off a terminal: a line per dataset made ready, and one per finished cell (12 <= 100) with the time left
+    lines = out.stdout.splitlines()
+    assert any(re.fullmatch(r"data arrhythmia: 452 rows x 274 features \(identity\), ready in [\d.]+ s", x)
+               for x in lines), out.stdout
+    progress = [x for x in lines if re.match(r"cells: \d+/12 \(", x)]
+    assert len(progress) == 12 and "left)" in progress[0] and progress[-1].startswith("cells: 12/12"), progress
     parents, children = mlflow_runs(tmp_path, "sla2p-bench/table")
     assert len(parents) == 1 and len(children) == 12
     assert {r.info.status for r in children} == {"FINISHED"}

@@ -1,12 +1,14 @@
 """Ctrl-C and SIGTERM stop a run cleanly, and the next run resumes it.
 
 Each run is a real CLI subprocess in a session of its own, signalled the way a terminal does it:
-``os.killpg`` on its process group (the CLI's Prefect server lives in a session of its own, so the
-signal reaches the CLI only, and the CLI stops the server).
+``os.killpg`` on its process group. That group holds the CLI's supervisor only: the run itself,
+and what it starts, live in a session of their own (flows/supervise.py), and so does the CLI's
+Prefect server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_flows_e2e import cli, finished_cells, mlflow_runs
+from test_flows_e2e import cli, env_for, finished_cells, mlflow_runs
 
 # Cells of about a second or two each (2 workers): a run is still going when the first one is saved.
 STEADY = """
@@ -45,17 +47,18 @@ LINE = re.compile(r"interrupted: (\d+) cells finished in (.+) \((\d+) of them in
 class Run:
     """A CLI run in its own session, its output in files, its processes watched."""
 
-    def __init__(self, tmp: Path, config: str):
+    def __init__(self, tmp: Path, config: str, env: dict | None = None):
         self.tmp = tmp
         self.out, self.err = open(tmp / "stdout.txt", "w+"), open(tmp / "stderr.txt", "w+")
-        self.proc = cli(tmp, "table", config, popen=True, start_new_session=True, stdout=self.out, stderr=self.err)
+        self.proc = cli(tmp, "table", config, popen=True, env=env, start_new_session=True, stdout=self.out,
+                        stderr=self.err)
         self.seen: dict[int, list[str]] = {}  # pid -> command line of every descendant seen
 
     def watch(self) -> None:
         try:
             for c in psutil.Process(self.proc.pid).children(recursive=True):
                 try:
-                    self.seen.setdefault(c.pid, c.cmdline())
+                    self.seen[c.pid] = c.cmdline()  # the latest: a fresh fork shows its parent's until exec
                 except psutil.Error:
                     pass
         except psutil.Error:
@@ -109,6 +112,23 @@ def _pgid(pid: int) -> int | None:
         return os.getpgid(pid)
     except OSError:
         return None
+
+
+def _cells_started(tmp: Path):
+    """True once the flow has opened its MLflow parent run: cells run from then on."""
+    import sqlite3
+
+    def cond() -> bool:
+        db = tmp / "mlflow.db"
+        if not db.exists():
+            return False
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as con:
+                return bool(con.execute("select count(*) from tags where key = 'sla2p.role' "
+                                        "and value = 'parent'").fetchone()[0])
+        except sqlite3.Error:  # the schema is still being created
+            return False
+    return cond
 
 
 def _first_cell_saved(results: Path):
@@ -169,8 +189,8 @@ def test_sigterm_is_a_first_ctrl_c(tmp_path):
 @pytest.mark.slow
 def test_a_second_ctrl_c_exits_at_once(tmp_path):
     run = Run(tmp_path, LONG)
-    run.wait_for(lambda: "running on threads" in run.stdout())
-    time.sleep(3)  # cells of many seconds are running now
+    run.wait_for(_cells_started(tmp_path))
+    time.sleep(2)  # cells of many seconds are running now
     run.watch()
     run.signal(signal.SIGINT)
     time.sleep(0.5)
@@ -183,3 +203,55 @@ def test_a_second_ctrl_c_exits_at_once(tmp_path):
     assert run.server_pids()
     run.assert_nothing_left()
     finished_cells(tmp_path / "results")  # whatever was saved is whole
+
+
+# Preparing 20 Newsgroups' TF-IDF (reading the archive, fitting the vectoriser) takes a while:
+# a Ctrl-C comes while it runs.
+PREPARING = """
+kind: table
+name: preparing
+seeds: [0]
+ratios: [0.1]
+datasets: {20news: {classes: [alt.atheism]}}
+methods: {iforest: {}}
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_preparing_the_data_exits_at_once(tmp_path):
+    """Nothing is worth waiting for before cells run: the first Ctrl-C exits at once with the one
+    line. The run's own processes are outside the group a terminal signals (the supervisor's), so
+    the signal cannot kill a compiler or a worker half-way (the embedding's torch.compile g++
+    once did, and the data task was retried with a traceback)."""
+    env = {**env_for(tmp_path), "SLA2P_CACHE_DIR": str(tmp_path / "cache")}
+    run = Run(tmp_path, PREPARING, env=env)
+    run.wait_for(lambda: "running on threads" in run.stdout())
+    time.sleep(1)
+    run.watch()
+    assert run.seen and all(_pgid(pid) != run.proc.pid for pid in run.seen), \
+        {pid: (_pgid(pid), cmd) for pid, cmd in run.seen.items()}  # only the supervisor is signalled
+    sent = run.signal(signal.SIGINT)
+    code = run.wait(60)
+    took = time.time() - sent
+    out, err = run.stdout(), run.stderr()
+    assert code == 130 and took < 10, (code, took, err[-3000:])
+    assert "Traceback" not in out + err, err[-3000:]
+    assert re.search(r"interrupted: no cell ran in this run \(results: .+\); rerun the same command to resume", err), err
+    assert not finished_cells(tmp_path / "results")
+    run.assert_nothing_left()
+
+
+@pytest.mark.slow
+def test_a_killed_supervisor_still_stops_the_run_cleanly(tmp_path):
+    """SIGKILL to the CLI's supervisor (a crashed terminal, an OOM killer): the run itself gets
+    a SIGTERM from the kernel and stops as after a first Ctrl-C, its parent run closed."""
+    run = Run(tmp_path, STEADY)
+    run.wait_for(_first_cell_saved(tmp_path / "results"))
+    (child,) = psutil.Process(run.proc.pid).children()
+    run.proc.kill()
+    run.wait()
+    child.wait(120)
+    parents, _ = mlflow_runs(tmp_path, "sla2p-bench/table")
+    assert [p.info.status for p in parents] == ["KILLED"]
+    assert 1 <= len(finished_cells(tmp_path / "results")) < N_STEADY
+    run.assert_nothing_left()

@@ -11,6 +11,7 @@ from collections import OrderedDict
 from threading import Lock
 
 from ..datasets import get_spec
+from .extractors import EXTRACTORS
 from .features import load_features
 
 _MEMO: OrderedDict = OrderedDict()
@@ -18,10 +19,14 @@ _MEMO_LOCK = Lock()
 _MEMO_SIZE = 2  # one process keeps at most two datasets' features in memory
 
 
-def prepare_dataset(name: str, extractor: str | None = None) -> dict:
-    """Fetch, verify and embed ``name``; return its data key, source hash and shape."""
+def prepare_dataset(name: str, extractor: str | None = None, progress=None) -> dict:
+    """Fetch, verify and embed ``name``; return its data key, source hash and shape.
+
+    ``progress(done, total)`` is called as images are embedded (image extractors only)."""
     spec = get_spec(name)
-    feats = load_features(name, extractor or spec.default_extractor)
+    ex = extractor or spec.default_extractor
+    options = {"progress": progress} if progress is not None and EXTRACTORS[ex].modality == "image" else {}
+    feats = load_features(name, ex, **options)
     return {"dataset": name, "extractor": feats.extractor, "data_key": feats.key,
             "source_hash": feats.source_hash, "n_rows": int(feats.shape[0]), "n_features": int(feats.shape[1])}
 

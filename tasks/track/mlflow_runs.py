@@ -113,13 +113,18 @@ class Tracker:
 
     # -- parent -------------------------------------------------------------------------------
     def open_parent(self, run_key: str, run_name: str, params: dict, tags: dict, *, resume: bool = True) -> tuple[str, bool]:
-        """(run_id, resumed): the existing parent for ``run_key`` when resuming, else a new one."""
+        """(run_id, resumed): the existing parent for ``run_key`` when resuming (its tags then
+        updated to ``tags``: the provenance of the latest run), else a new one."""
         if resume:
             found = self.client.search_runs([self.experiment_id], f"tags.`sla2p.run_key` = '{run_key}'",
                                             order_by=["attributes.start_time DESC"], max_results=1)
             if found:
                 rid = found[0].info.run_id
                 self.client.update_run(rid, status="RUNNING")
+                from mlflow.entities import RunTag
+
+                # provenance of the latest run that worked on it (versions, machine, commit)
+                self.client.log_batch(rid, tags=[RunTag(k, str(v)) for k, v in tags.items()])
                 return rid, True
         run = self.client.create_run(self.experiment_id, run_name=run_name,
                                      tags={**tags, "sla2p.run_key": run_key, "sla2p.role": "parent"})
