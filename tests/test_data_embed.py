@@ -33,6 +33,22 @@ def test_key_depends_on_extractor_params_not_on_speed_options():
     assert k != cache.cache_key("h2", "d", 1, "efficientnet-lite0", {"image_size": 224, "precision": "fp32"})
 
 
+def test_tfidf_key_carries_its_extractor_version_others_unchanged():
+    import hashlib
+    import json
+
+    def v1_key(extractor, params):  # the key before per-extractor versions existed
+        doc = {"source_hash": "h", "dataset": "d", "loader_version": 1, "extractor": extractor,
+               "params": params, "code_version": cache.CODE_VERSION}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+    assert cache.EXTRACTOR_VERSIONS["tfidf"] >= 2  # v1 entries hold the stop-words-removed TF-IDF
+    params = {"max_features": 10000}
+    assert cache.cache_key("h", "d", 1, "tfidf", params) != v1_key("tfidf", params)
+    for ext, params in (("efficientnet-lite0", {"image_size": 224}), ("identity", {}), ("minilm", {})):
+        assert cache.cache_key("h", "d", 1, ext, params) == v1_key(ext, params)  # no image re-embedding
+
+
 def test_corrupt_entry_is_recomputed(tmp_path):
     a = load_features("odds_wbc", cache_dir=tmp_path)
     entry = tmp_path / f"{a.key}.npz"
@@ -77,6 +93,20 @@ def test_tfidf_is_deterministic():
     b = text.tfidf_features(texts)
     assert a.dtype == np.float32 and (a != b).nnz == 0
     assert np.allclose(np.sqrt(a.multiply(a).sum(1)).A1, 1.0)
+
+
+def test_tfidf_keeps_stop_words_and_uses_raw_term_frequencies():
+    texts = ["the cat sat on the mat", "dogs and cats", "a stock market report", "markets fell; the cat"]
+    X = text.tfidf_features(texts).toarray()
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    C = CountVectorizer().fit(texts)
+    counts = C.transform(texts).toarray().astype(np.float64)
+    assert "the" in C.vocabulary_ and X.shape == counts.shape  # stop words kept ("a" is 1 char)
+    assert np.allclose(X, counts / np.linalg.norm(counts, axis=1, keepdims=True), atol=1e-6)  # tf, L2, no idf
+    # the former features (cache tfidf v1) remain available by argument, e.g. for comparisons
+    old = text.tfidf_features(texts, stop_words="english", use_idf=True)
+    assert old.shape[1] < X.shape[1]
 
 
 @pytest.fixture(scope="module")

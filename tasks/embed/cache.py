@@ -1,8 +1,10 @@
 """The on-disk embedding cache: one verified ``.npz`` entry per key, computed once.
 
 An entry is ``<cache dir>/<key>.npz`` (default ``<project root>/.cache/embeddings``) with
-``key = sha256(json({source_hash, dataset, loader_version, extractor, params, code_version}))``:
-the same entry serves every class, ratio, seed and method. It stores the raw features (the
+``key = sha256(json({source_hash, dataset, loader_version, extractor, params, code_version}))``,
+plus ``extractor_version`` for the extractors listed in :data:`EXTRACTOR_VERSIONS` (so that one
+extractor's change invalidates its own entries only, not, say, hours of image embeddings): the
+same entry serves every class, ratio, seed and method. It stores the raw features (the
 paper's L2 normalisation is the detector's job), ``y``, the class names and a sha256 of all of
 them. Writes go to a temporary file in the same folder, fsync'ed, then ``os.replace``-d, so an
 interrupted run leaves no entry (at most a ``.*.tmp`` file, never read). On read the checksum
@@ -27,9 +29,15 @@ import scipy.sparse as sp
 from ..files import atomic_write, file_lock
 from .extractors import RUNTIME_PARAMS
 
-__all__ = ["CODE_VERSION", "CacheCorruptWarning", "cache_key", "cached"]
+__all__ = ["CODE_VERSION", "EXTRACTOR_VERSIONS", "CacheCorruptWarning", "cache_key", "cached"]
 
-CODE_VERSION = "1"  # bump when an extractor or loader changes its output
+CODE_VERSION = "1"  # bump when every extractor's or loader's output changes
+
+#: Per-extractor output versions, in the key only for the extractors listed (the keys of the
+#: others are unchanged). Bump one when that extractor (or the loader it reads) changes output.
+#: tfidf 2: stop words kept, raw term frequencies (no IDF); v1 removed English stop words and
+#: weighted by IDF (docs/results/tfidf-variants/README.md).
+EXTRACTOR_VERSIONS: dict[str, int] = {"tfidf": 2}
 
 
 class CacheCorruptWarning(UserWarning):
@@ -46,6 +54,8 @@ def cache_key(source_hash_: str, dataset: str, loader_version: int, extractor: s
         "params": {k: params[k] for k in sorted(params) if k not in RUNTIME_PARAMS},
         "code_version": CODE_VERSION,
     }
+    if extractor in EXTRACTOR_VERSIONS:
+        doc["extractor_version"] = EXTRACTOR_VERSIONS[extractor]
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
