@@ -20,6 +20,14 @@ A table config::
         paper_settings: true
         params: {compat: official}
         row_order: inliers_first           # the authors' loaders' order; default: shuffled
+        scope: first                       # one point per dataset (below); default: full
+
+A table method's ``scope`` says which of the config's cells it runs: ``full`` (the default) runs
+every dataset x class x ratio x seed; ``first`` runs, per dataset, the first seed and the first
+ratio (of the dataset's own ``ratios`` or the top-level list) with ALL its classes, which is what
+the order audit needs to make its point at a fraction of the cost (configs/table.yaml). "First"
+is taken after the CLI filters (``--seeds 3`` runs that method on seed 3). In a comparison table a
+``first`` method shows ``not run`` at the other ratios and one seed's value (no spread).
 
 An ablation config has ``kind: ablation``, one ``method``, its ``base`` (as a method entry
 above) and a ``grid`` of parameter values; ``mode: separate`` (default) varies one parameter at a
@@ -45,6 +53,8 @@ from baselines import detector_info, list_detectors, make_detector
 from .cells import DEFAULT_ROW_ORDER, ROW_ORDERS, Cell, canonical, make_cell
 
 SUITE_PARAMS = ("random_state", "device")  # set by the suite for every detector
+SCOPES = ("full", "first")  # a table method's cells: all of them, or one seed and one ratio per dataset
+DEFAULT_SCOPE = SCOPES[0]
 
 
 class ConfigError(ValueError):
@@ -124,15 +134,20 @@ def _method_params(method: str, entry: dict, dataset: str) -> dict:
     return params
 
 
-def _validate_method(method: str, entry: dict, where: str) -> None:
-
-    _check_keys(f"{where}.{method}", entry, {"params", "paper_settings", "per_dataset", "detector", "row_order"})
+def _validate_method(method: str, entry: dict, where: str, *, table: bool = True) -> None:
+    keys = {"params", "paper_settings", "per_dataset", "detector", "row_order"} | ({"scope"} if table else set())
+    if not table and isinstance(entry, dict) and "scope" in entry:
+        raise ConfigError(f"{where}.scope: only a table's methods take a scope (an ablation runs its whole grid)")
+    _check_keys(f"{where}.{method}", entry, keys)
     detector = _detector_of(method, entry)
     if detector not in list_detectors():
         what = "method" if detector == method else f"detector of {method!r}"
         raise ConfigError(f"{where}: unknown {what} {detector!r}; registered: {', '.join(list_detectors())}")
     if entry.get("row_order", DEFAULT_ROW_ORDER) not in ROW_ORDERS:
         raise ConfigError(f"{where}.{method}.row_order must be one of {list(ROW_ORDERS)}, got {entry['row_order']!r}")
+    if entry.get("scope", DEFAULT_SCOPE) not in SCOPES:
+        raise ConfigError(f"{where}.{method}.scope must be one of {list(SCOPES)} (full: every cell; first: the "
+                          f"first seed and ratio of each dataset, all classes), got {entry['scope']!r}")
     valid = [p for p in detector_info(detector).param_names if p not in SUITE_PARAMS]
     blocks = [("params", entry.get("params") or {})]
     blocks += [(f"per_dataset.{d}", p or {}) for d, p in (entry.get("per_dataset") or {}).items()]
@@ -247,7 +262,7 @@ def expand_job(raw: dict, path: str | Path = "<config>", *, datasets=None, class
     else:
         method = raw.get("method", "sla2p")
         base = raw.get("base") or {}
-        _validate_method(method, base, "base")
+        _validate_method(method, base, "base", table=False)
         grid = raw.get("grid")
         _expect(isinstance(grid, dict) and grid, "grid must map parameter -> list of values")
         valid = [p for p in detector_info(_detector_of(method, base)).param_names if p not in SUITE_PARAMS]
@@ -286,7 +301,11 @@ def expand_job(raw: dict, path: str | Path = "<config>", *, datasets=None, class
             if sig not in checked:
                 _check_param_values(detector, params, f"{method} on {name}")
                 checked.add(sig)
-            for c, r, s in itertools.product(cls_list, ratio_list, seeds_run):
+            if entry.get("scope", DEFAULT_SCOPE) == "first":  # one seed and one ratio, every class
+                combos = itertools.product(cls_list, ratio_list[:1], seeds_run[:1])
+            else:
+                combos = itertools.product(cls_list, ratio_list, seeds_run)
+            for c, r, s in combos:
                 cells.append(make_cell(name, c, r, method, params, s, extractor, dev, detector,
                                        entry.get("row_order", DEFAULT_ROW_ORDER)))
                 points.append(point)

@@ -56,6 +56,8 @@ def test_filters(tmp_path):
     ("kind: table\ndatasets: [unclosed\n", "malformed YAML"),
     ("- just\n- a list\n", "top level must be a mapping"),
     (BASE.replace("arrhythmia: {}", "arrhythmia: {ratios: [0.1]}"), "intrinsic"),
+    (BASE.replace("{paper_settings: true}", "{paper_settings: true, scope: most}"),
+     r"methods\.sla2p\.scope must be one of \['full', 'first'\]"),
 ])
 def test_bad_configs_fail_naming_the_mistake(tmp_path, bad, message):
     with pytest.raises(ConfigError, match=message):
@@ -68,7 +70,7 @@ def test_unknown_config_name():
 
 
 def test_shipped_configs_are_valid():
-    for name in ("smoke", "ablation", "ablation-smoke", "odds"):
+    for name in ("smoke", "ablation", "ablation-smoke", "odds", "paper-quick"):
         assert load_job(name).cells
     table = load_job("table", datasets=["arrhythmia", "20news"])
     methods = {c.method for c in table.cells}
@@ -81,8 +83,9 @@ def test_shipped_configs_are_valid():
             twin = by[("sla2p", *rest)]
             assert c.detector_name == "sla2p" and c.row_order == "inliers_first" and twin.row_order == "shuffled"
             assert {**twin.param_dict, "compat": "official"} == c.param_dict
-    # 20 classes x 8 ratios x 5 seeds per method on 20news, 5 seeds on arrhythmia
-    assert len(table.cells) == len(methods) * (20 * 8 * 5 + 5)
+    # 20 classes x 8 ratios x 5 seeds per method on 20news, 5 seeds on arrhythmia; the audit
+    # (scope: first) at seed 0 and p=0.1 only, every class
+    assert len(table.cells) == (len(methods) - 1) * (20 * 8 * 5 + 5) + (20 + 1)
 
 
 def test_ablation_grid_separate(tmp_path):

@@ -1,7 +1,8 @@
 """Build a report folder from a :class:`~tasks.report.source.RunData`; log it to the parent run.
 
 Table runs give: ``table_<metric>.{csv,md,tex}`` and ``summary_<metric>.csv`` per metric,
-``ranks_<metric>.csv`` and ``wilcoxon_<metric>.csv``, ``audit.csv``, plots under ``plots/``
+``ranks_<metric>.csv`` and ``wilcoxon_<metric>.csv``, ``audit.csv``, ``training.csv`` (each SLA2P/SLA
+cell's ``stop_reason``, steps and epochs) and ``training_summary.csv``, plots under ``plots/``
 (critical-difference diagram, contamination curves, ROC/PR of one cell) and ``report.md``, which
 holds all of it in reading order. Ablation runs give ``curves.csv`` and ``plots/ablation.png``.
 """
@@ -19,6 +20,7 @@ from . import plots
 from .audit import audit_markdown, audit_table
 from .significance import average_ranks, dependence_note, friedman, score_matrix, wilcoxon_vs
 from .tables import METRIC_SHORT, check_metric, comparison, to_csv, to_latex, to_markdown
+from .training import training_cells, training_markdown, training_summary
 
 DEFAULT_METRICS = ("auroc", "aupr", "ap")
 
@@ -78,7 +80,20 @@ def _table(run, out: Path, files: dict, metrics, ratio, cell) -> list[str]:
         audit.to_csv(out / "audit.csv", index=False)
         files["audit.csv"] = out / "audit.csv"
     body.append(audit_markdown(audit, notes))
+    body += _training(run, out, files)
     return body
+
+
+def _training(run, out: Path, files: dict) -> list[str]:
+    """Each SLA2P/SLA cell's stop_reason (training.csv) and the counts per method and dataset."""
+    cells = training_cells(run)
+    if cells.empty:
+        return []
+    summary = training_summary(cells)
+    for name, frame in (("training.csv", cells), ("training_summary.csv", summary)):
+        frame.to_csv(out / name, index=False)
+        files[name] = out / name
+    return [training_markdown(summary)]
 
 
 def _significance(comps: dict, out: Path, files: dict) -> list[str]:
