@@ -34,7 +34,8 @@ from .options import DEVICES, RUNNERS, Filters, OptionError, RunOptions
 telemetry_off()
 for _k, _v in {"PREFECT_HOME": str(ROOT / ".prefect"),
                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-               "PREFECT_LOGGING_LEVEL": "WARNING"}.items():
+               "PREFECT_LOGGING_LEVEL": "WARNING",
+               "DASK_LOGGING__DISTRIBUTED": "warning"}.items():  # a local cluster's start/stop is no news
     os.environ.setdefault(_k, _v)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
