@@ -16,12 +16,22 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.utils import skip_init
 
 from .validation import init_linear_
 
 NEGATIVE_SLOPE = 0.01
 HIDDEN = (2, 4)  # hidden widths as multiples of the input width m: m -> 2m -> 4m -> K
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` without its own initialisation, which would draw from the global RNG: the
+    weights are drawn by :func:`~sla2p.validation.init_linear_` from the fit's generator.
+
+    (``torch.nn.utils.skip_init`` does the same through the meta device, whose first use imports
+    sympy: about a second of a fresh-process fit.)"""
+
+    def reset_parameters(self) -> None:
+        pass
 
 
 class ProjectionClassifier(nn.Module):
@@ -31,11 +41,10 @@ class ProjectionClassifier(nn.Module):
         super().__init__()
         widths = [in_dim] + [int(h * in_dim) for h in hidden]
         blocks = []
-        # skip_init: nn.Linear's own initialisation would draw from the global RNG.
         for a, b in zip(widths[:-1], widths[1:]):
-            blocks += [skip_init(nn.Linear, a, b), nn.BatchNorm1d(b), nn.LeakyReLU(NEGATIVE_SLOPE)]
+            blocks += [Linear(a, b), nn.BatchNorm1d(b), nn.LeakyReLU(NEGATIVE_SLOPE)]
         self.hidden = nn.Sequential(*blocks)
-        self.head = skip_init(nn.Linear, widths[-1], n_classes)
+        self.head = Linear(widths[-1], n_classes)
         if generator is None:
             generator = torch.Generator().manual_seed(0)
         for layer in self.modules():

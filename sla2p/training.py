@@ -1,14 +1,29 @@
 """Self-supervised training of the projection classifier (method.md section 2).
 
-Pairs (sample i, projection k) are shuffled each epoch and their copies z_ik = x_i W_k are made
-per batch by gathering rows and projections (a batched matmul): the n x K copies are never
-materialised. Training stops as soon as the running mean accuracy over all batches so far
-exceeds ``acc_threshold`` (the paper's rule: a regulariser, not a convergence test), or after
-``max_epochs``.
+Pairs (sample i, projection k) are shuffled each epoch, a uniform permutation of the n x K pairs,
+and cut into batches in that order. Their copies z_ik = x_i W_k are made a CHUNK of consecutive
+batches at a time, grouped by projection: the chunk's pairs are sorted by k and each projection
+present takes one GEMM, X[rows of k] @ W_k (:func:`project_grouped`), whose results go back to
+the pairs' shuffled positions. The optimiser sees exactly the pairs, in exactly the order, of a
+per-pair gather (:func:`project_pairs`, kept as the reference); only how the copies are computed
+changes (a GEMM reads W_k once for all its rows in the chunk instead of copying it once per
+pair, which is what made wide inputs slow). Chunks start at one batch and double up to a memory
+bound, so an early stop wastes little: the n x K copies are never materialised. Sparse inputs
+(TF-IDF) make a chunk's copies with one sparse x dense product that reads only the rows of W_k
+where x_i is nonzero (:meth:`SparseRows.project`).
+
+Training stops as soon as the running mean accuracy over all batches so far exceeds
+``acc_threshold`` (the paper's rule: a regulariser, not a convergence test), after ``max_epochs``,
+or after ``max_steps`` (benchmarks only).
+
+The optimiser is Adam written out (:class:`Adam`): the same update as ``torch.optim.Adam`` on CPU,
+without the import of ``torch._dynamo`` that ``torch.optim``'s first use costs (about 1.5 s, a
+fifth of a fresh-process Arrhythmia run).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -20,6 +35,12 @@ from .torch_base import optimizer_step
 # Gather at most this many projection weights per step; a batch needing more (very wide inputs,
 # such as 10,000-term TF-IDF) is projected in a few slices to bound memory.
 _MAX_GATHER_ELEMENTS = 1 << 25
+# A chunk of training pairs holds its gathered rows and two copies of their projections,
+# (d + 2m) floats per pair: at most this many floats (32 MB) ...
+_CHUNK_ELEMENTS = 1 << 23
+# ... and at most this many batches (W is read once per chunk; beyond a few dozen rows per
+# projection a bigger chunk gains nothing).
+_MAX_CHUNK_BATCHES = 64
 
 
 @dataclass
@@ -43,7 +64,10 @@ class TrainingHistory:
 
 
 def project_pairs(X: torch.Tensor, W: torch.Tensor, rows: torch.Tensor, ks: torch.Tensor) -> torch.Tensor:
-    """z_j = X[rows_j] @ W[ks_j] for a batch of pairs, as one batched matmul (W: (K, d, m))."""
+    """z_j = X[rows_j] @ W[ks_j] for a batch of pairs, as one batched matmul (W: (K, d, m)).
+
+    The reference: it copies W[ks_j] once per pair (d x m floats each), which is memory-bound on
+    wide inputs. Training uses :func:`project_grouped`."""
     _, d, m = W.shape
     step = max(1, _MAX_GATHER_ELEMENTS // (d * m))
     parts = []
@@ -51,6 +75,25 @@ def project_pairs(X: torch.Tensor, W: torch.Tensor, rows: torch.Tensor, ks: torc
         r, k = rows[s:s + step], ks[s:s + step]
         parts.append(torch.bmm(X[r].unsqueeze(1), W[k]).squeeze(1))
     return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def project_grouped(X: torch.Tensor, W: torch.Tensor, rows: torch.Tensor, ks: torch.Tensor) -> torch.Tensor:
+    """z_j = X[rows_j] @ W[ks_j] for a group of pairs, one GEMM per projection present.
+
+    The pairs are sorted by projection (stably), the rows of each projection multiplied by its
+    W_k in one ``mm`` written straight into a slice of the sorted output, and the results put
+    back in the pairs' order. Equal to :func:`project_pairs` up to float rounding."""
+    K, _, m = W.shape
+    ks_sorted, perm = torch.sort(ks, stable=True)
+    counts = torch.bincount(ks_sorted, minlength=K).tolist()
+    xs = X.index_select(0, rows.index_select(0, perm))
+    out = torch.empty(rows.numel(), m, dtype=W.dtype, device=W.device)
+    start = 0
+    for k, c in enumerate(counts):
+        if c:
+            torch.mm(xs[start:start + c], W[k], out=out[start:start + c])
+            start += c
+    return torch.empty_like(out).index_copy_(0, perm, out)
 
 
 class SparseRows:
@@ -70,51 +113,125 @@ class SparseRows:
         return bool((X != 0).sum() < 0.25 * X.numel())
 
     def project(self, W: torch.Tensor, rows: torch.Tensor, ks: torch.Tensor) -> torch.Tensor:
+        """z_j = X[rows_j] @ W[ks_j] as ONE sparse x dense product: pair j's row holds x_i's
+        nonzeros at columns ks_j * d + col of W viewed as (K*d, m), so the product reads only
+        the rows of W_k it needs and writes each copy once (no gathered rows of W)."""
         K, d, m = W.shape
+        n_pairs = rows.numel()
         lens = self.counts[rows]
-        pair = torch.repeat_interleave(torch.arange(rows.numel(), device=rows.device), lens)
-        first = torch.repeat_interleave(self.starts[rows] - (torch.cumsum(lens, 0) - lens), lens)
-        pos = first + torch.arange(pair.numel(), device=rows.device)
-        w_rows = ks[pair] * d + self.cols[pos]  # row of W viewed as (K*d, m)
-        out = torch.zeros(rows.numel(), m, dtype=W.dtype, device=W.device)
-        return out.index_add_(0, pair, self.values[pos].unsqueeze(1) * W.view(K * d, m)[w_rows])
+        crow = torch.zeros(n_pairs + 1, dtype=torch.int64, device=rows.device)
+        torch.cumsum(lens, 0, out=crow[1:])
+        pair = torch.repeat_interleave(torch.arange(n_pairs, device=rows.device), lens)
+        pos = torch.repeat_interleave(self.starts[rows] - crow[:-1], lens)
+        pos += torch.arange(pos.numel(), device=rows.device)
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": the product is plain
+            warnings.simplefilter("ignore", UserWarning)
+            S = torch.sparse_csr_tensor(crow, ks[pair] * d + self.cols[pos], self.values[pos],
+                                        size=(n_pairs, K * d), check_invariants=False)
+            return S @ W.view(K * d, m)
+
+    def per_pair(self) -> int:
+        """Floats a pair's copy needs while it is made (its nonzeros' indices and values, at
+        most), the counterpart of a dense row's d for the chunk bound."""
+        return 3 * int(self.counts.max()) if self.counts.numel() else 1
+
+
+class Adam:
+    """Adam with L2 weight decay: ``torch.optim.Adam``'s update (its single-tensor path, the one
+    it takes on CPU), the same arithmetic in the same order, so the same numbers.
+
+    ``torch.optim``'s optimisers import ``torch._dynamo`` on first use, about 1.5 s here: that
+    was a fifth of a fresh-process Arrhythmia fit. Duck-types what :func:`optimizer_step` uses."""
+
+    def __init__(self, params, lr: float, eps: float, weight_decay: float, betas=(0.9, 0.999)):
+        self.params = [p for p in params if p.requires_grad]
+        self.lr, self.eps, self.weight_decay = float(lr), float(eps), float(weight_decay)
+        self.beta1, self.beta2 = (float(b) for b in betas)
+        self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.steps = [0] * len(self.params)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        beta1, beta2 = self.beta1, self.beta2
+        for i, p in enumerate(self.params):
+            grad = p.grad
+            if grad is None:  # as torch: a parameter without a gradient is left alone
+                continue
+            self.steps[i] += 1
+            step = float(self.steps[i])
+            if self.weight_decay != 0:
+                grad = grad.add(p, alpha=self.weight_decay)
+            exp_avg, exp_avg_sq = self.exp_avg[i], self.exp_avg_sq[i]
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            bias_correction1 = 1 - beta1 ** step
+            bias_correction2 = 1 - beta2 ** step
+            step_size = self.lr / bias_correction1
+            denom = (exp_avg_sq.sqrt() / bias_correction2 ** 0.5).add_(self.eps)
+            p.addcdiv_(exp_avg, denom, value=-step_size)
+
+
+def _chunk_batches(d: int, m: int, batch_size: int) -> int:
+    """The most batches a chunk may hold (memory bound), at least one."""
+    return max(1, min(_MAX_CHUNK_BATCHES, _CHUNK_ELEMENTS // ((d + 2 * m) * batch_size)))
 
 
 def train_classifier(net: ProjectionClassifier, X: torch.Tensor, W: torch.Tensor, *, batch_size: int,
                      lr: float, adam_eps: float, weight_decay: float, acc_threshold: float,
-                     max_epochs: int, generator: torch.Generator) -> TrainingHistory:
+                     max_epochs: int, generator: torch.Generator, max_steps: int | None = None) -> TrainingHistory:
     n = X.shape[0]
-    K = W.shape[0]
+    K, d, m = W.shape
     n_pairs = n * K
-    opt = torch.optim.Adam(net.parameters(), lr=lr, eps=adam_eps, weight_decay=weight_decay)
+    opt = Adam(net.parameters(), lr=lr, eps=adam_eps, weight_decay=weight_decay)
     hist = TrainingHistory()
     acc_sum = 0.0
     sparse = SparseRows(X) if SparseRows.worth_it(X) else None
+    most = _chunk_batches(d if sparse is None else sparse.per_pair(), m, batch_size)
     net.train()
     for epoch in range(max_epochs):
         hist.epochs = epoch + 1
         # int32 halves the one O(n K) buffer training needs (the shuffled pair ids).
         dtype = torch.int32 if n_pairs < 2**31 else torch.int64
         order = torch.randperm(n_pairs, generator=generator, dtype=dtype).to(X.device)
-        for start in range(0, n_pairs, batch_size):
-            idx = order[start:start + batch_size]
-            if idx.numel() < 2:  # BatchNorm cannot train on a single row
-                continue
-            idx = idx.long()
-            rows, ks = idx // K, idx % K
-            z = sparse.project(W, rows, ks) if sparse is not None else project_pairs(X, W, rows, ks)
-            logits = net(z)
-            loss = F.cross_entropy(logits, ks)
-            optimizer_step(opt, loss)
-            acc = (logits.detach().argmax(dim=1) == ks).float().mean().item()
-            acc_sum += acc
-            hist.loss.append(float(loss.detach()))
-            hist.accuracy.append(acc)
-            hist.running_accuracy.append(acc_sum / len(hist.accuracy))
-            if hist.running_accuracy[-1] > acc_threshold:
-                hist.stop_reason = "acc_threshold"
-                net.eval()
-                return hist
+        n_batches = 1  # batches in the next chunk: 1, 2, 4, ... up to `most`
+        chunk_start = 0
+        while chunk_start < n_pairs:
+            chunk = order[chunk_start:chunk_start + n_batches * batch_size].long()
+            chunk_start += chunk.numel()
+            rows, ks = chunk // K, chunk % K
+            if sparse is not None:
+                z_chunk = sparse.project(W, rows, ks)
+            else:
+                z_chunk = project_grouped(X, W, rows, ks)
+            n_batches = min(2 * n_batches, most)
+            for start in range(0, chunk.numel(), batch_size):
+                k = ks[start:start + batch_size]
+                if k.numel() < 2:  # BatchNorm cannot train on a single row
+                    continue
+                logits = net(z_chunk[start:start + batch_size])
+                loss = F.cross_entropy(logits, k)
+                optimizer_step(opt, loss)
+                acc = (logits.detach().argmax(dim=1) == k).float().mean().item()
+                acc_sum += acc
+                hist.loss.append(float(loss.detach()))
+                hist.accuracy.append(acc)
+                hist.running_accuracy.append(acc_sum / len(hist.accuracy))
+                if hist.running_accuracy[-1] > acc_threshold:
+                    hist.stop_reason = "acc_threshold"
+                    net.eval()
+                    return hist
+                if max_steps is not None and hist.steps >= max_steps:
+                    hist.stop_reason = "max_steps"
+                    net.eval()
+                    return hist
     hist.stop_reason = "max_epochs"
     net.eval()
     return hist
