@@ -179,3 +179,20 @@ def test_aupr_inflated_by_ties_is_flagged_and_never_best():
     assert "never marked best" in md
     assert not comparison(frame, "auroc").tie_flag.any()
     assert "\\dag{}" in to_latex(comparison(frame, "aupr"), "aupr")
+
+
+def test_caption_states_each_fit_subsample_rule(cells):
+    """knn has a registry fit cap (12,000 rows): the caption says so, in every format; iforest and
+    sla2p have none and are not named in it."""
+    from baselines import detector_info
+
+    comp = comparison(cells, "auroc")
+    rule = detector_info("knn").fit_rule()
+    md = to_markdown(comp, "auroc")
+    caption_line = md.splitlines()[0]
+    assert rule in caption_line and "12,000" in caption_line and "seed" in caption_line
+    assert "iforest is fitted" not in caption_line and "sla2p is fitted" not in caption_line
+    tex = to_latex(comp, "auroc")
+    assert "knn is fitted on a random subsample of 12,000 rows" in tex
+    no_knn = comparison(cells[cells.method != "knn"], "auroc")
+    assert "Subsample" not in to_markdown(no_knn, "auroc").splitlines()[0]

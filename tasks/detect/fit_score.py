@@ -1,5 +1,11 @@
 """Detect stage: fit and score ONE cell, keep its scores as a file, return a small record.
 
+What the registry declares of a detector (:func:`baselines.detector_info`) is applied here
+(:func:`fit_detector`): sparse features (TF-IDF) reach a detector that ``accepts_sparse`` as
+sparse rows; a detector with ``max_fit_rows`` is fitted on its seeded subsample of a larger set
+and scores every row (a fitted row keeps its fitted score, as PyOD's ``decision_scores_`` gives
+it, e.g. kNN's distance without the row itself). The record's ``history`` keeps ``fit_rows``.
+
 A cell that raises keeps a failed record with its error next to the results and raises
 :class:`CellFailed`, so Prefect never caches it and the flow shows it as failed and goes on.
 """
@@ -13,7 +19,10 @@ import traceback
 from contextlib import nullcontext
 from pathlib import Path
 
-from baselines import make_detector
+import numpy as np
+import scipy.sparse as sp
+
+from baselines import detector_info, make_detector
 
 from ..cells import CellRecord, KeyedCell
 from ..datasets import authors_order, make_split, take_rows
@@ -47,18 +56,18 @@ def fit_and_score(work: KeyedCell, results_dir: str) -> CellRecord:
         split = make_split(cell.dataset, cell.normal_class, cell.ratio, cell.seed, features=feats)
         if cell.row_order == "inliers_first":
             split = authors_order(split)
-        X = take_rows(feats.X, split.indices)
+        X = cell_rows(cell.detector_name, feats.X, split.indices)
         det = make_detector(cell.detector_name, random_state=cell.seed,
                             device=None if cell.device == "auto" else cell.device, **cell.param_dict)
         uses_gpu = getattr(det, "device", None) in ("cuda", "auto") and _cuda_available()
         with _GPU_LOCK if uses_gpu else nullcontext():
             t0 = time.perf_counter()
-            det.fit(X)
+            scores, fit_rows = fit_detector(det, cell.detector_name, X, cell.seed)
             fit_s = time.perf_counter() - t0
-            scores = det.decision_scores_  # transductive: the fitted set is the scored set
+        history = {**(_small_history(det) or {}), "fit_rows": int(fit_rows)}
         record = CellRecord(work.key, cell, "ok", metrics=evaluate(split.labels, scores), fit_seconds=fit_s,
                             n_rows=int(len(split.indices)), n_outliers=int(split.n_outlier),
-                            n_features=int(X.shape[1]), device=_device_of(det), history=_small_history(det))
+                            n_features=int(X.shape[1]), device=_device_of(det), history=history)
         return save_result(Path(results_dir), record, scores, split.labels, split.indices)
     except Exception as exc:
         # Kept beside the results so the table shows the cell as failed with its error; raised
@@ -66,6 +75,42 @@ def fit_and_score(work: KeyedCell, results_dir: str) -> CellRecord:
         record = CellRecord.failure(work, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8))
         save_failure(Path(results_dir), record)
         raise CellFailed(record.error) from exc
+
+
+def cell_rows(detector: str, X, indices):
+    """The rows of a cell as the detector takes them: CSR float32 rows of sparse features for a
+    detector that ``accepts_sparse``, dense C-contiguous float32 rows otherwise."""
+    if sp.issparse(X) and detector_info(detector).accepts_sparse:
+        return sp.csr_matrix(X, dtype=np.float32)[np.asarray(indices, dtype=np.int64)]
+    return take_rows(X, indices)
+
+
+def fit_detector(det, detector: str, X, seed: int, timings: dict | None = None) -> tuple[np.ndarray, int]:
+    """Fit ``det`` (an unfitted ``detector``) on ``X`` under the registry's subsample rule and
+    return (the scores of ALL rows of X, the number of rows fitted).
+
+    Without a rule, or with no more rows than ``max_fit_rows``: fit on X, the transductive scores
+    (``decision_scores_``). Otherwise: fit on the rows of ``detector_info(detector).fit_indices(n,
+    seed)``, score every row with ``decision_function`` and give each fitted row its fitted score.
+    ``timings``, if given, receives ``fit`` and ``score`` wall seconds (``score``: the extra scoring
+    pass) and their CPU seconds (``fit_cpu``, ``score_cpu``).
+    """
+    idx = detector_info(detector).fit_indices(X.shape[0], seed)
+    t0, c0 = time.perf_counter(), time.process_time()
+    if idx is None:
+        det.fit(X)
+        scores, fit_rows = np.asarray(det.decision_scores_), int(X.shape[0])
+        t1, c1 = time.perf_counter(), time.process_time()
+    else:
+        det.fit(X[idx])
+        t1, c1 = time.perf_counter(), time.process_time()
+        scores = np.array(det.decision_function(X), dtype=np.float64)
+        scores[idx] = det.decision_scores_
+        fit_rows = int(idx.size)
+    if timings is not None:  # wall and CPU seconds (CPU: every thread of the process)
+        timings.update(fit=t1 - t0, score=time.perf_counter() - t1, fit_cpu=c1 - c0,
+                       score_cpu=time.process_time() - c1)
+    return scores, fit_rows
 
 
 def _apply_thread_setting() -> None:

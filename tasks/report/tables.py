@@ -2,7 +2,9 @@
 over seeds of the class-averaged metric, best per row in bold; CSV, Markdown and LaTeX.
 
 A failed or missing group is written as such (``failed (k/n)``, ``missing (k/n)``), never as a
-number, and it is never the best of its row.
+number, and it is never the best of its row. The caption states the fit-subsample rule of every
+method in the table that has one (the registry's ``max_fit_rows``: fitted on a seeded subsample,
+every row scored).
 """
 
 from __future__ import annotations
@@ -67,7 +69,30 @@ def comparison(cells: pd.DataFrame, metric: str = "auroc", ratio: float | None =
         top = g["mean"].round(3).max()  # best as printed: ties at 3 decimals are all bold
         s.loc[g.index[g["mean"].round(3) == top], "best"] = True
     s["metric"] = metric
+    s["fit_rule"] = s.method.map(_fit_rules(cells))
     return s
+
+
+def _fit_rules(cells: pd.DataFrame) -> dict:
+    """method -> its detector's fit-subsample rule in words (None without one or if unregistered)."""
+    from baselines import detector_info
+
+    det = (cells.drop_duplicates("method").set_index("method").detector.to_dict() if "detector" in cells
+           else {})
+    out = {}
+    for m in dict.fromkeys(cells.method):
+        try:
+            out[m] = detector_info(det.get(m) or m).fit_rule()
+        except ValueError:  # a method whose detector is not registered here: no rule to state
+            out[m] = None
+    return out
+
+
+def fit_rules(comp: pd.DataFrame) -> list[str]:
+    """The distinct fit-subsample rules of the methods in a comparison, in method order."""
+    if "fit_rule" not in comp:
+        return []
+    return list(dict.fromkeys(r for r in comp.drop_duplicates("method").fit_rule if isinstance(r, str) and r))
 
 
 def _tie_flags(cells: pd.DataFrame, s: pd.DataFrame) -> np.ndarray:
@@ -93,13 +118,15 @@ def wide(comp: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     return t
 
 
-def caption(metric: str, ratio: float | None = None) -> str:
+def caption(metric: str, ratio: float | None = None, rules: list[str] | tuple = ()) -> str:
+    """The table's caption; ``rules``: the fit-subsample rules of its methods (:func:`fit_rules`)."""
     where = f" at contamination ratio p={ratio:g}" if ratio is not None else ""
     ties = (f" {TIE_MARK}: tied scores inflate the trapezoid here (with the ties broken at random the area "
             f"drops by more than {TIE_GAIN_FLAG}; see the AP table); such a cell is never marked best."
             if metric == "aupr" else "")
+    subs = "".join(f" Subsample: {r}." for r in rules)
     return (f"{METRIC_TEXT[metric]}{where}: mean ± standard deviation over seeds of the average over normal "
-            f"classes; best per row in bold; failed/missing cells are marked, never averaged.{ties}")
+            f"classes; best per row in bold; failed/missing cells are marked, never averaged.{ties}{subs}")
 
 
 def to_csv(comp: pd.DataFrame, path, digits: int = 3) -> None:
@@ -109,7 +136,7 @@ def to_csv(comp: pd.DataFrame, path, digits: int = 3) -> None:
 def to_markdown(comp: pd.DataFrame, metric: str, ratio: float | None = None, digits: int = 3) -> str:
     t = wide(comp, digits).drop(columns="best")
     best = {(r.row, r.method) for r in comp.itertuples() if r.best}
-    lines = [caption(metric, ratio), "",
+    lines = [caption(metric, ratio, fit_rules(comp)), "",
              "| dataset | " + " | ".join(t.columns) + " |", "|---|" + "---|" * len(t.columns)]
     for row, vals in t.iterrows():
         cells = [f"**{v}**" if (row, m) in best else (f"*{v}*" if not v[0].isdigit() else v)
@@ -133,7 +160,7 @@ def to_latex(comp: pd.DataFrame, metric: str, ratio: float | None = None, digits
     best = {(r.row, r.method) for r in comp.itertuples() if r.best}
     cols = list(t.columns)
     out = [r"\begin{table}[t]", r"\centering", r"\small",
-           rf"\caption{{{tex_escape(caption(metric, ratio))}}}",
+           rf"\caption{{{tex_escape(caption(metric, ratio, fit_rules(comp)))}}}",
            rf"\label{{{label or 'tab:' + metric}}}",
            r"\begin{tabular}{l" + "c" * len(cols) + "}", r"\toprule",
            "Dataset & " + " & ".join(tex_escape(c) for c in cols) + r" \\", r"\midrule"]

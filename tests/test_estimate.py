@@ -1,0 +1,221 @@
+"""The time estimate reads measured costs (bench/measured_costs.json, written by
+bench/bench_baselines.py), scales them by a cell's rows with the registry's fit rule, and refuses
+a missing or corrupt costs file. No timing asserts here: the dry run's speed is a bench figure
+(``bench/bench_baselines.py --dry-run-speed``)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import yaml
+
+import tasks.estimate as est
+from baselines import detector_info, list_detectors
+from tasks.cells import make_cell
+from tasks.env import CODE_ROOT
+
+
+def _m(fit, n, d, fit_rows=None, score=0.0, status="ok", **kw):
+    return {"status": status, "fit_seconds": fit, "score_seconds": score, "seconds": fit + score, "n": n, "d": d,
+            "fit_rows": fit_rows or n, "gemm_core_gflops": 80.0, **kw}
+
+
+def costs_doc():
+    return {"format": est.COSTS_FORMAT, "gemm_core_gflops": 80.0, "date": "2026-12-01T00:00:00+00:00",
+            "cells": {"arrhythmia": {"n": 452, "d": 274, "extractor": "identity"},
+                      "kddcup99": {"n": 20000, "d": 118, "extractor": "identity"}},
+            "costs": {"iforest": {"arrhythmia": _m(0.5, 452, 274), "kddcup99": _m(4.0, 20000, 118)},
+                      "knn": {"arrhythmia": _m(0.2, 452, 274),
+                              "kddcup99": _m(30.0, 20000, 118, fit_rows=12000, score=10.0)},
+                      "goad": {"arrhythmia": _m(10.0, 452, 274)}}}
+
+
+class FakeJob:
+    def __init__(self, cells):
+        self.cells = cells
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No data needed: rows and dims come from the test, nothing is embedded."""
+    rows = {("arrhythmia", None, None): 452, ("kddcup99", None, None): 494_021}
+    monkeypatch.setattr(est, "cell_rows", lambda job: rows)
+    monkeypatch.setattr(est, "_embedded", lambda ds: True)
+    return rows
+
+
+def _cells(methods, datasets=("arrhythmia",), seeds=(0,)):
+    return [make_cell(ds, None, None, m, {}, s) for ds in datasets for m in methods for s in seeds]
+
+
+# -- the file: read, validated, refused with a clear error ----------------------------------------
+def test_missing_file_is_refused_naming_the_command(tmp_path):
+    with pytest.raises(est.CostsFileError, match=r"missing.*bench/bench_baselines\.py"):
+        est.load_costs(tmp_path / "nope.json")
+
+
+def test_unreadable_json_is_refused(tmp_path):
+    p = tmp_path / "c.json"
+    p.write_text('{"format": 1, "costs": {')
+    with pytest.raises(est.CostsFileError, match=r"unreadable.*JSONDecodeError.*bench_baselines"):
+        est.load_costs(p)
+
+
+@pytest.mark.parametrize("breakage", ["format", "no_costs", "negative", "nan", "no_gemm", "zero_rows"])
+def test_corrupt_content_is_refused(tmp_path, breakage):
+    doc = costs_doc()
+    if breakage == "format":
+        doc["format"] = 99
+    elif breakage == "no_costs":
+        doc["costs"] = {}
+    elif breakage == "negative":
+        doc["costs"]["iforest"]["arrhythmia"]["fit_seconds"] = -1
+    elif breakage == "nan":
+        doc["costs"]["iforest"]["arrhythmia"]["fit_seconds"] = "nan"
+    elif breakage == "no_gemm":
+        del doc["gemm_core_gflops"]
+    else:
+        doc["costs"]["knn"]["kddcup99"]["fit_rows"] = 0
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(doc))
+    with pytest.raises(est.CostsFileError, match="corrupt"):
+        est.load_costs(p)
+
+
+def test_a_good_file_loads(tmp_path):
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(costs_doc()))
+    assert est.load_costs(p)["costs"]["knn"]["kddcup99"]["fit_rows"] == 12000
+
+
+def test_estimate_refuses_when_the_file_is_missing(offline, monkeypatch, tmp_path):
+    monkeypatch.setattr(est, "COSTS_FILE", tmp_path / "gone.json")
+    with pytest.raises(est.CostsFileError, match="missing"):
+        est.estimate(FakeJob(_cells(["iforest"])), rate_gflops=80.0)
+
+
+# -- the figures come from the file, scaled by the registry's rule --------------------------------
+def test_estimate_is_the_measured_cost_per_cell(offline):
+    e = est.estimate(FakeJob(_cells(["iforest", "goad"], seeds=(0, 1, 2))), costs=costs_doc(), rate_gflops=80.0)
+    assert e["by_method"]["iforest"] == pytest.approx(3 * 0.5)
+    assert e["by_method"]["goad"] == pytest.approx(3 * 10.0)
+    doubled = costs_doc()
+    doubled["costs"]["goad"]["arrhythmia"]["fit_seconds"] = 20.0
+    e2 = est.estimate(FakeJob(_cells(["goad"])), costs=doubled, rate_gflops=80.0)
+    assert e2["by_method"]["goad"] == pytest.approx(20.0)  # read from the file, not a constant
+    assert e["unmeasured"] == []
+
+
+def test_another_cpu_rescales_the_measured_seconds_by_the_gemm_probe(offline):
+    job = FakeJob(_cells(["iforest"]))
+    e = est.estimate(job, costs=costs_doc(), rate_gflops=40.0, same_cpu=False)
+    assert e["by_method"]["iforest"] == pytest.approx(1.0)  # measured at 80 GFLOP/s, now 40
+    same = est.estimate(job, costs=costs_doc(), rate_gflops=40.0, same_cpu=True)
+    assert same["by_method"]["iforest"] == pytest.approx(0.5)  # the measuring CPU: seconds as measured
+
+
+def test_linear_method_scales_with_rows(offline):
+    e = est.estimate(FakeJob(_cells(["iforest"], datasets=("kddcup99",))), costs=costs_doc(), rate_gflops=80.0)
+    assert e["by_method"]["iforest"] == pytest.approx(4.0 * 494_021 / 20_000)
+    assert "iforest" not in e["subsampled"]
+
+
+def test_subsampled_quadratic_method_costs_the_capped_fit_plus_linear_scoring(offline):
+    assert detector_info("knn").max_fit_rows == 12_000
+    e = est.estimate(FakeJob(_cells(["knn"], datasets=("kddcup99",))), costs=costs_doc(), rate_gflops=80.0)
+    assert e["by_method"]["knn"] == pytest.approx(30.0 + 10.0 / 20_000 * 494_021)
+    assert "12,000" in e["subsampled"]["knn"]
+
+
+def test_quadratic_method_without_a_cap_in_reach_scales_quadratically():
+    m = _m(2.0, 1000, 100)
+    assert est.baseline_seconds("knn", 2000, 100, m) == pytest.approx(8.0)
+    assert est.baseline_seconds("iforest", 2000, 100, m) == pytest.approx(4.0)
+    assert est.baseline_seconds("iforest", 2000, 200, m) == pytest.approx(8.0)  # features: linear
+
+
+def test_unmeasured_pair_is_scaled_from_another_dataset_and_listed(offline):
+    e = est.estimate(FakeJob(_cells(["goad"], datasets=("kddcup99",))), costs=costs_doc(), rate_gflops=80.0)
+    assert e["unmeasured"] == ["goad/kddcup99"]
+    # goad's fit is capped at 12,000 rows; with no scoring pass measured, a row scores at its fit cost
+    fit = 10.0 * 12_000 / 452 * 118 / 274
+    assert e["by_method"]["goad"] == pytest.approx(fit + 10.0 / 452 * 494_021 * 118 / 274)
+    doc = costs_doc()
+    doc["costs"]["goad"]["arrhythmia"]["rescore_seconds"] = 0.452  # a measured scoring pass: 1 ms a row
+    e2 = est.estimate(FakeJob(_cells(["goad"], datasets=("kddcup99",))), costs=doc, rate_gflops=80.0)
+    assert e2["by_method"]["goad"] == pytest.approx(fit + 0.001 * 494_021 * 118 / 274)
+
+
+def test_a_timed_out_measurement_is_a_listed_lower_bound(offline):
+    doc = costs_doc()
+    doc["costs"]["goad"]["kddcup99"] = {"status": "timeout", "seconds_at_least": 90.0, "n": 300, "d": 118}
+    e = est.estimate(FakeJob(_cells(["goad"], datasets=("kddcup99",))), costs=doc, rate_gflops=80.0)
+    assert e["lower_bounds"] == ["goad/kddcup99"] and e["unmeasured"] == []
+    assert e["by_method"]["goad"] == pytest.approx(90.0 * 12_000 / 300)  # the fit cap bounds it
+
+
+def test_distinct_cells_match_the_jobs_rule():
+    from tasks.jobs import Job
+
+    cells = _cells(["iforest", "knn"], seeds=(0, 1)) * 2
+    cells += [make_cell("arrhythmia", None, None, "iforest", {}, 0, device="cpu")]  # device does not count
+    cells += [make_cell("arrhythmia", None, None, "ae", {"hidden": [8, 4]}, 0, detector="autoencoder")] * 2
+    job = Job("table", "t", "t.yaml", {}, cells)
+    assert len(est._distinct(cells)) == len(job.distinct_cells()) == 5
+
+
+# -- the committed file covers the paper table ------------------------------------------------------
+def test_committed_costs_cover_every_detector_on_every_paper_dataset():
+    """Every registered detector of the paper table has a measured cost on every dataset of
+    configs/table.yaml (SLA2P/SLA are costed by FLOPs and may be absent)."""
+    costs = est.load_costs()
+    table = yaml.safe_load((CODE_ROOT / "configs" / "table.yaml").read_text())
+    missing = []
+    # Known gaps (the estimate scales them from the nearest measured dataset and lists them as
+    # unmeasured): measure them with bench/bench_baselines.py and remove them from here.
+    known = {"ocsvm/reuters", "pca/reuters"}
+    for method, entry in table["methods"].items():
+        det = (entry or {}).get("detector", method)
+        if det in ("sla2p", "sla") or det not in list_detectors():
+            continue
+        for ds in table["datasets"]:
+            r = costs["costs"].get(det, {}).get(ds, {})
+            if r.get("status") != "ok" and f"{det}/{ds}" not in known:
+                missing.append(f"{det}/{ds}: {r.get('status', 'not measured')}")
+            elif r.get("status") == "ok" and f"{det}/{ds}" in known:
+                missing.append(f"{det}/{ds} is measured now: drop it from the known gaps")
+    assert not missing, "measure them with bench/bench_baselines.py: " + ", ".join(missing)
+
+
+def test_committed_costs_record_where_they_were_measured():
+    costs = est.load_costs()
+    assert costs["commit"] and costs["date"] and costs["machine"]["cpu"]
+    for name, per in costs["costs"].items():
+        for ds, r in per.items():
+            if r["status"] == "ok":
+                assert r["fit_rows"] == detector_info(name).fit_rows(r["n"]), (name, ds)
+
+
+def test_sla_training_uses_measured_steps_when_the_file_has_them(offline):
+    params = {"n_projections": 16, "proj_dim": 16}
+    cells = [make_cell("arrhythmia", None, None, "sla2p", params, 0)]
+    doc = costs_doc()
+    without = est.estimate(FakeJob(cells), costs=doc, rate_gflops=80.0)["by_method"]["sla2p"]
+    assumed = est._training_seconds(cells[0], 452, 274, "tabular", doc, 80.0 * 1e9 * 0.65 * _threads_factor(), 1.0)
+    doc2 = copy.deepcopy(doc)
+    training = {"steps": 12, "stop_reason": "acc_threshold", "train_seconds": 100.0}
+    doc2["costs"]["sla2p"] = {"arrhythmia": _m(5.0, 452, 274, params=params, training=training)}
+    with_ = est.estimate(FakeJob(cells), costs=doc2, rate_gflops=80.0)["by_method"]["sla2p"]
+    assert with_ - without == pytest.approx(100.0 - assumed, rel=1e-6)
+    # measured at other settings: not this cell's training, the assumption stands
+    doc2["costs"]["sla2p"]["arrhythmia"]["params"] = {"n_projections": 256, "proj_dim": 256}
+    assert est.estimate(FakeJob(cells), costs=doc2, rate_gflops=80.0)["by_method"]["sla2p"] == pytest.approx(without)
+
+
+def _threads_factor():
+    import torch
+
+    t = torch.get_num_threads()
+    return 1.0 if t <= 1 else t * est.PARALLEL_EFFICIENCY
