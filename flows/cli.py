@@ -84,7 +84,7 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
 
     from rich.console import Console
 
-    from tasks.estimate import estimate, human
+    from tasks.estimate import CostsFileError, estimate, human
     from tasks.fetch import DataError
 
     from .config import ConfigError, load_job
@@ -101,14 +101,25 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
         est = estimate(job)
     except DataError as exc:  # e.g. a data file that differs from data.dvc: the message says how to restore it
         _refuse("data error", exc)
+    except CostsFileError as exc:  # the message names the command that rewrites the file
+        _refuse("estimate error", exc)
     distinct = len(job.distinct_cells())
     what = f"{len(job.cells)} cells" if distinct == len(job.cells) else f"{len(job.cells)} grid points, {distinct} distinct cells"
     console.print(f"{job.kind} [bold]{job.name}[/bold] ({job.path}): {what}")
     for m, s in sorted(est["by_method"].items(), key=lambda kv: -kv[1]):
         console.print(f"  {m:<12} ~{human(s)}")
     if est["embedding"]:
-        console.print(f"  embedding   ~{human(est['embedding'])} (once; cached afterwards)")
-    console.print(f"  expected time if nothing is cached: ~{human(est['total'])} on this machine")
+        rate = f"{est['images_per_s']:.0f} images/s" + (" measured" if est["images_per_s_measured"] else " assumed")
+        console.print(f"  embedding   ~{human(est['embedding'])} (once, at {rate}; cached afterwards)")
+    console.print(f"  expected time if nothing is cached: ~{human(est['total'])} on this machine "
+                  f"(measured costs: {est['costs_file']}, {est['costs_date']})")
+    if est["subsampled"]:  # the rules in full are in the table's caption
+        console.print(f"  fitted on a seeded subsample of the rows where a cell is larger than its cap: "
+                      f"{', '.join(sorted(est['subsampled']))}")
+    if est["unmeasured"]:
+        console.print(f"  scaled from another dataset (not measured): {', '.join(est['unmeasured'])}")
+    if est["lower_bounds"]:
+        console.print(f"  at least (the measurement ran out of time): {', '.join(est['lower_bounds'])}")
     if options.dry_run:
         return
 

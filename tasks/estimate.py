@@ -170,7 +170,7 @@ def cell_rows(job) -> dict:
     return out
 
 
-_DIMS = {"tfidf": {"20news": 10_000, "reuters": 24_069}, "efficientnet-lite0": 1280, "resnet50": 2048, "minilm": 384}
+_DIMS = {"tfidf": {"20news": 10_000, "reuters": 24_349}, "efficientnet-lite0": 1280, "resnet50": 2048, "minilm": 384}
 
 
 def _dim(ds: str, extractor: str | None, costs: dict) -> int:
