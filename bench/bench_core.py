@@ -114,6 +114,16 @@ FRESH = ("import time; t = time.perf_counter(); import numpy as np; from sla2p i
          "print(time.perf_counter() - t, d.history_['steps'])")
 
 
+def _in_fresh_process(what: str, args: list[str]) -> dict | None:
+    """This script with ``args`` in a fresh process (its own peak RSS); its last line's JSON, or
+    None after printing why it failed."""
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        print(f"{what}: FAILED\n{out.stderr[-2000:]}")
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def fresh_run(repeats: int) -> None:
     """Wall time of a fresh-process Arrhythmia fit+score (import and warm-up included)."""
     walls = []
@@ -190,24 +200,18 @@ def main() -> None:
             continue
         if case == "train":
             for shape in TRAIN_SHAPES:
-                cmd = [sys.executable, __file__, "--train-shape", shape, "--device", args.device,
-                       "--train-steps", str(args.train_steps), "--repeats", str(args.repeats)]
-                out = subprocess.run(cmd, capture_output=True, text=True)
-                if out.returncode != 0:
-                    print(f"train {shape}: FAILED\n{out.stderr[-2000:]}")
+                r = _in_fresh_process(f"train {shape}", ["--train-shape", shape, "--device", args.device,
+                                                        "--train-steps", str(args.train_steps),
+                                                        "--repeats", str(args.repeats)])
+                if r is None:
                     continue
-                r = json.loads(out.stdout.strip().splitlines()[-1])
                 print(f"train {r['shape']:<15} n={r['n']:>5} d={r['d']:>6}: {r['steps_per_s']:6.1f} steps/s "
                       f"({r['steps']} steps in {r['seconds']:.2f} s, best of {args.repeats}, {r['threads']} threads)")
             continue
-        cmd = [sys.executable, __file__, "--case", case, "--device", args.device]
-        if args.kdd_rows:
-            cmd += ["--kdd-rows", str(args.kdd_rows)]
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        if out.returncode != 0:
-            print(f"{case}: FAILED\n{out.stderr[-2000:]}")
+        r = _in_fresh_process(case, ["--case", case, "--device", args.device]
+                              + (["--kdd-rows", str(args.kdd_rows)] if args.kdd_rows else []))
+        if r is None:
             continue
-        r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{r['case']:<11} n={r['n']:>7} d={r['d']:>4} K={r['K']:>3} m={r['m']:>3} on {r['device']} "
               f"({r['threads']} threads)\n"
               f"  fit {r['fit_s']:7.2f} s  (train {r['train_s']:.2f} s, {r['train_steps']} steps, "
