@@ -175,7 +175,7 @@ def test_committed_costs_cover_every_detector_on_every_paper_dataset():
     missing = []
     # Known gaps (the estimate scales them from the nearest measured dataset and lists them as
     # unmeasured): measure them with bench/bench_baselines.py and remove them from here.
-    known = {"ocsvm/reuters", "pca/reuters"}
+    known = {"pca/reuters"}  # PyOD PCA on 2,398 x 24,349 dense rows: > 300 CPU-s (timeout)
     for method, entry in table["methods"].items():
         det = (entry or {}).get("detector", method)
         if det in ("sla2p", "sla") or det not in list_detectors():
