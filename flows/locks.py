@@ -22,6 +22,8 @@ from pathlib import Path
 
 from tasks.cells import canonical
 
+from .supervise import SUPERVISED
+
 
 class RunLocked(RuntimeError):
     """Another process runs this job on this results folder; the message names it."""
@@ -66,7 +68,8 @@ def acquire(results_dir: str | os.PathLike, kind: str, cells) -> Path:
             f"started {holder.get('started', '?')}, command: {holder.get('command', '?')} "
             f"(wait for it, or stop it with: kill -INT {holder.get('pid', '<pid>')})") from None
     os.ftruncate(fd, 0)
-    os.write(fd, json.dumps({"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    # the pid a user sees and signals: the supervisor's (flows.supervise), which forwards to this run
+    os.write(fd, json.dumps({"pid": int(os.environ.get(SUPERVISED) or os.getpid()), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                              "command": _command()}).encode())
     os.fsync(fd)
     _HELD[str(path)] = fd

@@ -286,6 +286,10 @@ def test_sigkill_then_resume(tmp_path):
         server |= _prefect_servers(proc.pid)
         time.sleep(0.5)
     done_before = {f.name: f.stat().st_mtime for f in cells.rglob("*.json")}
+    # a crash of the whole run: the run (in a session of its own under the CLI's supervisor, see
+    # flows/supervise.py) and the supervisor, both at once
+    for run in psutil.Process(proc.pid).children():
+        os.killpg(run.pid, signal.SIGKILL)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert 2 <= len(done_before) < 6, "the run must be killed in the middle"
