@@ -54,7 +54,7 @@ from sla2p import paper_params
 from tasks.datasets import get_spec, make_split, n_outliers
 from tasks.detect.fit_score import cell_rows, fit_detector
 from tasks.embed import load_features, load_labels
-from tasks.env import CODE_ROOT, telemetry_off
+from tasks.env import CODE_ROOT, cpu_model, telemetry_off
 from tasks.estimate import COSTS_FILE, gemm_core_rate
 
 PAPER = ("arrhythmia", "kddcup99", "20news", "reuters", "caltech101", "cifar10")
@@ -89,14 +89,7 @@ def commit() -> str:
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
             "torch_threads": torch.get_num_threads()}
 

@@ -25,6 +25,7 @@ from prefect import flow, get_run_logger
 from prefect.futures import as_completed
 
 from tasks.cells import CellRecord, KeyedCell, canonical, code_version
+from tasks.env import cpu_model
 from tasks.metrics import METRICS, ablation_curves, cells_frame, summary_frame, table_frame, variants
 from tasks.prefect_tasks import fit_and_score_task, prepare_dataset_task
 from tasks.store import default_results_dir, load_failure, load_record
@@ -215,21 +216,11 @@ def provenance(devices: set[str]) -> dict[str, str]:
         device = f"cuda ({gpu}, {torch.cuda.device_count()} device(s))"
     else:
         device = "cpu"
-    tags.update({"machine.cpu": _cpu_model(), "machine.cores": str(os.cpu_count() or 1),
+    tags.update({"machine.cpu": cpu_model(), "machine.cores": str(os.cpu_count() or 1),
                  "machine.torch_threads": os.environ.get("SLA2P_TORCH_THREADS") or str(torch.get_num_threads()),
                  "machine.device": device, "machine.device_asked": ",".join(asked),
                  "machine.platform": platform.platform()})
     return tags
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def _report(parent: str, uri: str, results: Path, out: Path, log) -> str:

@@ -51,3 +51,17 @@ def project_root() -> Path:
             "or the current directory; set SLA2P_PROJECT_ROOT to the repository's root"
         )
     return found
+
+
+def cpu_model() -> str:
+    """This machine's CPU model (Linux: /proc/cpuinfo's "model name"), as every record of the
+    machine writes it (MLflow tags, the measured-costs file) and the estimate compares it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine() or "unknown"

@@ -249,16 +249,11 @@ def _distinct(cells) -> list:
 def _same_cpu(costs: dict) -> bool:
     """Whether this machine has the CPU model and core count the costs were measured on."""
     import os
-    import platform
 
-    cpu = platform.processor()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    from .env import cpu_model
+
     m = costs.get("machine") or {}
-    return m.get("cpu") == cpu and m.get("cores") == os.cpu_count()
+    return m.get("cpu") == cpu_model() and m.get("cores") == os.cpu_count()
 
 
 def _speed(costs: dict, core: float, same_cpu: bool) -> float:
