@@ -197,7 +197,8 @@ def make_detector(name: str, *, random_state=None, device=None, **params):
 # 1e-5 = float32 networks, whose batched matmuls may round a row differently at another position;
 # 1e-9 = float64 code whose sums run over the scored batch (ECOD/COPOD's skewness).
 # accepts_sparse: fit takes scipy sparse rows (SLA2P/SLA/GOAD/RSRAE densify them to float32 themselves;
-# PyOD's LOF searches neighbours on them directly; PyOD's other wrappers refuse sparse input).
+# PyOD's LOF searches neighbours on them directly; the OC-SVM adapter's kernel is a sparse product;
+# PyOD's other wrappers refuse sparse input).
 # max_fit_rows: the superlinear methods (kernel matrix, neighbour search) and the trained networks
 # (epochs x rows: DeepSVDD's 100 epochs over KDDCup99's 494,021 rows would take most of a day per
 # cell here) are fitted on at most FIT_ROWS rows, the protocol's own cap on one-vs-rest sets
@@ -214,12 +215,12 @@ def _register_builtins() -> None:
     from pyod.models.iforest import IForest
     from pyod.models.knn import KNN
     from pyod.models.lof import LOF
-    from pyod.models.ocsvm import OCSVM
-    from pyod.models.pca import PCA
 
     from sla2p import SLA, SLA2P
 
     from .goad import GOAD
+    from .ocsvm import OCSVM
+    from .pca import PCA
     from .pyod_deep import AutoEncoder, DeepSVDD
     from .rsrae import RSRAE
 
@@ -234,9 +235,9 @@ def _register_builtins() -> None:
              fit_note=TRAINING_NOTE,
              description="RSRAE (Lai, Zou & Lerman, ICLR 2020): autoencoder with a robust subspace recovery layer")
     register("iforest", IForest, description="Isolation Forest (PyOD, scikit-learn's)")
-    register("ocsvm", OCSVM, order_tolerance=1e-9, max_fit_rows=FIT_ROWS, complexity="quadratic",
+    register("ocsvm", OCSVM, order_tolerance=1e-9, accepts_sparse=True, max_fit_rows=FIT_ROWS, complexity="quadratic",
              fit_note="kernel matrix over the fitted rows",
-             description="One-class SVM, RBF kernel (PyOD, scikit-learn's)")
+             description="One-class SVM, RBF kernel (PyOD's, libsvm's solver on a BLAS-computed kernel: baselines.ocsvm)")
     register("lof", LOF, order_tolerance=1e-9, accepts_sparse=True, max_fit_rows=FIT_ROWS, complexity="quadratic",
              fit_note="neighbour search among the fitted rows",
              description="Local Outlier Factor (PyOD)")
@@ -245,7 +246,8 @@ def _register_builtins() -> None:
              description="k-nearest-neighbour distance (PyOD)")
     register("ecod", ECOD, order_tolerance=1e-9, description="ECOD, empirical-CDF outlier detection (PyOD)")
     register("copod", COPOD, order_tolerance=1e-9, description="COPOD, copula-based outlier detection (PyOD)")
-    register("pca", PCA, order_tolerance=1e-9, description="PCA reconstruction / weighted projection distance (PyOD)")
+    register("pca", PCA, order_tolerance=1e-9,
+             description="PCA weighted projection distance (PyOD's score by BLAS, over the non-null axes: baselines.pca)")
     register("hbos", HBOS, description="Histogram-based outlier score (PyOD)")
     register("deepsvdd", DeepSVDD, order_tolerance=1e-5, max_fit_rows=FIT_ROWS, fit_note=TRAINING_NOTE,
              description="Deep SVDD (PyOD's, seeded locally by baselines.pyod_deep)")
