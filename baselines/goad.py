@@ -26,6 +26,8 @@ Differences from the official code (github.com/lironber/GOAD, ``opt_tc_tabular.p
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from torch import nn
@@ -213,8 +215,7 @@ class GOAD(StandardizedTorchDetector):
         # Drawn on CPU from the local generator: the same transforms on every device.
         self.transforms_ = torch.randn(d, M, d_out, generator=gen)
         self.translations_ = torch.randn(M, d_out, generator=gen) * float(self.translation_scale)
-        self._b = self.translations_.reshape(M * d_out).to(self.device_)
-        self._W = self.transforms_.reshape(d, M * d_out).to(self.device_)
+        self._fold()
         net = build_on_cpu(lambda: GOADNet(d_out, int(self.hidden_dim), M, int(self.depth)), gen).to(self.device_)
         Xt = self._to_tensor(X)
         opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), betas=tuple(map(float, self.betas)))
@@ -235,8 +236,32 @@ class GOAD(StandardizedTorchDetector):
         self.centres_ = self._centres(Xt)
         return self._finish_fit(Xt)
 
+    # The standardisation is folded into the maps: ((x - mean) / scale) W + b = x W' + b' with
+    # W' = W / scale (per input row of W) and b' = b - (mean / scale) W. The rows stay as given, so
+    # TF-IDF rows keep their zeros and a batch's copies are a sparse x dense product (on 20
+    # Newsgroups about 80 times fewer FLOPs than the dense product of standardised rows).
+    def _input_transform(self, Xt: torch.Tensor) -> torch.Tensor:
+        return Xt
+
+    def _fold(self) -> None:
+        d, M, d_out = self.transforms_.shape
+        W = self.transforms_.reshape(d, M * d_out)
+        b = self.translations_.reshape(M * d_out)
+        if self.standardize:
+            scale = torch.from_numpy(self.scale_).double()
+            b = (b.double() - (torch.from_numpy(self.mean_).double() / scale) @ W.double()).float()
+            W = (W.double() / scale[:, None]).float()
+        self._W = W.to(self.device_)
+        self._b = b.to(self.device_)
+
     def _transform(self, xb: torch.Tensor) -> torch.Tensor:
-        return torch.addmm(self._b, xb, self._W).reshape(xb.shape[0], int(self.n_transforms), int(self.transform_dim))
+        if xb.device.type == "cpu" and int((xb != 0).sum()) < 0.25 * xb.numel():
+            with warnings.catch_warnings():  # "sparse CSR support is in beta": the product is plain
+                warnings.simplefilter("ignore", UserWarning)
+                z = torch.sparse.mm(xb.to_sparse_csr(), self._W) + self._b
+        else:
+            z = torch.addmm(self._b, xb, self._W)
+        return z.reshape(xb.shape[0], int(self.n_transforms), int(self.transform_dim))
 
     @torch.no_grad()
     def _centres(self, Xt: torch.Tensor) -> torch.Tensor:
@@ -253,9 +278,13 @@ class GOAD(StandardizedTorchDetector):
         for xb in self._blocks(Xt, int(self.score_batch_size)):
             feat, _ = self.net_(self._transform(xb))
             d = pairwise_sq_dists(feat, self.centres_)
-            d = torch.clamp_min(d, float(self.eps))
-            logp = F.log_softmax(-d, dim=2)
-            out.append(-torch.diagonal(logp, dim1=1, dim2=2).double().sum(1))
+            if float(self.eps) > 0:
+                d = torch.clamp_min(d, float(self.eps))
+            # -log softmax_j(-d[m, j])[m] = d[m, m] + logsumexp_j(-d[m, j]): the diagonal only,
+            # without materialising the (B, M, M) log-probabilities.
+            diag = torch.diagonal(d, dim1=1, dim2=2).clone()  # before d is negated in place
+            nll = diag + torch.logsumexp(d.neg_(), dim=2)
+            out.append(nll.double().sum(1))
         return torch.cat(out).cpu().numpy()
 
     def __getstate__(self):
@@ -267,6 +296,4 @@ class GOAD(StandardizedTorchDetector):
     def __setstate__(self, state):
         self.__dict__.update(state)
         if "transforms_" in state:
-            d, M, d_out = self.transforms_.shape
-            self._W = self.transforms_.reshape(d, M * d_out).to(self.device_)
-            self._b = self.translations_.reshape(M * d_out).to(self.device_)
+            self._fold()

@@ -17,6 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from .network import FoldedMLP
+from .sparse_rows import SparseRows
 
 
 def perturb(f: FoldedMLP, z: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
@@ -122,16 +123,22 @@ def normality_scores(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, steps: torc
 
     ``X``: (n, d) normalised inputs on the model's device; ``W``: (K, d, m) projections;
     ``steps``: (n,) per-sample step or ``None``; ``block``: samples per block (speed only).
+    Mostly-zero rows (TF-IDF) are projected from their nonzeros only (:class:`SparseRows`): on
+    20 Newsgroups the dense product would be half of the scoring FLOPs, on Reuters two thirds.
     """
     n, d = X.shape
     K, _, m = W.shape
+    sparse = SparseRows(X) if SparseRows.worth_it(X) else None
     out = torch.empty(n, dtype=torch.float32, device=X.device)
     for start in range(0, n, block):
         xb = X[start:start + block]
         nb = xb.shape[0]
-        # (K, nb, m): one batched GEMM; row r of the flattened block = (projection r // nb, sample r % nb)
-        z = torch.matmul(xb.unsqueeze(0), W).view(K * nb, m)
         labels = torch.arange(K, device=X.device).repeat_interleave(nb)
+        # (K * nb, m): row r of the block = (projection r // nb, sample r % nb)
+        if sparse is None:
+            z = torch.matmul(xb.unsqueeze(0), W).view(K * nb, m)  # one batched GEMM
+        else:
+            z = sparse.project(W, torch.arange(start, start + nb, device=X.device).repeat(K), labels)
         step = None if steps is None else steps[start:start + nb].repeat(K)
         s = pair_normality(f, z, labels, step)
         out[start:start + nb] = s.view(K, nb).mean(dim=0)

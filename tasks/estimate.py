@@ -10,7 +10,7 @@ Where the figures come from:
   was not measured (an extra dataset, a plug-in detector) is scaled from the same detector on the
   nearest measured dataset by rows and features, and listed under ``unmeasured``.
 * SLA2P/SLA: FLOPs (three MLP passes per (sample, projection) pair for SLA2P, one for SLA, plus
-  the projection GEMM; ``sla2p.network.pair_flops``) at this machine's GEMM rate times the scoring
+  the projection GEMM, over the nonzeros of a row for TF-IDF; ``sla2p.network.pair_flops``) at this machine's GEMM rate times the scoring
   efficiency ``bench/bench_core.py`` measured (about 0.65), plus training: the steps measured on
   that dataset when the costs file has them (``bench_baselines.py --only sla2p,sla``), otherwise
   the threshold stop the published settings are meant to reach (:data:`ASSUMED_TRAIN_STEPS`
@@ -123,12 +123,12 @@ def gemm_rate(threads: int | None = None) -> float:
     return gemm_core_rate() * (1.0 if t <= 1 else t * PARALLEL_EFFICIENCY)
 
 
-def _sla_flops(n: int, d: int, params: dict, perturbed: bool) -> float:
+def _sla_flops(n: int, d: float, params: dict, perturbed: bool) -> float:
     K, m = params.get("n_projections", 256), params.get("proj_dim", 256)
     return n * K * pair_flops(d, m, K, passes=3 if perturbed else 1)
 
 
-def _training_seconds(c, n: int, d: int, modality: str, costs: dict, rate: float, speed: float) -> float:
+def _training_seconds(c, n: int, d: float, modality: str, costs: dict, rate: float, speed: float) -> float:
     """SLA2P/SLA training: as measured on this dataset (costs file), else the assumed threshold stop."""
     det, params = c.detector_name, c.param_dict
     m = costs["costs"].get(det, {}).get(c.dataset)
@@ -188,6 +188,17 @@ def _dim(ds: str, extractor: str | None, costs: dict) -> int:
         return load_features(ds, ex).shape[1]
     v = _DIMS.get(ex, 1000)
     return v.get(ds, 10_000) if isinstance(v, dict) else v
+
+
+def _projected_width(ds: str, d: int, costs: dict) -> float:
+    """The d that SLA2P/SLA's projection costs on ``ds``: mostly-zero rows (TF-IDF, density under
+    a quarter, as ``sla2p.sparse_rows.SparseRows.worth_it``) are projected from their nonzeros, so
+    their measured nonzeros per row; dense rows, d."""
+    cell = costs.get("cells", {}).get(ds) or {}
+    nnz, n, dm = cell.get("nnz"), cell.get("n"), cell.get("d")
+    if nnz and n and dm and nnz < 0.25 * n * dm:
+        return nnz / n
+    return float(d)
 
 
 def _measured(costs: dict, det: str, ds: str) -> tuple[dict | None, bool]:
@@ -300,8 +311,9 @@ def estimate(job, costs: dict | None = None, rate_gflops: float | None = None, s
             if det in ("sla2p", "sla"):
                 modality = get_spec(c.dataset).modality
                 speed = _speed(costs, core, same_cpu)
-                memo[key] = (_sla_flops(n, d, c.param_dict, det == "sla2p") / rate
-                             + _training_seconds(c, n, d, modality, costs, rate, speed))
+                dp = _projected_width(c.dataset, d, costs)
+                memo[key] = (_sla_flops(n, dp, c.param_dict, det == "sla2p") / rate
+                             + _training_seconds(c, n, dp, modality, costs, rate, speed))
             else:
                 m, own = _measured(costs, det, c.dataset)
                 if not own:

@@ -61,6 +61,23 @@ def test_score_is_minus_summed_own_class_log_likelihood():
     np.testing.assert_allclose(det.decision_scores_, ref, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("kind", ["dense", "tfidf"])
+def test_standardisation_folded_into_the_maps_equals_standardised_rows(kind):
+    """The maps take raw rows (so TF-IDF keeps its zeros and a batch is a sparse product): the
+    scores are those of standardised rows through the same maps, to float32 rounding."""
+    rng = np.random.default_rng(3)
+    if kind == "dense":
+        X = rng.normal(size=(150, 12)) * rng.uniform(0.1, 5.0, 12) + rng.uniform(-3.0, 3.0, 12)
+    else:
+        X = rng.random((150, 300)) * (rng.random((150, 300)) < 0.03)
+    folded = GOAD(n_transforms=16, random_state=0, device="cpu").fit(X)
+    sd = X.std(0)
+    Xs = ((X - X.mean(0)) / np.where(sd == 0, 1.0, sd)).astype(np.float32)
+    plain = GOAD(n_transforms=16, random_state=0, device="cpu", standardize=False).fit(Xs)
+    np.testing.assert_allclose(folded.decision_scores_, plain.decision_scores_, rtol=1e-4)
+    np.testing.assert_allclose(folded.decision_function(X[:20]), plain.decision_function(Xs[:20]), rtol=1e-4)
+
+
 def test_transforms_are_made_per_batch_and_seeded():
     X = np.random.default_rng(0).normal(size=(40, 7))
     a = GOAD(n_transforms=8, transform_dim=4, random_state=5, device="cpu").fit(X)
