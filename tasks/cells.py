@@ -54,6 +54,9 @@ class Cell:
     device: str = "auto"
     detector: str | None = None  # registered detector when ``method`` is a label for a variant
     row_order: str = DEFAULT_ROW_ORDER
+    # An ablation's grid point, as (parameter, value) pairs in the grid's order: what the name shows. Naming
+    # only: not in the key, not in equality (a 'separate' grid's base is one cell on every curve).
+    point: tuple = field(default=(), compare=False)
 
     @property
     def param_dict(self) -> dict:
@@ -66,16 +69,28 @@ class Cell:
 
     @property
     def name(self) -> str:
-        """Reads as the table does: method/dataset/class/p<ratio>/s<seed>."""
-        cls = self.normal_class if self.normal_class is not None else "all"
-        ratio = f"p{self.ratio:g}" if self.ratio is not None else "p-"
-        return f"{self.method}/{self.dataset}/{cls}/{ratio}/s{self.seed}"
+        """Reads as the table does: ``method/dataset/class/p<ratio>/s<seed>``, e.g.
+        ``sla2p/20news/comp.graphics/p0.1/s0``; a dataset with its own outliers (no class, no
+        ratio) is ``sla2p/arrhythmia/all/intrinsic/s0``. An ablation's cell names its grid point
+        in place of the class and ratio it does not have: ``sla2p/arrhythmia/epsilon=7.8125/s0``
+        (one-vs-rest: ``sla2p/20news/comp.graphics/p0.1/epsilon=7.8125/s0``)."""
+        split = [] if self.point and self.ratio is None and self.normal_class is None else [
+            self.normal_class if self.normal_class is not None else "all",
+            f"p{self.ratio:g}" if self.ratio is not None else "intrinsic"]
+        point = [",".join(f"{k}={value_text(v)}" for k, v in self.point)] if self.point else []
+        return "/".join([self.method, self.dataset, *split, *point, f"s{self.seed}"])
+
+    def at_point(self, point: dict | tuple) -> Cell:
+        """This cell named by an ablation's grid point (its key is unchanged)."""
+        items = point.items() if isinstance(point, dict) else point
+        return dataclasses.replace(self, point=tuple(items))
 
     def identity(self) -> dict:
         """What the key hashes: the cell, without where it runs; fields at their defaults are
         left out so that adding them kept every existing cell's key."""
         d = asdict(self)
         d["params"] = self.param_dict
+        d.pop("point")  # how it is named, not what it computes
         d.pop("device")  # where it runs does not change what it computes (CPU/CUDA tolerance aside)
         if d["detector"] in (None, self.method):
             d.pop("detector")
@@ -94,23 +109,39 @@ class Cell:
         always spelled out."""
         return {"dataset": self.dataset, "normal_class": self.normal_class, "ratio": self.ratio,
                 "method": self.method, "params": self.param_dict, "seed": self.seed, "extractor": self.extractor,
-                "device": self.device, "detector": self.detector_name, "row_order": self.row_order}
+                "device": self.device, "detector": self.detector_name, "row_order": self.row_order,
+                **({"point": dict(self.point)} if self.point else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> Cell:
         return make_cell(d["dataset"], d.get("normal_class"), d.get("ratio"), d["method"], d.get("params") or {},
                          d.get("seed", 0), d.get("extractor"), d.get("device", "auto"), d.get("detector"),
-                         d.get("row_order", DEFAULT_ROW_ORDER))
+                         d.get("row_order", DEFAULT_ROW_ORDER), d.get("point"))
 
 
 def make_cell(dataset, normal_class, ratio, method, params: dict, seed, extractor=None, device="auto",
-              detector=None, row_order=DEFAULT_ROW_ORDER) -> Cell:
+              detector=None, row_order=DEFAULT_ROW_ORDER, point: dict | None = None) -> Cell:
     if row_order not in ROW_ORDERS:
         raise ValueError(f"row_order must be one of {ROW_ORDERS}, got {row_order!r}")
     return Cell(dataset, None if normal_class is None else str(normal_class),
                 None if ratio is None else float(ratio), method,
                 tuple(sorted(params.items())), int(seed), extractor, device,
-                None if detector in (None, method) else detector, row_order)
+                None if detector in (None, method) else detector, row_order, tuple((point or {}).items()))
+
+
+def value_text(v) -> str:
+    """A parameter value as names show it: floats in their shortest form (7.8125, 0.001, 1e-05)."""
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def name_points(cells: list[Cell], points: list[dict]) -> list[Cell]:
+    """Each cell of an ablation named by its grid point. A 'separate' grid's base is the same
+    cell on every curve (one key, several points): it is named by all of them, so its name says
+    it is the base of each curve and never depends on which curve came last."""
+    merged: dict[str, dict] = {}
+    for cell, point in zip(cells, points):
+        merged.setdefault(canonical(cell.identity()), {}).update(point or {})
+    return [cell.at_point(merged[canonical(cell.identity())]) for cell in cells]
 
 
 @dataclass(frozen=True)
@@ -151,6 +182,9 @@ class CellRecord:
     cached: bool = False
     scores_sha256: str | None = None
     scores_file: str | None = None
+    # Wall-clock start and end of the fit (Unix seconds): the MLflow child run's own times.
+    started_at: float | None = None
+    finished_at: float | None = None
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -176,6 +210,8 @@ class CellRecord:
                      history=self.history)
             if self.scores_sha256 is not None:
                 d.update(scores_sha256=self.scores_sha256, scores_file=self.scores_file)
+            if self.started_at is not None:
+                d.update(started_at=self.started_at, finished_at=self.finished_at)
         else:
             d.update(error=self.error, traceback=self.traceback)
         return d

@@ -50,7 +50,7 @@ from pathlib import Path
 
 from baselines import detector_info, list_detectors, make_detector
 
-from .cells import DEFAULT_ROW_ORDER, ROW_ORDERS, Cell, canonical, make_cell
+from .cells import DEFAULT_ROW_ORDER, ROW_ORDERS, Cell, canonical, make_cell, name_points
 
 SUITE_PARAMS = ("random_state", "device")  # set by the suite for every detector
 SCOPES = ("full", "first")  # a table method's cells: all of them, or one seed and one ratio per dataset
@@ -310,4 +310,6 @@ def expand_job(raw: dict, path: str | Path = "<config>", *, datasets=None, class
                                        entry.get("row_order", DEFAULT_ROW_ORDER)))
                 points.append(point)
     _expect(cells, "the config and filters select no cells")
+    if kind == "ablation":  # each cell named by its grid point (naming only: keys unchanged)
+        cells = name_points(cells, points)
     return Job(kind, raw.get("name", Path(path).stem), str(path), raw, cells, points)

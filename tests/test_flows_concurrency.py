@@ -52,7 +52,7 @@ def test_the_same_job_twice_at_once_refuses_the_second(tmp_path):
     assert len(finished_cells(tmp_path / "results")) == 2
     parents, children = mlflow_runs(tmp_path, "sla2p-bench/table")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    assert children_of(children, parents[0]) == ["iforest/arrhythmia/all/p-/s0", "iforest/arrhythmia/all/p-/s1"]
+    assert children_of(children, parents[0]) == ["iforest/arrhythmia/all/intrinsic/s0", "iforest/arrhythmia/all/intrinsic/s1"]
 
 
 @pytest.mark.slow
@@ -70,7 +70,7 @@ def test_two_different_jobs_on_one_fresh_db_both_succeed(tmp_path):
     for p in parents:
         seeds = (0, 1) if p.info.run_name == "table/first" else (2, 3)
         assert p.info.status == "FINISHED"
-        assert children_of(children, p) == [f"iforest/arrhythmia/all/p-/s{s}" for s in seeds]
+        assert children_of(children, p) == [f"iforest/arrhythmia/all/intrinsic/s{s}" for s in seeds]
     assert len(children) == 4
 
 

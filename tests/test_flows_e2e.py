@@ -172,7 +172,7 @@ def test_table_runs_tracks_and_reruns_warm(tmp_path):
     parents, children = mlflow_runs(tmp_path, "sla2p-bench/table")
     assert len(parents) == 1 and len(children) == 12
     assert {r.info.status for r in children} == {"FINISHED"}
-    c = next(r for r in children if r.info.run_name == "sla2p/arrhythmia/all/p-/s0")
+    c = next(r for r in children if r.info.run_name == "sla2p/arrhythmia/all/intrinsic/s0")
     assert {"auroc", "aupr", "ap", "fit_seconds"} <= set(c.data.metrics)
     assert c.data.params["param.n_projections"] == "16" and c.data.tags["cached"] == "false"
     assert 0.5 < c.data.metrics["auroc"] <= 1.0
@@ -308,7 +308,7 @@ def test_sigkill_then_resume(tmp_path):
     parents, children = mlflow_runs(killed, "sla2p-bench/table")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     names = sorted(r.info.run_name for r in children)
-    assert names == sorted(f"sla2p/arrhythmia/all/p-/s{s}" for s in range(6))  # none missing, none twice
+    assert names == sorted(f"sla2p/arrhythmia/all/intrinsic/s{s}" for s in range(6))  # none missing, none twice
 
     cli(clean, "table", KILLABLE)
     pd.testing.assert_frame_equal(table_csv(killed), table_csv(clean))

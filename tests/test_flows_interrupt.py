@@ -178,7 +178,7 @@ def test_ctrl_c_stops_scheduling_saves_and_the_rerun_resumes(tmp_path):
     parents, children = mlflow_runs(tmp_path, "sla2p-bench/table")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     names = sorted(r.info.run_name for r in children)
-    assert names == sorted(f"sla2p/arrhythmia/all/p-/s{s}" for s in range(N_STEADY))  # each exactly once
+    assert names == sorted(f"sla2p/arrhythmia/all/intrinsic/s{s}" for s in range(N_STEADY))  # each exactly once
 
 
 @pytest.mark.slow

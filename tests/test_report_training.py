@@ -74,7 +74,7 @@ def test_training_cells_and_summary(run):
     assert row.acc_threshold == pytest.approx(0.6) and row.max_epochs == 20  # SLA2P's defaults, not in params
     failed = cells.set_index("name").loc["sla2p/beta/a/p0.5/s0"]
     assert failed.status == "failed" and failed.stop_reason == "" and np.isnan(failed.steps)
-    assert cells.set_index("name").loc["sla/alpha/all/p-/s0"].acc_threshold == pytest.approx(0.8)  # SLA's own
+    assert cells.set_index("name").loc["sla/alpha/all/intrinsic/s0"].acc_threshold == pytest.approx(0.8)  # SLA's own
 
     s = training_summary(cells).set_index(["method", "dataset"])
     beta = s.loc[("sla2p", "beta")]

@@ -91,7 +91,7 @@ def test_report_table_matches_stored_scores(run, tmp_path):
                 assert t.loc[ds, method] == f"{per_seed.mean():.3f} ± {np.std(per_seed.to_numpy()):.3f}"
     assert "AUROC" in out.stdout and "failed (2/2)" in out.stdout
     md = (tmp_path / "report.md").read_text()
-    assert "## Failed and missing cells" in md and "knn/odds_glass/all/p-/s0 | failed |" in md
+    assert "## Failed and missing cells" in md and "knn/odds_glass/all/intrinsic/s0 | failed |" in md
     assert "n_neighbors" in md  # the error says why
 
 
@@ -153,8 +153,13 @@ def test_report_is_logged_to_the_parent_and_missing_scores_show(run, tmp_path):
     parents, _ = mlflow_runs(run, "sla2p-bench/table")
     client = MlflowClient(tracking_uri=f"sqlite:///{run / 'mlflow.db'}")
     logged = {a.path for a in client.list_artifacts(parents[0].info.run_id, "report")}
-    assert {"report/report.md", "report/table_auroc.tex", "report/table_auroc.csv", "report/audit.csv",
-            "report/plots"} <= logged
+    assert {"report/report.md", "report/report.html", "report/table_auroc.tex", "report/table_auroc.csv",
+            "report/audit.csv", "report/plots"} <= logged
+    # each plot also as an image of its own, and inlined in the HTML page MLflow's viewer renders
+    plots = {a.path for a in client.list_artifacts(parents[0].info.run_id, "plots")}
+    assert "plots/roc_pr.png" in plots and "plots/cd_auroc.png" in plots
+    page = Path(client.download_artifacts(parents[0].info.run_id, "report/report.html", str(tmp_path))).read_text()
+    assert page.count('src="data:image/png;base64,') == len(plots)
     # a copy of the results without one cell's files: that cell is missing, never a number
     copy = tmp_path / "results"
     shutil.copytree(run / "results", copy)
@@ -174,7 +179,7 @@ def test_report_errors_name_the_problem(run):
     assert out.returncode == 2 and "no run '0123456789abcdef'" in out.stdout
     out = report(run, "--metric", "f1", "--no-log", check=False)
     assert out.returncode == 2 and "unknown metric 'f1'" in out.stdout
-    out = report(run, "--cell", "sla2p/nope/all/p-/s0", "--no-log", check=False)
+    out = report(run, "--cell", "sla2p/nope/all/intrinsic/s0", "--no-log", check=False)
     assert out.returncode == 2 and "is not a finished cell of this run" in out.stdout
     _, children = mlflow_runs(run, "sla2p-bench/table")
     out = report(run, children[0].info.run_id, check=False)

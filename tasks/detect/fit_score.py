@@ -61,13 +61,14 @@ def fit_and_score(work: KeyedCell, results_dir: str) -> CellRecord:
                             device=None if cell.device == "auto" else cell.device, **cell.param_dict)
         uses_gpu = getattr(det, "device", None) in ("cuda", "auto") and _cuda_available()
         with _GPU_LOCK if uses_gpu else nullcontext():
-            t0 = time.perf_counter()
+            started, t0 = time.time(), time.perf_counter()  # wall clock for MLflow's start/end times
             scores, fit_rows = fit_detector(det, cell.detector_name, X, cell.seed)
             fit_s = time.perf_counter() - t0
         history = {**(_small_history(det) or {}), "fit_rows": int(fit_rows)}
         record = CellRecord(work.key, cell, "ok", metrics=evaluate(split.labels, scores), fit_seconds=fit_s,
                             n_rows=int(len(split.indices)), n_outliers=int(split.n_outlier),
-                            n_features=int(X.shape[1]), device=_device_of(det), history=history)
+                            n_features=int(X.shape[1]), device=_device_of(det), history=history,
+                            started_at=started, finished_at=started + fit_s)
         return save_result(Path(results_dir), record, scores, split.labels, split.indices)
     except Exception as exc:
         # Kept beside the results so the table shows the cell as failed with its error; raised

@@ -5,6 +5,8 @@ Table runs give: ``table_<metric>.{csv,md,tex}`` and ``summary_<metric>.csv`` pe
 cell's ``stop_reason``, steps and epochs) and ``training_summary.csv``, plots under ``plots/``
 (critical-difference diagram, contamination curves, ROC/PR of one cell) and ``report.md``, which
 holds all of it in reading order. Ablation runs give ``curves.csv`` and ``plots/ablation.png``.
+``report.html`` is ``report.md`` as one self-contained page (plots inlined): what MLflow's artifact
+viewer renders (:mod:`.html`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import pandas as pd
 
 from ..cells import DEFAULT_ROW_ORDER
 from ..metrics import ablation_curves, cells_frame
+from ..track.ui import cells_view_key, run_url, runs_url, ui_base
 from . import plots
 from .audit import audit_markdown, audit_table
+from .html import write_html
 from .significance import average_ranks, dependence_note, friedman, score_matrix, wilcoxon_vs
 from .tables import METRIC_SHORT, check_metric, comparison, to_csv, to_latex, to_markdown
 from .training import training_cells, training_markdown, training_summary
@@ -36,6 +40,12 @@ def build_report(run, out_dir: str | Path, *, metrics=DEFAULT_METRICS, ratio: fl
             f"Parent run `{run.parent_id}` ({run.tracking_uri}); scores from `{run.results_dir}`. "
             f"Built from stored scores without refitting: `sla2p-bench report {run.parent_id}`.", ""]
     status = run.cells.status.value_counts().to_dict()
+    if run.experiment_id:
+        base = ui_base(run.tracking_uri)
+        where = "" if run.tracking_uri.startswith(("http://", "https://")) else " (served by `sla2p-bench ui`)"
+        head += [f"In MLflow's UI{where}: [this run]({run_url(base, run.experiment_id, run.parent_id)}), "
+                 f"[its cells with their metrics]({runs_url(base, run.experiment_id, cells_view_key(run.parent_id))}).",
+                 ""]
     head.append("Cells: " + ", ".join(f"{v} {k}" for k, v in sorted(status.items())) + ".")
     head += [f"- note: {n}" for n in run.notes]
     body = (_ablation(run, out, files) if run.kind == "ablation"
@@ -50,6 +60,7 @@ def build_report(run, out_dir: str | Path, *, metrics=DEFAULT_METRICS, ratio: fl
         body.append("")
     files["report"] = out / "report.md"
     files["report"].write_text("\n".join(head + [""] + body) + "\n")
+    files["report.html"] = write_html(files["report"])
     return files
 
 

@@ -38,6 +38,7 @@ class RunData:
     records: dict[str, CellRecord]
     points: dict[str, list]    # ablation: key -> the grid points it stands for
     notes: list[str] = field(default_factory=list)
+    experiment_id: str = ""    # for links into MLflow's UI
 
     @property
     def results_note(self) -> str | None:
@@ -174,10 +175,23 @@ def load_run(parent_id: str | None = None, *, kind: str = "table", tracking_uri:
     n_expected = int(parent.data.params.get("n_cells", len(records)))
     if not expected and len(records) < n_expected:
         notes.append(f"the run should hold {n_expected} cells; {len(records)} were logged")
+    records = _named_by_points(records, points)
     ordered = [records[k] for k in expected if k in records] + [r for k, r in records.items() if k not in expected]
     frame = cells_frame(ordered)
     return RunData(parent.info.run_id, parent.data.tags.get("mlflow.runName", parent.info.run_id), kind, uri, results,
-                   frame, records, points, notes)
+                   frame, records, points, notes, parent.info.experiment_id)
+
+
+def _named_by_points(records: dict[str, CellRecord], points: dict[str, list]) -> dict[str, CellRecord]:
+    """An ablation's cells named by their grid points (as the run named its children), whatever
+    the stored record says (a cell first fitted by another job keeps that job's name on disk)."""
+    out = {}
+    for key, rec in records.items():
+        merged: dict = {}
+        for pt in points.get(key, ()):
+            merged.update(pt or {})
+        out[key] = rec.replace(cell=rec.cell.at_point(merged)) if merged else rec
+    return out
 
 
 def _recompute(results: Path, key: str, rec: CellRecord, child, notes: list[str], check: bool) -> CellRecord:

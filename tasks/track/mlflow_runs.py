@@ -11,6 +11,11 @@ not take the lock, e.g. an MLflow UI) with a backoff.
 Resuming: a parent run is identified by ``sla2p.run_key`` (a hash of the job's cell keys). Rerun
 the same job and the existing parent is reopened: children already logged are kept, children a
 crash left RUNNING are deleted and logged again, so the final parent holds each cell once.
+
+What the UI shows (:mod:`.ui`, :mod:`.datasets`): each experiment carries a shared view (the
+metrics as columns) that :meth:`Tracker.links` opens on the classic runs view; the parent and
+each child list their datasets as inputs (name, DVC md5, path); a child's start and end are its
+fit's (``CellRecord.started_at``/``finished_at``), so its Duration is the fit's.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from pathlib import Path
 from ..cells import CellRecord
 from ..env import CODE_ROOT, project_root, telemetry_off
 from ..files import file_lock
+from . import ui
+from .datasets import dataset_input, datasets_of
 
 EXPERIMENTS = {"table": "sla2p-bench/table", "ablation": "sla2p-bench/ablation"}
 
@@ -110,11 +117,44 @@ class Tracker:
                     name, artifact_location=None if root is None else Path(root).resolve().as_uri())
             else:
                 self.experiment_id = exp.experiment_id
+            # the UI's runs view with the metrics as columns (experiments made before too)
+            have = {} if exp is None else exp.tags
+            for key, value in ((ui.KIND_TAG, ui.EXPERIMENT_KIND),
+                               (ui.SHARED_VIEW_TAG + ui.EXPERIMENT_VIEW, ui.view_state())):
+                if have.get(key) != value:
+                    self.client.set_experiment_tag(self.experiment_id, key, value)
+        self._inputs: dict[str, object] = {}  # dataset -> its DatasetInput (from the parent's tags)
+
+    def links(self, parent_id: str | None = None, *, port: int = ui.DEFAULT_UI_PORT) -> dict[str, str]:
+        """URLs of MLflow's UI on the classic runs view: ``runs`` (the experiment, metrics as
+        columns) and, given a parent, ``parent`` (its page) and ``cells`` (its children, metrics as
+        columns). For a local store, the UI that ``sla2p-bench ui --port PORT`` serves."""
+        base = ui.ui_base(self.uri, port)
+        out = {"runs": ui.runs_url(base, self.experiment_id)}
+        if parent_id:
+            out["parent"] = ui.run_url(base, self.experiment_id, parent_id)
+            out["cells"] = ui.runs_url(base, self.experiment_id, ui.cells_view_key(parent_id))
+        return out
+
+    def _log_datasets(self, run_id: str, names) -> None:
+        inputs = [self._inputs[n] for n in dict.fromkeys(names) if n in self._inputs]
+        if inputs:
+            self.client.log_inputs(run_id, datasets=inputs)
 
     # -- parent -------------------------------------------------------------------------------
     def open_parent(self, run_key: str, run_name: str, params: dict, tags: dict, *, resume: bool = True) -> tuple[str, bool]:
         """(run_id, resumed): the existing parent for ``run_key`` when resuming (its tags then
-        updated to ``tags``: the provenance of the latest run), else a new one."""
+        updated to ``tags``: the provenance of the latest run), else a new one. The datasets its
+        ``source.<name>``/``data.<name>`` tags name become its inputs, and its children's."""
+        self._inputs = {name: dataset_input(name, d["source_hash"], d.get("data_key"))
+                        for name, d in datasets_of(tags).items()}
+        rid, resumed = self._open_parent(run_key, run_name, params, tags, resume)
+        self._log_datasets(rid, self._inputs)
+        self.client.set_experiment_tag(self.experiment_id, ui.SHARED_VIEW_TAG + ui.cells_view_key(rid),
+                                       ui.cells_view_state(rid))
+        return rid, resumed
+
+    def _open_parent(self, run_key: str, run_name: str, params: dict, tags: dict, resume: bool) -> tuple[str, bool]:
         if resume:
             found = self.client.search_runs([self.experiment_id], f"tags.`sla2p.run_key` = '{run_key}'",
                                             order_by=["attributes.start_time DESC"], max_results=1)
@@ -126,8 +166,13 @@ class Tracker:
                 # provenance of the latest run that worked on it (versions, machine, commit)
                 self.client.log_batch(rid, tags=[RunTag(k, str(v)) for k, v in tags.items()])
                 return rid, True
+        # the run page's description: a link relative to the page, right on any host and port
+        note = (f"[The cells of this run, metrics as columns]"
+                f"({ui.runs_url('', self.experiment_id, ui.cells_view_key('RUN_ID'))}); the report: "
+                f"Artifacts, `report/report.html`.")
         run = self.client.create_run(self.experiment_id, run_name=run_name,
                                      tags={**tags, "sla2p.run_key": run_key, "sla2p.role": "parent"})
+        self.client.set_tag(run.info.run_id, "mlflow.note.content", note.replace("RUN_ID", run.info.run_id))
         from mlflow.entities import Param
 
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
@@ -161,6 +206,8 @@ class Tracker:
         return kept
 
     def log_cell(self, parent_id: str, record: CellRecord, *, cached: bool, replace_run: str | None = None) -> str:
+        """A child run for ``record``, timed as its fit (see :func:`fit_times`), with its dataset
+        as an input when the parent was opened by this tracker."""
         from mlflow.entities import Metric, Param
 
         c = record.cell
@@ -169,7 +216,8 @@ class Tracker:
                 "dataset": c.dataset, "method": c.method}
         if record.status != "ok":
             tags["error"] = record.error[:5000]
-        run = self.client.create_run(self.experiment_id, run_name=record.name, tags=tags)
+        start, end = fit_times(record)
+        run = self.client.create_run(self.experiment_id, start_time=start, run_name=record.name, tags=tags)
         rid = run.info.run_id
         params = {"dataset": c.dataset, "normal_class": c.normal_class, "ratio": c.ratio, "method": c.method,
                   "seed": c.seed, "extractor": c.extractor, "detector": c.detector_name, "row_order": c.row_order}
@@ -178,9 +226,11 @@ class Tracker:
         for k in ("fit_seconds", "n_rows", "n_outliers"):
             if getattr(record, k) is not None:
                 metrics[k] = getattr(record, k)
-        self.client.log_batch(rid, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()],
+        stamp = end if end is not None else int(time.time() * 1000)
+        self.client.log_batch(rid, metrics=[Metric(k, float(v), stamp, 0) for k, v in metrics.items()],
                               params=[Param(k, str(v)[:6000]) for k, v in params.items()])
-        self.client.set_terminated(rid, "FINISHED" if record.status == "ok" else "FAILED")
+        self._log_datasets(rid, [c.dataset])
+        self.client.set_terminated(rid, "FINISHED" if record.status == "ok" else "FAILED", end_time=end)
         if replace_run:
             self.client.delete_run(replace_run)
         return rid
@@ -202,3 +252,16 @@ class Tracker:
                                                   if isinstance(v, (int, float))])
         self.client.set_tag(parent_id, "summary", json.dumps(summary))
         self.client.set_terminated(parent_id, status)
+
+
+def fit_times(record: CellRecord, now: float | None = None) -> tuple[int | None, int | None]:
+    """(start, end) of a child run in ms: the fit's own (``started_at``/``finished_at``); for a
+    record without them (written before they were kept) that has ``fit_seconds``, a span of that
+    length ending now, so the Duration column still shows the fit; else (None, None): MLflow's
+    clock (a failed cell: the time it took to log)."""
+    if record.started_at is not None and record.finished_at is not None:
+        return int(record.started_at * 1000), int(record.finished_at * 1000)
+    if record.fit_seconds is not None:
+        end = time.time() if now is None else now
+        return int((end - record.fit_seconds) * 1000), int(end * 1000)
+    return None, None
