@@ -9,8 +9,10 @@ Where the figures come from:
   linear or quadratic), plus, when a cell is subsampled, a scoring pass linear in n. A pair that
   was not measured (an extra dataset, a plug-in detector) is scaled from the same detector on the
   nearest measured dataset by rows and features, and listed under ``unmeasured``.
-* SLA2P/SLA: FLOPs (three MLP passes per (sample, projection) pair for SLA2P, one for SLA, plus
-  the projection GEMM, over the nonzeros of a row for TF-IDF; ``sla2p.network.pair_flops``) at this machine's GEMM rate times the scoring
+* SLA2P/SLA: the scoring seconds measured on the dataset at the cell's settings (``bench_baselines.py
+  --only sla2p,sla``: fit minus training, linear in the rows), else FLOPs (three MLP passes per
+  (sample, projection) pair for SLA2P, one for SLA, plus the projection GEMM, over the nonzeros of
+  a row for TF-IDF; ``sla2p.network.pair_flops``) at this machine's GEMM rate times the scoring
   efficiency ``bench/bench_core.py`` measured (about 0.65), plus training: the steps measured on
   that dataset when the costs file has them (``bench_baselines.py --only sla2p,sla``), otherwise
   the threshold stop the published settings are meant to reach (:data:`ASSUMED_TRAIN_STEPS`
@@ -128,14 +130,34 @@ def _sla_flops(n: int, d: float, params: dict, perturbed: bool) -> float:
     return n * K * pair_flops(d, m, K, passes=3 if perturbed else 1)
 
 
+_SETTINGS = ("n_projections", "proj_dim", "batch_size", "acc_threshold", "max_epochs", "lr")
+
+
+def _sla_measurement(c, costs: dict) -> dict | None:
+    """The bench's SLA2P/SLA measurement on this cell's dataset at this cell's settings, if any."""
+    m = costs["costs"].get(c.detector_name, {}).get(c.dataset)
+    if not m or m.get("status") != "ok":
+        return None
+    if any(c.param_dict.get(k) != (m.get("params") or {}).get(k) for k in _SETTINGS):
+        return None  # measured at other settings (an ablation's grid point)
+    return m
+
+
+def _sla_scoring_measured(c, n: int, costs: dict, speed: float) -> float | None:
+    """SLA2P/SLA scoring seconds from the measured cell (fit minus training), linear in the rows
+    (every row is scored against all K projections); None when not measured at these settings."""
+    m = _sla_measurement(c, costs)
+    tr = (m or {}).get("training") or {}
+    if m is None or tr.get("train_seconds") is None or not m.get("n"):
+        return None
+    return max(0.0, float(m["fit_seconds"]) - float(tr["train_seconds"])) * n / float(m["n"]) * speed
+
+
 def _training_seconds(c, n: int, d: float, modality: str, costs: dict, rate: float, speed: float) -> float:
     """SLA2P/SLA training: as measured on this dataset (costs file), else the assumed threshold stop."""
-    det, params = c.detector_name, c.param_dict
-    m = costs["costs"].get(det, {}).get(c.dataset)
-    tr = (m or {}).get("training") if (m or {}).get("status") == "ok" else None
-    keys = ("n_projections", "proj_dim", "batch_size", "acc_threshold", "max_epochs", "lr")
-    if tr and any(params.get(k) != (m.get("params") or {}).get(k) for k in keys):
-        tr = None  # measured at other settings (an ablation's grid point): not this cell's training
+    params = c.param_dict
+    m = _sla_measurement(c, costs)
+    tr = (m or {}).get("training")
     if tr and tr.get("steps") and tr.get("train_seconds") is not None:
         scale = n / m["n"] if tr.get("stop_reason") == "max_epochs" else 1.0  # a full run grows with n
         return float(tr["train_seconds"]) * scale * speed
@@ -312,8 +334,10 @@ def estimate(job, costs: dict | None = None, rate_gflops: float | None = None, s
                 modality = get_spec(c.dataset).modality
                 speed = _speed(costs, core, same_cpu)
                 dp = _projected_width(c.dataset, d, costs)
-                memo[key] = (_sla_flops(n, dp, c.param_dict, det == "sla2p") / rate
-                             + _training_seconds(c, n, dp, modality, costs, rate, speed))
+                scoring = _sla_scoring_measured(c, n, costs, speed)
+                if scoring is None:
+                    scoring = _sla_flops(n, dp, c.param_dict, det == "sla2p") / rate
+                memo[key] = scoring + _training_seconds(c, n, dp, modality, costs, rate, speed)
             else:
                 m, own = _measured(costs, det, c.dataset)
                 if not own:

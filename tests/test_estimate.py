@@ -206,9 +206,11 @@ def test_sla_training_uses_measured_steps_when_the_file_has_them(offline):
     assumed = est._training_seconds(cells[0], 452, 274, "tabular", doc, 80.0 * 1e9 * 0.65 * _threads_factor(), 1.0)
     doc2 = copy.deepcopy(doc)
     training = {"steps": 12, "stop_reason": "acc_threshold", "train_seconds": 100.0}
-    doc2["costs"]["sla2p"] = {"arrhythmia": _m(5.0, 452, 274, params=params, training=training)}
+    doc2["costs"]["sla2p"] = {"arrhythmia": _m(130.0, 452, 274, params=params, training=training)}
     with_ = est.estimate(FakeJob(cells), costs=doc2, rate_gflops=80.0)["by_method"]["sla2p"]
-    assert with_ - without == pytest.approx(100.0 - assumed, rel=1e-6)
+    # measured: training as measured, scoring = fit minus training (same rows), no FLOP model
+    assert with_ == pytest.approx(100.0 + 30.0, rel=1e-6)
+    assert without > assumed  # the FLOP model's scoring plus the assumed training
     # measured at other settings: not this cell's training, the assumption stands
     doc2["costs"]["sla2p"]["arrhythmia"]["params"] = {"n_projections": 256, "proj_dim": 256}
     assert est.estimate(FakeJob(cells), costs=doc2, rate_gflops=80.0)["by_method"]["sla2p"] == pytest.approx(without)
@@ -219,3 +221,10 @@ def _threads_factor():
 
     t = torch.get_num_threads()
     return 1.0 if t <= 1 else t * est.PARALLEL_EFFICIENCY
+
+
+def test_sla_projection_of_sparse_rows_costs_their_nonzeros():
+    doc = {"cells": {"20news": {"n": 1000, "d": 10_000, "nnz": 127_000}, "cifar10": {"n": 6600, "d": 1280, "nnz": None}}}
+    assert est._projected_width("20news", 10_000, doc) == pytest.approx(127.0)
+    assert est._projected_width("cifar10", 1280, doc) == 1280.0
+    assert est._projected_width("odds_wbc", 30, doc) == 30.0  # not measured: dense
