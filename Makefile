@@ -13,7 +13,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: setup data table smoke ablate report test bench clean-venv
+.PHONY: setup data table smoke ablate report server test bench clean-venv
 
 setup: $(STAMP)
 
@@ -37,6 +37,11 @@ ablate: $(STAMP)
 
 report: $(STAMP)
 	$(BIN)/sla2p-bench report $(ARGS)
+
+# A team's servers: MLflow on a database (ARGS="--backend-store-uri postgresql+psycopg://...", or
+# MLFLOW_BACKEND_STORE_URI) and a persistent Prefect server; until Ctrl-C. See README, "Team setup".
+server: $(STAMP)
+	$(BIN)/sla2p-bench server $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(ARGS)

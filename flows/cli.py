@@ -127,7 +127,8 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
 
     from . import locks
 
-    results = Path(options.results_dir) if options.results_dir else default_results_dir()
+    # absolute: the workers of an existing Dask cluster write there from their own working directory
+    results = (Path(options.results_dir) if options.results_dir else default_results_dir()).resolve()
     options = replace(options, results_dir=str(results), progress=sys.stderr.isatty())
     try:
         locks.acquire(results, job.kind, job.cells)  # a second run of this job here refuses, naming the first
@@ -139,15 +140,19 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
     server = None if os.environ.get("PREFECT_API_URL") else _spawn_prefect_server(interrupt)
 
     from .run import FLOWS, configure_threads  # Prefect is imported while the server starts
-    from .runners import default_workers, make_runner
+    from .runners import ClusterError, default_workers, make_runner
 
     if server is not None:
         _wait_for(server, interrupt)
     n = options.workers or default_workers()
     threads = configure_threads(n)
     console.print(f"running on {options.runner} ({n} workers, {threads} torch thread(s) each)")
+    try:  # an existing Dask cluster is checked here: one line, exit 2, before any work
+        runner = make_runner(options.runner, n, options.address, results_dir=options.results_dir)
+    except ClusterError as exc:
+        _refuse("dask error", exc)
     try:
-        out = FLOWS[kind].with_options(task_runner=make_runner(options.runner, n, options.address))(
+        out = FLOWS[kind].with_options(task_runner=runner)(
             config=job.path, filters=filters.as_dict(), options=options)
     except DataError as exc:
         _refuse("data error", exc)
@@ -156,8 +161,11 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
     console.print(out.pop("table_auroc"))  # methods (or grid points) as rows: fits a terminal
     console.print(f"cells: {out['cells']} ({out['cached']} cached, {out['run']} run, {out['failed']} failed) "
                   f"in {out['seconds']} s")
+    remote = str(out["tracking_uri"]).startswith(("http://", "https://"))
     console.print(f"tables: {out['tables_dir']}\nMLflow: {out['tracking_uri']} parent run {out['parent_run_id']} "
-                  f"(browse: sla2p-bench ui)")
+                  f"({'open its UI' if remote else 'browse: sla2p-bench ui'})")
+    if out.get("mlflow_links"):
+        console.print(f"MLflow UI: {out['mlflow_links']['cells']}")
     if out.get("report"):
         console.print(f"report: {out['report']} (also logged to the parent run under report/)")
     if interrupt.requested:  # the signal came after the last cell: everything is saved
@@ -284,16 +292,51 @@ def report(run_id: str = typer.Argument(None, help="parent run id (default: the 
 
 
 @app.command()
-def ui(port: int = 5000, tracking_uri: str = _TU):
-    """MLflow UI on 127.0.0.1."""
-    import subprocess
-
+def ui(port: int = typer.Option(5000, help="port on 127.0.0.1 (0: any free one)"), tracking_uri: str = _TU):
+    """MLflow UI on 127.0.0.1: prints its URL once it answers; Ctrl-C or SIGTERM stops it and all
+    it started. Exit 2: refused (busy port, no database); 1: the server failed."""
     from tasks.track import default_tracking_uri
 
-    uri = tracking_uri or default_tracking_uri()
-    typer.echo(f"MLflow UI for {uri} on http://127.0.0.1:{port}")
-    raise typer.Exit(subprocess.call([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-                                      "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]))
+    from .ui_server import UIError, serve
+
+    try:
+        code = serve(tracking_uri or default_tracking_uri(), port, say=typer.echo,
+                     warn=lambda s: typer.echo(s, err=True))
+    except UIError as exc:
+        _refuse("error", exc, code=exc.code)
+    raise typer.Exit(code)
+
+
+@app.command()
+def server(backend_store_uri: str = typer.Option(None, envvar="MLFLOW_BACKEND_STORE_URI", show_envvar=True,
+                                                 help="MLflow's database, e.g. postgresql+psycopg://USER:PASSWORD"
+                                                 "@127.0.0.1:5432/mlflow"),
+           artifacts_destination: str = typer.Option(None, help="where the MLflow server keeps artifacts: a "
+                                                     "folder or an S3-style path (default: <state-dir>/mlartifacts)"),
+           host: str = typer.Option("127.0.0.1", help="the interface both servers listen on"),
+           mlflow_port: int = typer.Option(5000, help="the MLflow server's port"),
+           prefect_port: int = typer.Option(4200, help="the Prefect server's port"),
+           only: str = typer.Option(None, help="mlflow | prefect: start only that one (default: both)"),
+           state_dir: str = typer.Option(None, help="logs, the Prefect database and default artifacts "
+                                         "(default: <project>/.team-server)")):
+    """A team's servers: MLflow tracking (database backend, artifacts served) and a persistent
+    Prefect server with its UI, until Ctrl-C. Prints the variables to export once both answer."""
+    import threading
+
+    from .team_server import ServerDied, ServerError, ServerOptions, install_signals, serve
+
+    stop = threading.Event()
+    install_signals(stop)
+    opts = ServerOptions(backend_store_uri=backend_store_uri, artifacts_destination=artifacts_destination,
+                         host=host, mlflow_port=mlflow_port, prefect_port=prefect_port, which=only or "both",
+                         state_dir=state_dir)
+    try:
+        code = serve(opts, say=lambda text, err=False: typer.echo(text, err=err), stop=stop)
+    except ServerDied as exc:
+        _refuse("error", exc, code=1)
+    except ServerError as exc:
+        _refuse("error", exc)
+    raise typer.Exit(code)
 
 
 @data_app.command("list")

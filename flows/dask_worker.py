@@ -1,16 +1,72 @@
-"""Preloaded into every worker process of the local Dask cluster (``--runner dask`` without
-``--address``): a terminal's Ctrl-C goes to the whole foreground process group, and these workers
-are in the CLI's group. Left alone, each worker dies of the KeyboardInterrupt and the flow waits
-for cells that never come back; ignoring SIGINT here leaves the decision to the CLI (first Ctrl-C:
-the running cells finish; second: everything stops, the workers with the CLI's cluster).
+"""What a Dask worker process of the suite runs besides cells.
+
+``dask_setup``: preloaded into every worker of the local cluster (``--runner dask`` without
+``--address``), and recommended for the workers of an existing cluster (``dask worker ADDRESS
+--preload flows.dask_worker``). It turns telemetry off, imports what cells need in the
+background, and ignores SIGINT: a terminal's Ctrl-C goes to the whole foreground process group,
+and a worker left to die of the KeyboardInterrupt leaves the flow waiting for cells that never
+come back. The process that owns the worker decides instead (the CLI for a local cluster: first
+Ctrl-C, the running cells finish; second, everything stops; the nanny for ``dask worker``, which
+closes its worker).
+
+:func:`identity`: run on every worker of an existing cluster before any work
+(:func:`flows.runners.check_cluster`): what it runs and what it can see.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import signal
+import socket
 import threading
+from pathlib import Path
+
+from tasks.env import telemetry_off
 
 
 def dask_setup(worker) -> None:  # called by distributed in the worker process at start
+    telemetry_off()  # before the first cell imports Prefect, MLflow or DVC here
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # What every cell imports (torch, PyOD, Prefect's engine: ~10 s here), while the worker waits
+    # for its first cell rather than during it.
+    threading.Thread(target=_warm_up, name="sla2p-warm-up", daemon=True).start()
+
+
+def _warm_up() -> None:
+    import contextlib
+
+    with contextlib.suppress(Exception):  # an import that fails here fails in the cell, with its error
+        import prefect.task_engine  # noqa: F401
+
+        import tasks.detect  # noqa: F401
+
+
+def identity(probe: str | None, api_url: str | None, dask_worker=None) -> dict:
+    """This worker's code version, ``data.dvc`` digest, project root and threads (cells at
+    once); whether it sees the file ``probe`` (written by the flow's machine in the results
+    folder) and can write beside it; whether the Prefect API at ``api_url`` answers from here.
+    ``dask_worker``: passed by ``Client.run``."""
+    from tasks.cells import code_version
+    from tasks.env import DVC_FILE, project_root
+
+    root = project_root()
+    pin = root / DVC_FILE
+    folder = Path(probe).parent if probe else None
+    return {"host": socket.gethostname(), "pid": os.getpid(), "root": str(root),
+            "nthreads": dask_worker.state.nthreads if dask_worker is not None else None,
+            "code_version": code_version(),
+            "data_dvc": hashlib.sha256(pin.read_bytes()).hexdigest() if pin.is_file() else None,
+            "sees_results": bool(probe) and Path(probe).is_file() and os.access(folder, os.W_OK),
+            "reaches_api": bool(api_url) and _answers(api_url)}
+
+
+def _answers(api_url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=5) as r:
+            return r.status == 200
+    except OSError:
+        return False

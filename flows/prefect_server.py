@@ -21,6 +21,9 @@ every Dask worker of a local cluster (they inherit the environment) share it.
     server.stop()             # also registered with atexit by the CLI
 
 ``python -m flows.prefect_server --parent PID --port N`` is the server process itself.
+
+The process helpers at the top (:func:`free_port`, :func:`healthy`, :func:`stop_group`) are
+shared with :mod:`flows.team_server`, which starts the team's long-running servers.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
+    """``GET <url>/health`` answers 200."""
     import urllib.request
 
     try:
@@ -67,6 +71,25 @@ def _healthy(url: str) -> bool:
             return r.status == 200
     except OSError:
         return False
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM to the group of ``proc`` (started with ``start_new_session``), SIGKILL after
+    ``grace`` seconds, then SIGKILL to anything it left in its group."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        try:
+            proc.wait(wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 class PrefectServer:
@@ -132,7 +155,7 @@ class PrefectServer:
                     out = self._output()
                     self.proc = None
                     raise ServerError(f"the Prefect server exited with code {code} while starting: {out}")
-                if _healthy(self.api_url):
+                if healthy(self.api_url):
                     return self.api_url
                 time.sleep(0.1)
             out = self._output()
@@ -153,20 +176,7 @@ class PrefectServer:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                break
-            try:
-                proc.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # anything the server left in its group
-        except (ProcessLookupError, PermissionError):
-            pass
+        stop_group(proc, grace)
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -11,6 +11,13 @@
    process only, as cells finish; a failed cell is logged as failed with its error;
 6. aggregate the table, log it to the parent run and write it under ``results/tables/``; an
    interrupted run writes the tables of what finished and closes its parent as KILLED.
+
+Prefect and MLflow point at each other: the flow run is named ``<kind>-<config name>`` when it
+starts and ``<kind>-<job name>-<MLflow parent id, 8 characters>`` once the parent is open; the
+parent carries the tags ``prefect.flow_run_id`` (and ``prefect.flow_run_url`` when the Prefect
+server serves its UI). Each cell is a task run named as its MLflow child
+(``method/dataset/class/ratio/seed``); a cell that raises is a Failed task run, logged as a
+warning in the flow run, and the flow goes on (the flow run ends Completed; the CLI exits 1).
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from tasks.env import cpu_model
 from tasks.metrics import METRICS, ablation_curves, cells_frame, summary_frame, table_frame, variants
 from tasks.prefect_tasks import fit_and_score_task, prepare_dataset_task
 from tasks.store import default_results_dir, load_failure, load_record
-from tasks.track import Tracker, git_commit
+from tasks.track import Tracker, default_tracking_uri, git_commit
 
 from . import locks
 from .config import load_job
@@ -95,7 +102,7 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
         for w in work:
             rec = load_record(results, w.key)
             if rec is not None:
-                records[w.key] = rec.replace(cached=True)
+                records[w.key] = rec.replace(cached=True, cell=rec.cell.at_point(w.cell.point))  # this job's name
     pending = [w for w in work if w.key not in records]
     log.info("%d cells: %d cached, %d to run", len(work), len(records), len(pending))
     n_run = 0
@@ -104,19 +111,23 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
     # 5. tracking: parent (resumed if this job ran before), children already there. From here on
     # a Ctrl-C waits for what runs, so that the parent is closed and the tables are written.
     stop.cells_started()
-    tracker = Tracker(tracking_uri, job.kind, results / "mlartifacts" if tracking_uri is None else None)
+    # MLflow's client prints "View run ... at: <url>" for each run it ends on a tracking server:
+    # two lines a cell, where the CLI prints the parent's link once
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    tracker = Tracker(tracking_uri, job.kind, artifact_root(tracking_uri, results))
     rkey = run_key(job.kind, keys)
     tags = {"git_commit": git_commit(), "code_version": code_version(), "config": job.path,
             "sla2p.results_dir": str(results.resolve()), "sla2p.kind": job.kind,
             **{f"data.{ds}": d["data_key"] for (ds, _), d in data.items()},
             **{f"source.{ds}": d["source_hash"] for (ds, _), d in data.items()},
-            **provenance({c.device for c in job.cells})}
+            **provenance({c.device for c in job.cells}), **prefect_links()}
     params = {"config_name": job.name, "kind": job.kind, "n_cells": len(work),
               "filters": canonical(filters or {}),
               "config_yaml": json.dumps(job.raw, separators=(",", ":"), default=str)}  # config order kept
     parent, resumed = tracker.open_parent(rkey, f"{job.kind}/{job.name}", params, tags, resume=not refresh)
     logged = tracker.reconcile(parent)
     log.info("MLflow parent run %s (%s), %d cells already logged", parent, "resumed" if resumed else "new", len(logged))
+    name_flow_run(f"{job.kind}-{job.name}-{parent[:8]}", log)
 
     for key, rec in records.items():
         if logged.get(key, ("", ""))[0] != "FINISHED":
@@ -184,7 +195,8 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
                "run": n_run, "failed": len(failed), "finished": len(records), "not_run": len(not_run),
                "interrupted": interrupted, "results_dir": str(results),
                "seconds": round(time.perf_counter() - t_start, 1),
-               "parent_run_id": parent, "tables_dir": str(out_dir), "tracking_uri": tracker.uri}
+               "parent_run_id": parent, "tables_dir": str(out_dir), "tracking_uri": tracker.uri,
+               "mlflow_links": tracker.links(parent)}
     status = "KILLED" if interrupted else "FINISHED" if not failed else "FAILED"
     tracker.finish_parent(parent, tables=tables, files={"cells": str(out_dir / "cells.csv"), "config": job.path},
                           summary={k: summary[k] for k in ("cells", "cached", "run", "failed", "not_run")},
@@ -223,6 +235,67 @@ def provenance(devices: set[str]) -> dict[str, str]:
     return tags
 
 
+def artifact_root(tracking_uri: str | None, results: Path) -> Path | None:
+    """A new experiment's artifact folder: beside the results for the default local store; for a
+    tracking server (also one named by ``MLFLOW_TRACKING_URI``), the server's own store (None), so
+    that the artifacts go through the server and never to a folder of this machine only."""
+    if tracking_uri is not None or default_tracking_uri().startswith(("http://", "https://")):
+        return None
+    return results / "mlartifacts"
+
+
+def prefect_links() -> dict[str, str]:
+    """Tags for the MLflow parent that lead to this flow run: its id, and its page in Prefect's UI
+    when the server serves one (the CLI's temporary server does not: no dead link)."""
+    from prefect.runtime import flow_run
+
+    if not flow_run.id:
+        return {}
+    tags = {"prefect.flow_run_id": str(flow_run.id)}
+    url = flow_run.ui_url
+    if url and _answers(url.split("/flow-runs/")[0] + "/"):
+        tags["prefect.flow_run_url"] = url
+    return tags
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def name_flow_run(name: str, log) -> None:
+    """Rename this flow run (the name carries the MLflow parent id, known only now); a failure is
+    a warning: the run goes on under its first name."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    if not flow_run.id:
+        return
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(UUID(str(flow_run.id)), name=name)
+    except Exception as exc:  # noqa: BLE001 - a name is not worth failing the run for
+        log.warning("flow run not renamed to %s (%s: %s)", name, type(exc).__name__, exc)
+
+
+def _first_name(kind: str):
+    """The flow run's name until the MLflow parent is open: ``<kind>-<config file's stem>``."""
+    def name() -> str:
+        from prefect.runtime import flow_run
+
+        config = str((flow_run.parameters or {}).get("config") or kind)
+        return f"{kind}-{Path(config).stem}"
+
+    return name
+
+
 def _report(parent: str, uri: str, results: Path, out: Path, log) -> str:
     """The run's report (tables, significance, plots, audit), logged to the parent; a report
     that cannot be built is a warning: the cells and tables above are already saved."""
@@ -254,7 +327,7 @@ def _benchmark_flow(kind: str, doc: str):
         return execute(config, filters, options)
 
     run.__doc__ = doc
-    return flow(name=f"sla2p-{kind}", log_prints=True)(run)
+    return flow(name=f"sla2p-{kind}", flow_run_name=_first_name(kind), log_prints=True)(run)
 
 
 table_flow = _benchmark_flow("table", "The comparison table (configs/table.yaml; configs/smoke.yaml for a first look).")

@@ -16,8 +16,12 @@ from prefect.cache_policies import NO_CACHE
 from .detect import fit_and_score
 from .embed import prepare_dataset
 
-prepare_dataset_task = task(prepare_dataset, name="prepare-dataset", retries=1, retry_delay_seconds=2,
-                            cache_policy=NO_CACHE, persist_result=False)
+# Task runs are named for what they work on, so that Prefect's UI reads as the table does: a
+# dataset's preparation as ``data/<dataset>``, a cell as its MLflow child run
+# (``method/dataset/class/ratio/seed``). A cell that raises is a Failed task run (no retry: a
+# rerun of the job tries it again).
+prepare_dataset_task = task(prepare_dataset, name="prepare-dataset", task_run_name="data/{name}", retries=1,
+                            retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
 
 fit_and_score_task = task(fit_and_score, name="fit-and-score", task_run_name="{work.name}",
                           cache_policy=NO_CACHE, persist_result=False, retries=0)

@@ -1,0 +1,284 @@
+"""``sla2p-bench server``: the long-running servers a team shares, started and stopped together.
+
+* an **MLflow tracking server** whose backend store is a database (PostgreSQL for a team; any
+  URI ``mlflow server`` takes), serving the artifacts itself (``--serve-artifacts``) from a
+  folder or an S3-style path, so that clients on other machines need no access to that folder;
+* a **persistent Prefect server** (``prefect server start``: API, UI and its services), whose
+  database is its own (``<state dir>/prefect``), apart from the temporary servers of runs
+  that have no ``PREFECT_API_URL``.
+
+Both bind to 127.0.0.1 unless ``host`` says otherwise. Each runs in a session of its own (a
+terminal's Ctrl-C reaches this process only) and :func:`serve` stops both, group and all, on
+Ctrl-C, SIGTERM or SIGHUP, and when either of them dies. A PostgreSQL backend is checked with
+psycopg before MLflow starts: an unreachable server or a missing database is one line, not a
+minute of MLflow retrying. Not covered: a SIGKILL of this process leaves the two servers running.
+
+    serve(ServerOptions(backend_store_uri="postgresql+psycopg://sla2p@127.0.0.1:5432/mlflow"))
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from tasks.env import project_root, telemetry_off
+
+from .prefect_server import healthy, stop_group
+
+WHICH = ("both", "mlflow", "prefect")
+BACKEND_ENV = "MLFLOW_BACKEND_STORE_URI"  # the variable ``mlflow server`` itself reads
+STARTUP_TIMEOUT_S = 300.0  # MLflow's first start on an empty PostgreSQL database runs its migrations
+
+
+class ServerError(RuntimeError):
+    """Refused before starting anything (a bad option, a busy port, PostgreSQL not answering);
+    the message is one line that says why."""
+
+
+class ServerDied(ServerError):
+    """A server exited, or did not answer, while starting; the message ends with its log's tail."""
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    backend_store_uri: str | None = None  # default: $MLFLOW_BACKEND_STORE_URI
+    artifacts_destination: str | None = None  # default: <state dir>/mlartifacts
+    host: str = "127.0.0.1"
+    mlflow_port: int = 5000
+    prefect_port: int = 4200
+    which: str = "both"
+    state_dir: str | None = None  # default: <project>/.team-server
+
+    def state(self) -> Path:
+        return Path(self.state_dir or project_root() / ".team-server").expanduser().resolve()
+
+
+# -- checks ------------------------------------------------------------------------------------
+def hide_password(uri: str) -> str:
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", uri)
+
+
+def normalise_backend(uri: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean SQLAlchemy's psycopg2 driver, which is not
+    installed: name psycopg (3), which is."""
+    return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", uri)
+
+
+def is_postgres(uri: str) -> bool:
+    return re.match(r"^postgres(ql)?(\+\w+)?://", uri) is not None
+
+
+def check_postgres(uri: str, timeout: int = 5) -> None:
+    """Connect once with psycopg; :class:`ServerError` with one line when that fails."""
+    import psycopg
+
+    conninfo = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", uri)
+    try:
+        with psycopg.connect(conninfo, connect_timeout=timeout):
+            pass
+    except psycopg.Error as exc:
+        why = " ".join(str(exc).split())
+        m = re.search(r'database "([^"]+)" does not exist', why)
+        if m:
+            raise ServerError(f"PostgreSQL answers at {hide_password(uri)} but database {m.group(1)!r} does not "
+                              f"exist: create it (createdb {m.group(1)}, as a user allowed to)") from None
+        raise ServerError(f"PostgreSQL is not reachable at {hide_password(uri)}: {why}") from None
+
+
+def check_port(host: str, port: int, option: str) -> None:
+    with socket.socket() as s:
+        # as the servers bind: a port whose last connections are in TIME_WAIT is free to listen on
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise ServerError(f"cannot listen on {host}:{port} ({option}): {exc.strerror or exc}") from None
+
+
+def _local(host: str) -> str:
+    """The address to reach a server bound to ``host`` from this machine."""
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+
+
+# -- one server process ------------------------------------------------------------------------
+@dataclass
+class Service:
+    """One server process in a session of its own, its output in ``log``.
+
+    ``url`` is what a client uses; ``health`` answers 200 once the server serves."""
+
+    name: str
+    cmd: list[str]
+    env: dict
+    url: str
+    health: str
+    log: Path
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self) -> Service:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(self.cmd, env=self.env, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def output(self, n: int = 8) -> str:
+        try:
+            lines = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return " | ".join(x.strip() for x in lines[-n:] if x.strip())
+
+    def exited(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def ready(self) -> bool:
+        return self.exited() is None and healthy(self.health)
+
+    def wait(self, timeout: float = STARTUP_TIMEOUT_S, cancelled: threading.Event | None = None) -> bool:
+        """True once the server answers; False if ``cancelled`` was set; :class:`ServerError` if it
+        exited or did not answer within ``timeout`` seconds."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if cancelled is not None and cancelled.is_set():
+                return False
+            code = self.exited()
+            if code is not None:
+                raise ServerDied(f"the {self.name} server exited with code {code} while starting "
+                                  f"(log {self.log}): {self.output()}")
+            if healthy(self.health):
+                return True
+            time.sleep(0.25)
+        raise ServerDied(f"the {self.name} server did not answer within {timeout:g} s (log {self.log}): "
+                          f"{self.output()}")
+
+    def stop(self, grace: float = 10.0) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            stop_group(proc, grace)
+
+
+def mlflow_service(backend_store_uri: str, artifacts: str, host: str, port: int, log: Path) -> Service:
+    env = telemetry_off(dict(os.environ))
+    # MLflow's job runner serves its GenAI features, not tracking: one process fewer on a small machine
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_store_uri,
+           "--serve-artifacts", "--artifacts-destination", artifacts,
+           "--host", host, "--port", str(port), "--workers", "1"]
+    url = f"http://{_local(host)}:{port}"
+    return Service("MLflow", cmd, env, url, url, log)
+
+
+def prefect_service(home: Path, host: str, port: int, log: Path) -> Service:
+    env = telemetry_off(dict(os.environ))
+    env.pop("PREFECT_API_URL", None)  # the server is the API; it needs none
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)]
+    api = f"http://{_local(host)}:{port}/api"
+    return Service("Prefect", cmd, env, api, api, log)
+
+
+# -- both --------------------------------------------------------------------------------------
+def plan(opts: ServerOptions) -> list[Service]:
+    """The services ``opts`` asks for, checked (ports free, PostgreSQL answering), not started."""
+    if opts.which not in WHICH:
+        raise ServerError(f"--only must be one of mlflow, prefect; got {opts.which!r}")
+    state = opts.state()
+    services = []
+    if opts.which in ("both", "mlflow"):
+        uri = opts.backend_store_uri or os.environ.get(BACKEND_ENV)
+        if not uri:
+            raise ServerError("no backend store for MLflow: pass --backend-store-uri "
+                              f"postgresql+psycopg://USER@HOST:5432/DATABASE or set {BACKEND_ENV}")
+        uri = normalise_backend(uri)
+        check_port(opts.host, opts.mlflow_port, "--mlflow-port")
+        if is_postgres(uri):
+            check_postgres(uri)
+        art = opts.artifacts_destination or str(state / "mlartifacts")
+        if "://" not in art:  # a folder; S3-style paths go to MLflow as they are
+            art = str(Path(art).expanduser().resolve())
+            Path(art).mkdir(parents=True, exist_ok=True)
+        services.append(mlflow_service(uri, art, opts.host, opts.mlflow_port, state / "logs" / "mlflow.log"))
+    if opts.which in ("both", "prefect"):
+        check_port(opts.host, opts.prefect_port, "--prefect-port")
+        services.append(prefect_service(state / "prefect", opts.host, opts.prefect_port, state / "logs" / "prefect.log"))
+    return services
+
+
+def exports(services: list[Service]) -> list[str]:
+    """The lines a user pastes into the shells that run the suite (and start Dask workers)."""
+    out = []
+    for s in services:
+        if s.name == "MLflow":
+            out.append(f"export MLFLOW_TRACKING_URI={s.url}")
+        else:
+            out.append(f"export PREFECT_API_URL={s.url}")
+    return out
+
+
+def banner(services: list[Service]) -> str:
+    lines = []
+    for s in services:
+        if s.name == "MLflow":
+            backend = hide_password(s.cmd[s.cmd.index("--backend-store-uri") + 1])
+            art = s.cmd[s.cmd.index("--artifacts-destination") + 1]
+            lines.append(f"MLflow tracking server and UI: {s.url} (backend {backend}; artifacts {art})")
+        else:
+            lines.append(f"Prefect server and UI: {s.url.removesuffix('/api')} (API {s.url})")
+    lines.append("In each shell that runs sla2p-bench (and where Dask workers start):")
+    lines += [f"  {x}" for x in exports(services)]
+    lines.append(f"Logs: {services[0].log.parent}. Ctrl-C (or SIGTERM) stops "
+                 + ("both servers." if len(services) > 1 else "the server."))
+    return "\n".join(lines)
+
+
+def _say(text: str, err: bool = False) -> None:
+    print(text, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def serve(opts: ServerOptions, say: Callable[..., None] = _say, stop: threading.Event | None = None) -> int:
+    """Start the servers, print how to use them once all answer, run until ``stop`` is set (the
+    signal handlers set it) or a server dies, then stop them all. ``say(text, err=False)`` prints.
+    Returns the exit code: 0 after
+    a stop that was asked for, 1 when a server died. Raises :class:`ServerError` (refused) or
+    :class:`ServerDied` (failed to start) with nothing left running."""
+    stop = stop or threading.Event()
+    services = plan(opts)
+    say("starting " + " and ".join(f"the {s.name} server" for s in services)
+        + " (the first start on an empty database takes a minute or two)")
+    try:
+        for s in services:
+            s.start()
+        for s in services:  # they start side by side; the slower one (MLflow) sets the pace
+            if not s.wait(cancelled=stop):
+                return 0
+        say(banner(services))
+        while not stop.wait(0.5):
+            for s in services:
+                code = s.exited()
+                if code is not None:
+                    say(f"error: the {s.name} server exited with code {code} (log {s.log}): {s.output(4)}",
+                        err=True)
+                    return 1
+        return 0
+    finally:
+        for s in reversed(services):
+            s.stop()
+
+
+def install_signals(stop: threading.Event) -> None:
+    """Ctrl-C, SIGTERM and SIGHUP ask :func:`serve` to stop (main thread only)."""
+    def handle(signum, frame):
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handle)
