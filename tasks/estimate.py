@@ -157,7 +157,9 @@ def _training_seconds(c, n: int, d: float, modality: str, costs: dict, rate: flo
     """SLA2P/SLA training: as measured on this dataset (costs file), else the assumed threshold stop."""
     params = c.param_dict
     m = _sla_measurement(c, costs)
-    tr = (m or {}).get("training")
+    # A synthetic proxy (features not cached when measured) has the shape but not the data: its
+    # training does not reach the threshold the real features do, so its steps are not these.
+    tr = (m or {}).get("training") if not (m or {}).get("proxy") else None
     if tr and tr.get("steps") and tr.get("train_seconds") is not None:
         scale = n / m["n"] if tr.get("stop_reason") == "max_epochs" else 1.0  # a full run grows with n
         return float(tr["train_seconds"]) * scale * speed
