@@ -63,10 +63,6 @@ def identity(probe: str | None, api_url: str | None, dask_worker=None) -> dict:
 
 
 def _answers(api_url: str) -> bool:
-    import urllib.request
+    from .prefect_server import healthy
 
-    try:
-        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=5) as r:
-            return r.status == 200
-    except OSError:
-        return False
+    return healthy(api_url, timeout=5.0)

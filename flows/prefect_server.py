@@ -62,12 +62,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def healthy(url: str) -> bool:
+def healthy(url: str, timeout: float = 2.0) -> bool:
     """``GET <url>/health`` answers 200."""
     import urllib.request
 
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout) as r:
             return r.status == 200
     except OSError:
         return False

@@ -32,11 +32,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Callable
 
 from tasks.env import telemetry_off
+
+from .prefect_server import healthy, stop_group
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 300.0  # s; MLflow answers after 15-75 s on a busy 2-core machine
@@ -95,14 +96,6 @@ def mlflow_server_args(uri: str, port: int) -> list[str]:
     return args
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
 def _busy(port: int) -> str:
     return f"port {port} on {HOST} is in use (another server?): pick another with --port"
 
@@ -155,7 +148,7 @@ class MlflowUI:
                 return False
             if self.proc.poll() is not None:
                 raise UIError(f"the MLflow UI exited while starting: {_why(self.output(), self.port)}")
-            if _healthy(self.url):
+            if healthy(self.url):
                 return True
             time.sleep(0.2)
         raise UIError(f"the MLflow UI did not answer on {self.url} within {timeout:g} s: "
@@ -172,20 +165,7 @@ class MlflowUI:
         whatever is left in the group."""
         proc, self.proc = self.proc, None
         if proc is not None:
-            for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-                try:
-                    os.killpg(proc.pid, sig)
-                except (ProcessLookupError, PermissionError):
-                    break
-                try:
-                    proc.wait(wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            stop_group(proc, grace)
         if self._log is not None:
             self._log.close()
             self._log = None
