@@ -24,6 +24,8 @@ from pathlib import Path
 
 from tasks.env import telemetry_off
 
+from .prefect_server import healthy
+
 
 def dask_setup(worker) -> None:  # called by distributed in the worker process at start
     telemetry_off()  # before the first cell imports Prefect, MLflow or DVC here
@@ -59,10 +61,4 @@ def identity(probe: str | None, api_url: str | None, dask_worker=None) -> dict:
             "code_version": code_version(),
             "data_dvc": hashlib.sha256(pin.read_bytes()).hexdigest() if pin.is_file() else None,
             "sees_results": bool(probe) and Path(probe).is_file() and os.access(folder, os.W_OK),
-            "reaches_api": bool(api_url) and _answers(api_url)}
-
-
-def _answers(api_url: str) -> bool:
-    from .prefect_server import healthy
-
-    return healthy(api_url, timeout=5.0)
+            "reaches_api": bool(api_url) and healthy(api_url, timeout=5.0)}

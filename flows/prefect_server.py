@@ -22,8 +22,9 @@ every Dask worker of a local cluster (they inherit the environment) share it.
 
 ``python -m flows.prefect_server --parent PID --port N`` is the server process itself.
 
-The process helpers at the top (:func:`free_port`, :func:`healthy`, :func:`stop_group`) are
-shared with :mod:`flows.team_server`, which starts the team's long-running servers.
+The process helpers at the top (:func:`free_port`, :func:`port_in_use`, :func:`bind_error`, :func:`answers`,
+:func:`healthy`, :func:`stop_group`) serve every server the suite starts (:mod:`flows.team_server`,
+:mod:`flows.ui_server`) and the checks of :mod:`flows.run` and :mod:`flows.dask_worker`.
 """
 
 from __future__ import annotations
@@ -56,21 +57,43 @@ def prefect_home() -> Path:
     return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def bind_error(port: int, host: str = "127.0.0.1") -> OSError | None:
+    """Why ``host:port`` cannot be bound, or None. SO_REUSEADDR as servers (uvicorn) bind: a port
+    left in TIME_WAIT by a stopped server counts as free, as it does for them."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            return exc
+    return None
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    return bind_error(port, host) is not None
+
+
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """``GET url`` answers 200."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status == 200
+    except OSError:
+        return False
 
 
 def healthy(url: str, timeout: float = 2.0) -> bool:
     """``GET <url>/health`` answers 200."""
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout) as r:
-            return r.status == 200
-    except OSError:
-        return False
+    return answers(f"{url.rstrip('/')}/health", timeout)
 
 
 def stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:

@@ -42,6 +42,7 @@ from . import locks
 from .config import load_job
 from .interrupt import INTERRUPT
 from .options import RunOptions
+from .prefect_server import answers
 from .progress import Progress, say
 from .runners import default_workers
 
@@ -253,19 +254,9 @@ def prefect_links() -> dict[str, str]:
         return {}
     tags = {"prefect.flow_run_id": str(flow_run.id)}
     url = flow_run.ui_url
-    if url and _answers(url.split("/flow-runs/")[0] + "/"):
+    if url and answers(url.split("/flow-runs/")[0] + "/"):
         tags["prefect.flow_run_url"] = url
     return tags
-
-
-def _answers(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 def name_flow_run(name: str, log) -> None:

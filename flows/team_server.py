@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,7 +31,8 @@ from typing import Callable
 
 from tasks.env import project_root, telemetry_off
 
-from .prefect_server import healthy, stop_group
+from .prefect_server import bind_error, healthy, stop_group
+from .ui_server import SERVER_ENV as MLFLOW_SERVER_ENV
 
 WHICH = ("both", "mlflow", "prefect")
 BACKEND_ENV = "MLFLOW_BACKEND_STORE_URI"  # the variable ``mlflow server`` itself reads
@@ -95,13 +95,9 @@ def check_postgres(uri: str, timeout: int = 5) -> None:
 
 
 def check_port(host: str, port: int, option: str) -> None:
-    with socket.socket() as s:
-        # as the servers bind: a port whose last connections are in TIME_WAIT is free to listen on
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            raise ServerError(f"cannot listen on {host}:{port} ({option}): {exc.strerror or exc}") from None
+    exc = bind_error(port, host)
+    if exc is not None:
+        raise ServerError(f"cannot listen on {host}:{port} ({option}): {exc.strerror or exc}")
 
 
 def _local(host: str) -> str:
@@ -169,8 +165,8 @@ class Service:
 
 def mlflow_service(backend_store_uri: str, artifacts: str, host: str, port: int, log: Path) -> Service:
     env = telemetry_off(dict(os.environ))
-    # MLflow's job runner serves its GenAI features, not tracking: one process fewer on a small machine
-    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    for k, v in MLFLOW_SERVER_ENV.items():  # MLflow's job runner serves GenAI features, not tracking
+        env.setdefault(k, v)
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_store_uri,
            "--serve-artifacts", "--artifacts-destination", artifacts,
            "--host", host, "--port", str(port), "--workers", "1"]

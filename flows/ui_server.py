@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from typing import Callable
 
 from tasks.env import telemetry_off
 
-from .prefect_server import healthy, stop_group
+from .prefect_server import free_port, healthy, port_in_use, stop_group
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 300.0  # s; MLflow answers after 15-75 s on a busy 2-core machine
@@ -51,24 +50,6 @@ class UIError(RuntimeError):
     def __init__(self, message: str, code: int = 1):
         super().__init__(message)
         self.code = code  # 2: refused before anything was started
-
-
-def port_in_use(port: int, host: str = HOST) -> bool:
-    """Whether ``host:port`` cannot be bound. SO_REUSEADDR as uvicorn binds: a port left in
-    TIME_WAIT by a stopped server counts as free, as it does for uvicorn."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
-def free_port(host: str = HOST) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def check_uri(uri: str) -> None:

@@ -26,7 +26,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,25 +33,14 @@ import threading
 import time
 from pathlib import Path
 
+from flows.prefect_server import free_port, port_in_use  # noqa: F401 (free_port: for the tests)
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
     """Nothing listens on ``port`` (connections in TIME_WAIT do not count, as for a server)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-            return True
-        except OSError:
-            return False
+    return not port_in_use(port, host)
 
 
 def clean_env(**extra) -> dict:
