@@ -161,7 +161,9 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
     console.print(out.pop("table_auroc"))  # methods (or grid points) as rows: fits a terminal
     console.print(f"cells: {out['cells']} ({out['cached']} cached, {out['run']} run, {out['failed']} failed) "
                   f"in {out['seconds']} s")
-    remote = str(out["tracking_uri"]).startswith(("http://", "https://"))
+    from tasks.track import is_tracking_server
+
+    remote = is_tracking_server(out["tracking_uri"])
     console.print(f"tables: {out['tables_dir']}\nMLflow: {out['tracking_uri']} parent run {out['parent_run_id']} "
                   f"({'open its UI' if remote else 'browse: sla2p-bench ui'})")
     if out.get("mlflow_links"):

@@ -36,7 +36,7 @@ from tasks.env import cpu_model
 from tasks.metrics import METRICS, ablation_curves, cells_frame, summary_frame, table_frame, variants
 from tasks.prefect_tasks import fit_and_score_task, prepare_dataset_task
 from tasks.store import default_results_dir, load_failure, load_record
-from tasks.track import Tracker, default_tracking_uri, git_commit
+from tasks.track import Tracker, default_tracking_uri, git_commit, is_tracking_server
 
 from . import locks
 from .config import load_job
@@ -240,7 +240,7 @@ def artifact_root(tracking_uri: str | None, results: Path) -> Path | None:
     """A new experiment's artifact folder: beside the results for the default local store; for a
     tracking server (also one named by ``MLFLOW_TRACKING_URI``), the server's own store (None), so
     that the artifacts go through the server and never to a folder of this machine only."""
-    if tracking_uri is not None or default_tracking_uri().startswith(("http://", "https://")):
+    if tracking_uri is not None or is_tracking_server(default_tracking_uri()):
         return None
     return results / "mlartifacts"
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Callable
 
 from tasks.env import telemetry_off
+from tasks.track.ui import is_tracking_server
 
 from .prefect_server import free_port, healthy, port_in_use, stop_group
 
@@ -55,7 +56,7 @@ class UIError(RuntimeError):
 def check_uri(uri: str) -> None:
     """Refuse, with one line, what the UI cannot serve: a tracking server (it has its own UI) or
     an SQLite file that is not there (a typo would show an empty UI and leave a new database)."""
-    if uri.startswith(("http://", "https://")):
+    if is_tracking_server(uri):
         raise UIError(f"{uri} is a tracking server: open it in a browser (`ui` serves a database: "
                       "sqlite:///... or postgresql://...)", code=2)
     if uri.startswith("sqlite:///"):

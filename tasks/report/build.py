@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..cells import DEFAULT_ROW_ORDER
 from ..metrics import ablation_curves, cells_frame
-from ..track.ui import cells_view_key, run_url, runs_url, ui_base
+from ..track.ui import cells_view_key, is_tracking_server, run_url, runs_url, ui_base
 from . import plots
 from .audit import audit_markdown, audit_table
 from .html import write_html
@@ -42,7 +42,7 @@ def build_report(run, out_dir: str | Path, *, metrics=DEFAULT_METRICS, ratio: fl
     status = run.cells.status.value_counts().to_dict()
     if run.experiment_id:
         base = ui_base(run.tracking_uri)
-        where = "" if run.tracking_uri.startswith(("http://", "https://")) else " (served by `sla2p-bench ui`)"
+        where = "" if is_tracking_server(run.tracking_uri) else " (served by `sla2p-bench ui`)"
         head += [f"In MLflow's UI{where}: [this run]({run_url(base, run.experiment_id, run.parent_id)}), "
                  f"[its cells with their metrics]({runs_url(base, run.experiment_id, cells_view_key(run.parent_id))}).",
                  ""]

@@ -69,10 +69,16 @@ def cells_filter(parent_id: str) -> str:
     return f"tags.`mlflow.parentRunId` = '{parent_id}'"
 
 
+def is_tracking_server(tracking_uri: str) -> bool:
+    """An ``http(s)://`` URI: a tracking server, which has its own UI and artifact store (the
+    other URIs are databases the suite's process writes to itself)."""
+    return str(tracking_uri).startswith(("http://", "https://"))
+
+
 def ui_base(tracking_uri: str, port: int = DEFAULT_UI_PORT) -> str:
     """Where the UI for ``tracking_uri`` is served: a tracking server serves its own; a local
     store (SQLite) is browsed with ``sla2p-bench ui`` on 127.0.0.1:``port``."""
-    if tracking_uri.startswith(("http://", "https://")):
+    if is_tracking_server(tracking_uri):
         return tracking_uri.rstrip("/")
     return f"http://127.0.0.1:{port}"
 
