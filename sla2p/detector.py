@@ -29,16 +29,20 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from .network import ProjectionClassifier, fold_eval
-from .scoring import fast_matmul, normality_scores, official_steps, rows_per_block
+from .scoring import AGGREGATES, fast_matmul, normality_scores, official_steps, rows_per_block
 from .settings import PAPER_SCORING_BATCH
 from .torch_base import TorchDetector
 from .training import train_classifier
-from .validation import check_float, check_positive_int, normalize_rows
+from .validation import (check_choice, check_float, check_positive_int, column_statistics,
+                         normalize_rows, standardize_columns)
 
 _COMPAT = ("none", "official")
+_NORMALIZE = ("l2", "none", "zscore", "zscore_l2")
+_ZSCORE = ("zscore", "zscore_l2")
 
 
 class SLA2P(TorchDetector):
@@ -46,10 +50,14 @@ class SLA2P(TorchDetector):
     tells them apart, and a score from how well it still recognises a sample's projections after
     an adversarial perturbation.
 
-    The score of x (higher = more anomalous) is minus the mean over the K projections of
-    -||softmax(f(z'_k)) - onehot(k)||^2, where z'_k is the copy z_k = x W_k (x normalised) after
-    its perturbation. With ``compat="none"`` it is independent of the row order and of the rows
-    scored with x.
+    The score of x (higher = more anomalous) is minus the mean (``aggregate``) over the K
+    projections of -||softmax(f(z'_k)) - onehot(k)||^2, where z'_k is the copy z_k = x W_k
+    (x normalised, ``normalize``) after its perturbation. With ``compat="none"`` it is independent
+    of the row order and of the rows scored with x.
+
+    The defaults are the paper's method. ``normalize`` ("zscore", "zscore_l2"), ``aggregate``
+    ("median") and ``min_steps`` (> 0) each change one step of it, so that one hypothesis about
+    where SLA2P loses can be measured as one parameter change.
 
     Parameters
     ----------
@@ -61,6 +69,10 @@ class SLA2P(TorchDetector):
         Perturbation step per sample (the paper's eps / 128; 7.8125 = the paper's 1000).
     acc_threshold : float, default 0.6
         Training stops once the running mean training accuracy exceeds it.
+    min_steps : int >= 0, default 0
+        The ``acc_threshold`` stop may fire only after at least this many training steps
+        (batches); 0 is the paper's rule. ``max_epochs`` still bounds training, so fewer steps
+        are taken when the data have fewer than ``min_steps`` batches in ``max_epochs`` epochs.
     max_epochs : int, default 20
         Upper bound on epochs over the n x K pairs (the paper: 1 for images, unbounded otherwise;
         the threshold normally stops training within a few dozen batches).
@@ -68,8 +80,20 @@ class SLA2P(TorchDetector):
         Training batch size in pairs; with ``compat="official"`` also the scoring batch.
     lr, adam_eps, weight_decay : float
         Adam settings (paper: 1e-3, 1e-7, 5e-4; Reuters 1e-8 and 0).
-    normalize : {"l2", "none"}, default "l2"
-        Row normalisation before projecting (the paper divides each row by its L2 norm).
+    normalize : {"l2", "none", "zscore", "zscore_l2"}, default "l2"
+        The input transform before projecting. ``"l2"`` (the paper) divides each row by its L2
+        norm; ``"none"`` leaves the rows; ``"zscore"`` standardises each column with the mean and
+        standard deviation of the rows given to ``fit`` (``column_mean_``, ``column_scale_``; a
+        constant column gets scale 1), with no row normalisation; ``"zscore_l2"`` standardises
+        the columns, then divides each row by its L2 norm. The fitted statistics are applied to
+        the rows scored by ``decision_function``. When ``fit`` gets a scipy sparse matrix the
+        columns are scaled but not centred (``column_mean_`` is 0), as scikit-learn's
+        ``StandardScaler(with_mean=False)``: centring would make mostly-zero rows (TF-IDF) dense
+        and lose the projection from their nonzeros. A dense and a sparse copy of the same data
+        therefore give different scores with these two settings (and the same with the others).
+    aggregate : {"mean", "median"}, default "mean"
+        How a sample's K per-projection scores become one: the mean (the paper) or the median
+        (for even K the mean of the two middle values).
     score_batch_size : int or "auto", default "auto"
         Samples scored at once (all K projections each). A speed/memory knob: never changes a
         score, except with ``compat="official"`` where the authors' batch-mean step is replayed.
@@ -88,6 +112,10 @@ class SLA2P(TorchDetector):
     ----------
     projections_ : torch.Tensor, shape (K, d, m)
         The projection matrices, ``projections_[k]`` = W_k (on CPU).
+    column_mean_, column_scale_ : numpy.ndarray of shape (d,) (float32), or None
+        With ``normalize="zscore"``/``"zscore_l2"``: each column's training mean (zeros when
+        ``fit`` got a scipy sparse matrix) and standard deviation (1 for a constant column),
+        the transform being ``(x - column_mean_) / column_scale_``. None otherwise.
     seed_ : int
         The seed actually used (drawn from OS entropy when ``random_state`` is None).
     device_ : torch.device
@@ -97,26 +125,29 @@ class SLA2P(TorchDetector):
     classifier_ : ProjectionClassifier
         The trained classifier (eval mode).
     history_ : dict
-        steps, epochs, stop_reason, train_seconds, and per-step loss, accuracy and running
-        accuracy.
+        steps, epochs, stop_reason ("acc_threshold", "max_epochs"), train_seconds, and
+        per-step loss, accuracy and running accuracy.
     decision_scores_, threshold_, labels_ : as in PyOD.
     """
 
     def __init__(self, n_projections=256, proj_dim=256, epsilon=1000 / PAPER_SCORING_BATCH,
-                 acc_threshold=0.6, max_epochs=20, batch_size=128, lr=1e-3, adam_eps=1e-7,
-                 weight_decay=5e-4, normalize="l2", score_batch_size="auto", compat="none",
-                 device="auto", random_state=None, contamination=0.1):
+                 acc_threshold=0.6, min_steps=0, max_epochs=20, batch_size=128, lr=1e-3,
+                 adam_eps=1e-7, weight_decay=5e-4, normalize="l2", aggregate="mean",
+                 score_batch_size="auto", compat="none", device="auto", random_state=None,
+                 contamination=0.1):
         super().__init__(contamination=contamination)
         self.n_projections = n_projections
         self.proj_dim = proj_dim
         self.epsilon = epsilon
         self.acc_threshold = acc_threshold
+        self.min_steps = min_steps
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
         self.adam_eps = adam_eps
         self.weight_decay = weight_decay
         self.normalize = normalize
+        self.aggregate = aggregate
         self.score_batch_size = score_batch_size
         self.compat = compat
         self.device = device
@@ -127,21 +158,26 @@ class SLA2P(TorchDetector):
         check_positive_int("proj_dim", self.proj_dim)
         check_float("epsilon", self.epsilon, 0.0, float("inf"))
         check_float("acc_threshold", self.acc_threshold, 0.0, 1.0)
+        check_positive_int("min_steps", self.min_steps, 0)
         check_positive_int("max_epochs", self.max_epochs)
         check_positive_int("batch_size", self.batch_size, 2)
         check_float("lr", self.lr, 0.0, float("inf"), low_open=True)
         check_float("adam_eps", self.adam_eps, 0.0, float("inf"), low_open=True)
         check_float("weight_decay", self.weight_decay, 0.0, float("inf"))
-        if self.normalize not in ("l2", "none"):
-            raise ValueError(f"normalize must be 'l2' or 'none', got {self.normalize!r}")
+        check_choice("normalize", self.normalize, _NORMALIZE)
+        check_choice("aggregate", self.aggregate, AGGREGATES)
         if self.score_batch_size != "auto":
             check_positive_int("score_batch_size", self.score_batch_size)
-        if self.compat not in _COMPAT:
-            raise ValueError(f"compat must be one of {_COMPAT}, got {self.compat!r}")
+        check_choice("compat", self.compat, _COMPAT)
 
     def fit(self, X, y=None):
         """Draw the projections, train the classifier on X, and score X (transductive)."""
+        # Known before check_X densifies it: sparse input is scaled, not centred (see normalize).
+        centre = not sp.issparse(X)
         X, gen = self._begin_fit(X, y)
+        self.column_mean_ = self.column_scale_ = None
+        if self.normalize in _ZSCORE:
+            self.column_mean_, self.column_scale_ = column_statistics(X, centre=centre)
         d = X.shape[1]
         K, m = int(self.n_projections), int(self.proj_dim)
         # Drawn on CPU from the local generator: same projections on every device.
@@ -155,7 +191,7 @@ class SLA2P(TorchDetector):
                 net, Xt, W, batch_size=int(self.batch_size), lr=float(self.lr),
                 adam_eps=float(self.adam_eps), weight_decay=float(self.weight_decay),
                 acc_threshold=float(self.acc_threshold), max_epochs=int(self.max_epochs),
-                generator=gen)
+                generator=gen, min_steps=int(self.min_steps))
         self.classifier_ = net
         self.history_ = {**history.as_dict(), "train_seconds": time.perf_counter() - t0}
         self._folded = fold_eval(net)
@@ -164,8 +200,11 @@ class SLA2P(TorchDetector):
 
     # -- internals ---------------------------------------------------------------------------
     def _input_transform(self, Xt: torch.Tensor) -> torch.Tensor:
-        # The paper's row normalisation (GOAD and RSRAE standardise columns instead).
-        return normalize_rows(Xt, self.normalize)
+        # The paper normalises rows (l2); GOAD and RSRAE standardise columns; zscore_l2 does both.
+        if self.normalize in _ZSCORE:
+            Xt = standardize_columns(Xt, torch.from_numpy(self.column_mean_),
+                                     torch.from_numpy(self.column_scale_))
+        return normalize_rows(Xt, "l2" if self.normalize in ("l2", "zscore_l2") else "none")
 
     def _block(self) -> int:
         if self.score_batch_size != "auto":
@@ -185,7 +224,7 @@ class SLA2P(TorchDetector):
     def _score(self, Xt: torch.Tensor) -> np.ndarray:
         with fast_matmul(self.device_):
             normality = normality_scores(self._folded, Xt, self._W_device, self._steps(Xt.shape[0]),
-                                         self._block())
+                                         self._block(), aggregate=self.aggregate)
         return (-normality).double().cpu().numpy()
 
     def __getstate__(self):
@@ -196,6 +235,8 @@ class SLA2P(TorchDetector):
         return state
 
     def __setstate__(self, state):
+        # Pickles from before min_steps/aggregate/zscore load with the behaviour they had.
+        state = {"min_steps": 0, "aggregate": "mean", "column_mean_": None, "column_scale_": None, **state}
         self.__dict__.update(state)
         if "classifier_" in state:
             self._folded = fold_eval(self.classifier_)
@@ -204,14 +245,17 @@ class SLA2P(TorchDetector):
 
 class SLA(SLA2P):
     """SLA: SLA2P's ablation without perturbation (epsilon = 0). Its default ``acc_threshold``
-    is 0.8, as in the authors' code; the other parameters are SLA2P's."""
+    is 0.8, as in the authors' code; the other parameters (``min_steps``, ``normalize``,
+    ``aggregate`` among them) are SLA2P's."""
 
-    def __init__(self, n_projections=256, proj_dim=256, acc_threshold=0.8, max_epochs=20,
+    def __init__(self, n_projections=256, proj_dim=256, acc_threshold=0.8, min_steps=0, max_epochs=20,
                  batch_size=128, lr=1e-3, adam_eps=1e-7, weight_decay=5e-4, normalize="l2",
-                 score_batch_size="auto", device="auto", random_state=None, contamination=0.1):
+                 aggregate="mean", score_batch_size="auto", device="auto", random_state=None,
+                 contamination=0.1):
         # epsilon and compat are fixed, not parameters: get_params/clone see only the above.
         super().__init__(n_projections=n_projections, proj_dim=proj_dim, epsilon=0.0,
-                         acc_threshold=acc_threshold, max_epochs=max_epochs, batch_size=batch_size,
-                         lr=lr, adam_eps=adam_eps, weight_decay=weight_decay, normalize=normalize,
-                         score_batch_size=score_batch_size, compat="none", device=device,
-                         random_state=random_state, contamination=contamination)
+                         acc_threshold=acc_threshold, min_steps=min_steps, max_epochs=max_epochs,
+                         batch_size=batch_size, lr=lr, adam_eps=adam_eps, weight_decay=weight_decay,
+                         normalize=normalize, aggregate=aggregate, score_batch_size=score_batch_size,
+                         compat="none", device=device, random_state=random_state,
+                         contamination=contamination)

@@ -19,6 +19,7 @@ from torch.nn import functional as F
 
 from .network import FoldedMLP
 from .sparse_rows import SparseRows
+from .validation import check_choice
 
 
 def perturb(f: FoldedMLP, z: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
@@ -118,12 +119,28 @@ def fast_matmul(device: torch.device):
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
 
 
+AGGREGATES = ("mean", "median")
+
+
+def aggregate_projections(s: torch.Tensor, how: str) -> torch.Tensor:
+    """Per-sample aggregate of per-pair values ``s`` of shape (K, nb): ``"mean"`` (the paper) or
+    ``"median"`` (for even K the mean of the two middle values, as ``numpy.median``). Each column
+    is reduced on its own, so a sample's aggregate never depends on the others in its block."""
+    if check_choice("aggregate", how, AGGREGATES) == "mean":
+        return s.mean(dim=0)
+    K = s.shape[0]
+    v = s.sort(dim=0).values
+    return (v[(K - 1) // 2] + v[K // 2]) * 0.5
+
+
 def normality_scores(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, steps: torch.Tensor | None,
-                     block: int) -> torch.Tensor:
-    """Mean over the K projections of the per-pair normality, for every row of ``X``.
+                     block: int, aggregate: str = "mean") -> torch.Tensor:
+    """Mean (or median, ``aggregate``) over the K projections of the per-pair normality, for
+    every row of ``X``.
 
     ``X``: (n, d) normalised inputs on the model's device; ``W``: (K, d, m) projections;
-    ``steps``: (n,) per-sample step or ``None``; ``block``: samples per block (speed only).
+    ``steps``: (n,) per-sample step or ``None``; ``block``: samples per block (speed only);
+    ``aggregate``: ``"mean"`` or ``"median"`` (:func:`aggregate_projections`).
     Mostly-zero rows (TF-IDF, :meth:`SparseRows.worth_it`) are projected from their nonzeros: a
     chunk of rows as CSR times each W_k (on 20 Newsgroups the dense product would be half of the
     scoring FLOPs, on Reuters two thirds). Each row's copies are computed from that row alone,
@@ -151,7 +168,7 @@ def normality_scores(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, steps: torc
                 z = torch.matmul(X[start:start + nb].unsqueeze(0), W).view(K * nb, m)  # one batched GEMM
             step = None if steps is None else steps[start:start + nb].repeat(K)
             s = pair_normality(f, z, labels, step)
-            out[start:start + nb] = s.view(K, nb).mean(dim=0)
+            out[start:start + nb] = aggregate_projections(s.view(K, nb), aggregate)
             del z, s
         Z = None
     release_memory(X.device)

@@ -5,8 +5,9 @@
   local generator every random draw of the fit comes from;
 * the input transform: every input, at fit and at scoring, becomes a float32 tensor on the
   fitted device through :meth:`TorchDetector._to_tensor`, after the detector's own per-row
-  transform (a hook: none by default; SLA2P L2-normalises rows; GOAD and RSRAE standardise
-  columns with the training statistics, see :class:`StandardizedTorchDetector`);
+  transform (a hook: none by default; SLA2P L2-normalises rows and, with ``normalize="zscore"``
+  or ``"zscore_l2"``, standardises columns first; GOAD and RSRAE standardise columns with the
+  training statistics, see :class:`StandardizedTorchDetector`);
 * the end of ``fit`` (score the training rows, PyOD's threshold and labels) and PyOD's
   ``decision_function`` contract around each detector's own batched ``_score``, with the
   fitted check (scikit-learn's ``NotFittedError``, as PyOD's ``predict`` raises);

@@ -13,8 +13,9 @@ bound, so an early stop wastes little: the n x K copies are never materialised. 
 where x_i is nonzero (:meth:`SparseRows.project`).
 
 Training stops as soon as the running mean accuracy over all batches so far exceeds
-``acc_threshold`` (the paper's rule: a regulariser, not a convergence test), after ``max_epochs``,
-or after ``max_steps`` (benchmarks only).
+``acc_threshold`` (the paper's rule: a regulariser, not a convergence test) once at least
+``min_steps`` steps are done (0, the paper: from the first step), after ``max_epochs``, or after
+``max_steps`` (benchmarks only).
 
 The optimiser is Adam written out (:class:`Adam`): the same update as ``torch.optim.Adam`` on CPU,
 without the import of ``torch._dynamo`` that ``torch.optim``'s first use costs (about 1.5 s, a
@@ -146,7 +147,8 @@ def _chunk_batches(d: int, m: int, batch_size: int) -> int:
 
 def train_classifier(net: ProjectionClassifier, X: torch.Tensor, W: torch.Tensor, *, batch_size: int,
                      lr: float, adam_eps: float, weight_decay: float, acc_threshold: float,
-                     max_epochs: int, generator: torch.Generator, max_steps: int | None = None) -> TrainingHistory:
+                     max_epochs: int, generator: torch.Generator, max_steps: int | None = None,
+                     min_steps: int = 0) -> TrainingHistory:
     n = X.shape[0]
     K, d, m = W.shape
     n_pairs = n * K
@@ -184,7 +186,8 @@ def train_classifier(net: ProjectionClassifier, X: torch.Tensor, W: torch.Tensor
                 hist.loss.append(float(loss.detach()))
                 hist.accuracy.append(acc)
                 hist.running_accuracy.append(acc_sum / len(hist.accuracy))
-                if hist.running_accuracy[-1] > acc_threshold:
+                # min_steps delays the threshold stop only; max_epochs still bounds training.
+                if hist.running_accuracy[-1] > acc_threshold and hist.steps >= min_steps:
                     hist.stop_reason = "acc_threshold"
                     net.eval()
                     return hist

@@ -74,6 +74,60 @@ def normalize_rows(X: torch.Tensor, how: str) -> torch.Tensor:
     raise ValueError(f"normalize must be 'l2' or 'none', got {how!r}")
 
 
+def check_choice(name: str, value, choices: tuple) -> str:
+    """``value`` unchanged, or ``ValueError`` naming ``name`` and the allowed values."""
+    if not isinstance(value, str) or value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
+    return value
+
+
+def column_statistics(X: np.ndarray, *, centre: bool = True,
+                      chunk_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation of ``X`` (float32 results, float64 sums), for a
+    column standardisation ``(x - mean) / scale``.
+
+    ``centre=False`` returns a zero mean (scale only, as scikit-learn's
+    ``StandardScaler(with_mean=False)``), the scale is still the standard deviation. A constant
+    column gets scale 1. The sums run over blocks of ``chunk_rows`` rows (default: about 4M
+    values, 32 MB in float64), so no float64 copy of the whole matrix is made; a constant float32
+    column gives exactly std 0 (its float64 partial sums are exact).
+    """
+    n, d = X.shape
+    if chunk_rows is None:
+        chunk_rows = max(1, (1 << 22) // max(d, 1))
+    total = np.zeros(d, dtype=np.float64)
+    for s in range(0, n, chunk_rows):
+        total += X[s:s + chunk_rows].sum(0, dtype=np.float64)
+    mean = total / n
+    sq = np.zeros(d, dtype=np.float64)
+    for s in range(0, n, chunk_rows):
+        dev = X[s:s + chunk_rows].astype(np.float64) - mean
+        sq += np.einsum("ij,ij->j", dev, dev)
+    scale = np.sqrt(sq / n).astype(np.float32)
+    # A constant column (or one whose spread underflows float32) is left unscaled, not divided by 0.
+    scale[scale == 0] = 1.0
+    mean = mean.astype(np.float32) if centre else np.zeros(d, dtype=np.float32)
+    return mean, scale
+
+
+def standardize_columns(X: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``(X - mean) / scale`` as a new float32 tensor (``X`` itself is never written).
+
+    Rows whose float32 arithmetic overflows (an extreme value minus a mean of the other sign) are
+    recomputed in float64; a value that is beyond float32's range even then is refused."""
+    centred = bool((mean != 0).any())
+    out = (X - mean).div_(scale) if centred else X / scale
+    bad = ~torch.isfinite(out).all(dim=1)
+    if bool(bad.any()):
+        exact = (X[bad].double() - mean.double()) / scale.double()
+        if not bool(torch.isfinite(exact.float()).all()):
+            raise ValueError("X holds values that are beyond float32's range once standardised with the "
+                             "fitted column statistics (normalize='zscore'/'zscore_l2'): scale the data first")
+        out[bad] = exact.float()
+    return out
+
+
 def resolve_device(device) -> torch.device:
     """``"auto"`` means CUDA when present, else CPU; anything else is passed to torch."""
     if device is None or device == "auto":
