@@ -19,6 +19,8 @@ def log_report(run: RunData, out_dir) -> None:
     client.log_artifacts(run.parent_id, str(out_dir), artifact_path="report")
     for png in sorted(Path(out_dir, "plots").glob("*.png")):
         client.log_artifact(run.parent_id, str(png), artifact_path="plots")
+    for png in sorted(Path(out_dir).glob("*/plots/*.png")):  # the halves' own (build._halves)
+        client.log_artifact(run.parent_id, str(png), artifact_path=f"plots/{png.parent.parent.name}")
 
 
 __all__ = ["ReportError", "RunData", "build_report", "find_parent", "load_run", "log_report"]

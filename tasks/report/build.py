@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..cells import DEFAULT_ROW_ORDER
+from ..datasets.halves import halves
 from ..metrics import ablation_curves, cells_frame
 from ..track.ui import cells_view_key, is_tracking_server, run_url, runs_url, ui_base
 from . import plots
@@ -78,6 +79,7 @@ def _table(run, out: Path, files: dict, metrics, ratio, cell) -> list[str]:
         files.update({f"table_{metric}.{ext}": out / f"table_{metric}.{ext}" for ext in ("csv", "md", "tex")})
         body += [f"## {METRIC_SHORT[metric]}", "", md]
     body += _significance(comps, out, files)
+    body += _halves(run, out, files, metrics, ratio)
     # contamination curves, one figure per metric (datasets with several ratios only)
     if ratio is None:
         for metric, comp in comps.items():
@@ -107,8 +109,60 @@ def _training(run, out: Path, files: dict) -> list[str]:
     return [training_markdown(summary)]
 
 
-def _significance(comps: dict, out: Path, files: dict) -> list[str]:
-    body = ["## Significance", ""]
+def _halves(run, out: Path, files: dict, metrics, ratio) -> list[str]:
+    """With ``halves: true`` in the config: the tables, ranks, Friedman/Nemenyi and CD diagram of
+    the development half and of the confirmation half (:mod:`tasks.datasets.halves`), each in a
+    folder of its own, and how each ``sla2p_<word>`` variant fares against ``sla2p`` there."""
+    if not run.config.get("halves"):
+        return []
+    names = sorted(run.cells.dataset.unique())
+    if len(names) < 2:
+        return []
+    body = ["## Development and confirmation halves", "",
+            "The datasets sorted by name; every other one from the first is the development half, the rest "
+            "the confirmation half (tasks/datasets/halves.py). A variant is chosen on the first and reported "
+            "on the second.", ""]
+    for half, members in halves(names).items():
+        cells = run.cells[run.cells.dataset.isin(members)]
+        sub = out / half
+        sub.mkdir(parents=True, exist_ok=True)
+        comps = {}
+        body += [f"### {half.capitalize()} half ({len(members)} datasets)", "", ", ".join(members) + ".", ""]
+        for metric in metrics:
+            comps[metric] = comp = comparison(cells, metric, ratio)
+            to_csv(comp, sub / f"table_{metric}.csv")
+            (sub / f"table_{metric}.md").write_text(to_markdown(comp, metric, ratio))
+            files[f"{half}/table_{metric}.csv"] = sub / f"table_{metric}.csv"
+            files[f"{half}/table_{metric}.md"] = sub / f"table_{metric}.md"
+        body += _variant_lines(comps)
+        body += [f"Tables: [{half}/table_auroc.md]({half}/table_auroc.md) and the other metrics beside it.", ""]
+        body += _significance(comps, sub, files, heading=f"#### Significance, {half} half", link=f"{half}/")
+    return body
+
+
+def _variant_lines(comps: dict) -> list[str]:
+    """For each ``sla2p_<word>`` column (the order audit's ``sla2p_official`` aside): on how many
+    rows its mean beats ``sla2p``'s published settings."""
+    lines = []
+    for metric, comp in comps.items():
+        matrix = score_matrix(comp)
+        if "sla2p" not in matrix.columns:
+            continue
+        for m in matrix.columns:
+            if not m.startswith("sla2p_") or m == "sla2p_official":
+                continue
+            both = matrix[["sla2p", m]].dropna()
+            wins = int((both[m] > both["sla2p"]).sum())
+            lines.append(f"- {METRIC_SHORT[metric]}: {m} beats sla2p on {wins} of {len(both)} datasets "
+                         f"({100 * wins / max(1, len(both)):.0f}%).")
+    return lines + [""] if lines else []
+
+
+def _significance(comps: dict, out: Path, files: dict, heading: str = "## Significance",
+                  link: str = "") -> list[str]:
+    """Ranks, Wilcoxon, Friedman/Nemenyi and the CD diagram of each metric, written into ``out``;
+    ``link`` is ``out`` relative to the report (for the plots' links)."""
+    body = [heading, ""]
     for metric, comp in comps.items():
         matrix = score_matrix(comp)
         ranks, n_rank = average_ranks(matrix)
@@ -116,9 +170,9 @@ def _significance(comps: dict, out: Path, files: dict) -> list[str]:
         tests = wilcoxon_vs(matrix)
         pd.DataFrame([t.__dict__ for t in tests]).to_csv(out / f"wilcoxon_{metric}.csv", index=False)
         fr = friedman(matrix)
-        files.update({f"ranks_{metric}.csv": out / f"ranks_{metric}.csv",
-                      f"wilcoxon_{metric}.csv": out / f"wilcoxon_{metric}.csv"})
-        body += [f"### {METRIC_SHORT[metric]}", "",
+        files.update({f"{link}ranks_{metric}.csv": out / f"ranks_{metric}.csv",
+                      f"{link}wilcoxon_{metric}.csv": out / f"wilcoxon_{metric}.csv"})
+        body += [f"{'#' * (heading.count('#') + 1)} {METRIC_SHORT[metric]}", "",
                  f"Average rank over the {n_rank} row(s) where every method has a value (1 = best): "
                  + ", ".join(f"{m} {r:.2f}" for m, r in ranks.items()) + ".", ""]
         if n_rank < len(matrix):
@@ -145,8 +199,8 @@ def _significance(comps: dict, out: Path, files: dict) -> list[str]:
         if not math.isnan(fr.cd) and n_rank >= 2:
             p = plots.cd_diagram(ranks, fr.cd, n_rank, out / "plots" / f"cd_{metric}.png",
                                  f"{METRIC_SHORT[metric]}: average ranks over {n_rank} rows, Nemenyi CD at 0.05")
-            files[p.name] = p
-            body += [f"![critical difference, {METRIC_SHORT[metric]}](plots/{p.name})", ""]
+            files[f"{link}{p.name}"] = p
+            body += [f"![critical difference, {METRIC_SHORT[metric]}]({link}plots/{p.name})", ""]
     return body
 
 

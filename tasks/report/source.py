@@ -39,6 +39,7 @@ class RunData:
     points: dict[str, list]    # ablation: key -> the grid points it stands for
     notes: list[str] = field(default_factory=list)
     experiment_id: str = ""    # for links into MLflow's UI
+    config: dict = field(default_factory=dict)  # the job's config as the parent stored it
 
     @property
     def results_note(self) -> str | None:
@@ -179,7 +180,16 @@ def load_run(parent_id: str | None = None, *, kind: str = "table", tracking_uri:
     ordered = [records[k] for k in expected if k in records] + [r for k, r in records.items() if k not in expected]
     frame = cells_frame(ordered)
     return RunData(parent.info.run_id, parent.data.tags.get("mlflow.runName", parent.info.run_id), kind, uri, results,
-                   frame, records, points, notes, parent.info.experiment_id)
+                   frame, records, points, notes, parent.info.experiment_id, _config(parent))
+
+
+def _config(parent) -> dict:
+    """The config the parent run stored (empty when it holds none or it does not parse)."""
+    try:
+        raw = json.loads(parent.data.params.get("config_yaml", "{}"))
+    except json.JSONDecodeError:
+        return {}
+    return raw if isinstance(raw, dict) else {}
 
 
 def _named_by_points(records: dict[str, CellRecord], points: dict[str, list]) -> dict[str, CellRecord]:
