@@ -9,7 +9,7 @@ A table config::
     ratios: [0.1, 0.3, 0.5, 0.01, 0.02, 0.03, 0.04, 0.05]   # one-vs-rest datasets only
     device: auto
     datasets:
-      arrhythmia: {}                       # intrinsic: all rows
+      arrhythmia: {}                       # intrinsic: all rows (an extra: at most 12,000)
       20news: {classes: all}               # or a list of names/indices; optional ratios, extractor
     methods:
       sla2p: {paper_settings: true}        # the published per-dataset settings (method.md s5)
@@ -21,6 +21,26 @@ A table config::
         params: {compat: official}
         row_order: inliers_first           # the authors' loaders' order; default: shuffled
         scope: first                       # one point per dataset (below); default: full
+
+``dataset_groups`` names groups of datasets instead of listing them (``tasks.datasets.registry``:
+``paper``, ``odds``, ``adbench-classical``, ``adbench-cv-resnet18``, ``adbench-nlp-bert``,
+``adbench-nlp-roberta``, ...), each with the options of a ``datasets`` entry; it expands to every
+dataset of the group in the store, sorted by name, so a file added to the store joins the config::
+
+    dataset_groups:
+      adbench-classical: {}                # every data/adbench/Classical/*.npz
+    datasets:
+      adbench_wbc: {extractor: identity}   # listed too: one entry, these options win
+
+A group's ``half: development`` (or ``confirmation``) keeps that half of it (:mod:`tasks.datasets.halves`:
+sorted names, every other one from the first is development). A table's ``halves: true`` makes
+its report add the development half, the confirmation half and how each ``sla2p_<word>`` variant
+fares against ``sla2p`` on each (:mod:`tasks.report.build`).
+
+The listed datasets come first, in their order, then each group's; ``datasets`` may be left out
+when ``dataset_groups`` is given. A group's ``classes``/``ratios`` apply to its one-vs-rest
+datasets (its intrinsic ones take none). An unknown group is refused naming the known ones, and
+so is a group of which the store holds no file.
 
 A table method's ``scope`` says which of the config's cells it runs: ``full`` (the default) runs
 every dataset x class x ratio x seed; ``first`` runs, per dataset, the first seed and the first
@@ -37,7 +57,8 @@ Parameter precedence: published settings (``paper_settings: true``, where the da
 < ``params`` < ``per_dataset[dataset]`` < the grid value (ablations).
 
 Top-level keys: ``kind`` (table | ablation), ``name`` (default: the file's stem), ``description``
-(free text for people; ignored), ``seeds``, ``ratios``, ``device``, ``datasets``, and ``methods``
+(free text for people; ignored), ``seeds``, ``ratios``, ``device``, ``datasets`` and/or
+``dataset_groups``, and ``methods`` and ``halves``
 (tables) or ``method``/``base``/``grid``/``mode`` (ablations).
 """
 
@@ -164,17 +185,17 @@ def _is_number(v) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
-def _check_types_against_defaults(det, params: dict) -> None:
-    """A value whose kind contradicts the constructor's default is refused (``n_estimators:
-    "lots"`` where the default is 100). PyOD's classes check their values only inside ``fit``;
-    this catches the type mistakes before any work. Values of data-dependent validity
-    (``n_neighbors`` larger than a dataset) are left to the cell, which fails with its error."""
-    import inspect
-
-    defaults = {k: p.default for k, p in inspect.signature(type(det).__init__).parameters.items()}
+def _check_types_against_defaults(detector: str, params: dict) -> None:
+    """A value whose kind contradicts the detector's default is refused (``n_estimators:
+    "lots"`` where the default is 100). The default is the registered name's: its preset's value
+    where it has one (``DetectorInfo.defaults``), else the constructor's. PyOD's classes check
+    their values only inside ``fit``; this catches the type mistakes before any work. Values of
+    data-dependent validity (``n_neighbors`` larger than a dataset) are left to the cell, which
+    fails with its error."""
+    defaults = detector_info(detector).defaults
     for name, value in params.items():
-        default = defaults.get(name, inspect.Parameter.empty)
-        if default is None or default is inspect.Parameter.empty or value is None:
+        default = defaults.get(name)
+        if default is None or value is None:
             continue
         if isinstance(default, bool):
             ok = isinstance(value, bool)
@@ -192,7 +213,7 @@ def _check_param_values(method: str, params: dict, where: str) -> None:
     """Build the detector once and check its values, so bad values fail now, not hours into a run."""
     try:
         det = make_detector(method, random_state=0, **params)
-        _check_types_against_defaults(det, params)
+        _check_types_against_defaults(method, params)
         check = getattr(det, "_check_params", None)
         if callable(check):
             check()
@@ -200,29 +221,67 @@ def _check_param_values(method: str, params: dict, where: str) -> None:
         raise ConfigError(f"{where}: {method} with {params}: {exc}") from exc
 
 
+DATASET_OPTIONS = {"classes", "ratios", "extractor"}
+GROUP_OPTIONS = DATASET_OPTIONS | {"half"}  # half: one of tasks.datasets.halves.HALVES
+
+
+def _dataset_entries(raw: dict) -> dict[str, tuple[dict, str]]:
+    """``datasets`` merged with every dataset of each of ``dataset_groups``: name -> (options,
+    where they come from). The listed datasets first, in their order, then each group's datasets
+    sorted by name; a dataset both listed and in a group is one entry with its listed options."""
+    from .datasets.halves import HALVES, halves
+    from .datasets.registry import list_groups
+
+    ds = raw.get("datasets")
+    groups = raw.get("dataset_groups")
+    _expect(ds is not None or groups is not None,
+            "datasets must be a non-empty mapping of dataset name -> options (or give dataset_groups)")
+    _expect(ds is None or isinstance(ds, dict), "datasets must be a mapping of dataset name -> options")
+    entries = {name: (opts or {}, f"datasets.{name}") for name, opts in (ds or {}).items()}
+    if groups is not None:
+        _expect(isinstance(groups, dict) and groups, "dataset_groups must be a non-empty mapping of group -> options")
+        known = list_groups()
+        for group, opts in groups.items():
+            if group not in known:
+                raise ConfigError(f"dataset_groups: unknown group {group!r}; known groups: {', '.join(known)}")
+            opts = dict(opts or {})
+            _check_keys(f"dataset_groups.{group}", opts, GROUP_OPTIONS)
+            _expect(known[group], f"dataset_groups.{group}: the data store holds no dataset of this group")
+            members = known[group]
+            if "half" in opts:
+                half = opts.pop("half")
+                _expect(half in HALVES, f"dataset_groups.{group}.half must be one of {HALVES}, got {half!r}")
+                _expect(len(members) >= 2, f"dataset_groups.{group}: one dataset cannot be halved")
+                members = halves(members)[half]
+            for name in members:
+                entries.setdefault(name, (opts, f"dataset_groups.{group}"))
+    _expect(entries, "datasets must be a non-empty mapping of dataset name -> options")
+    return entries
+
+
 def _datasets(raw: dict, default_ratios: list[float]) -> list[tuple[str, object, list, list[float], str | None]]:
     from .datasets import get_spec
 
-    ds = raw.get("datasets")
-    _expect(isinstance(ds, dict) and ds, "datasets must be a non-empty mapping of dataset name -> options")
     out = []
-    for name, opts in ds.items():
-        opts = opts or {}
-        _check_keys(f"datasets.{name}", opts, {"classes", "ratios", "extractor"})
+    for name, (opts, where) in _dataset_entries(raw).items():
+        _check_keys(where, opts, DATASET_OPTIONS)
         try:
             spec = get_spec(name)
         except ValueError as exc:
             raise ConfigError(f"datasets: unknown dataset {name!r} ({exc})") from None
         extractor = opts.get("extractor")
         if extractor is not None and spec.extractors and extractor not in spec.extractors:
-            raise ConfigError(f"datasets.{name}: unknown extractor {extractor!r}; available: {list(spec.extractors)}")
+            raise ConfigError(f"{where}: unknown extractor {extractor!r} for {name}; "
+                              f"available: {list(spec.extractors)}")
         if spec.protocol == "intrinsic":
-            _expect("classes" not in opts and "ratios" not in opts,
-                    f"datasets.{name} is intrinsic (all rows): it takes no classes or ratios")
+            # a group's classes/ratios are for its one-vs-rest members; a listed dataset's are a mistake
+            _expect(where.startswith("dataset_groups.") or ("classes" not in opts and "ratios" not in opts),
+                    f"datasets.{name} is intrinsic (its labels say which rows are outliers): "
+                    "it takes no classes or ratios")
             out.append((name, spec, [None], [None], extractor))
         else:
             classes = _resolve_classes(name, spec, opts.get("classes", "all"))
-            ratios = _check_ratios(f"datasets.{name}", opts["ratios"]) if "ratios" in opts else default_ratios
+            ratios = _check_ratios(where, opts["ratios"]) if "ratios" in opts else default_ratios
             out.append((name, spec, classes, ratios, extractor))
     return out
 
@@ -244,9 +303,10 @@ def expand_job(raw: dict, path: str | Path = "<config>", *, datasets=None, class
     _expect(isinstance(raw, dict), f"{path}: the top level must be a mapping, got {type(raw).__name__}")
     kind = raw.get("kind", "table")
     _expect(kind in ("table", "ablation"), f"kind must be 'table' or 'ablation', got {kind!r}")
-    common = {"kind", "name", "description", "seeds", "ratios", "device", "datasets"}
-    allowed = common | ({"methods"} if kind == "table" else {"method", "base", "grid", "mode"})
+    common = {"kind", "name", "description", "seeds", "ratios", "device", "datasets", "dataset_groups"}
+    allowed = common | ({"methods", "halves"} if kind == "table" else {"method", "base", "grid", "mode"})
     _check_keys(str(path), raw, allowed)
+    _expect(isinstance(raw.get("halves", False), bool), f"halves must be true or false, got {raw.get('halves')!r}")
     seeds_all = _check_seeds(raw.get("seeds", [0]))
     default_ratios = _check_ratios("ratios", raw.get("ratios", [0.1]))
     dev = device or raw.get("device", "auto")

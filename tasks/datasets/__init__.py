@@ -11,9 +11,11 @@
 are found (see :func:`configure_paths`).
 """
 
-from .protocol import Split, authors_order, make_split, n_outliers, take_rows
+from .halves import halves
+from .protocol import DegenerateSplitError, Split, authors_order, make_split, n_outliers, take_rows
 from .raw import ImageRefs, RawData
 from .registry import (
+    GROUPS,
     MAX_ROWS,
     OPTIONAL_DATASETS,
     PAPER_DATASETS,
@@ -22,6 +24,7 @@ from .registry import (
     configure_paths,
     get_spec,
     list_datasets,
+    list_groups,
     optional_status,
 )
 from .safe_pickle import UnsafePickleError
@@ -29,5 +32,5 @@ from .safe_pickle import UnsafePickleError
 __all__ = [
     "list_datasets", "get_spec", "make_split", "take_rows", "authors_order", "n_outliers", "Split", "DatasetSpec",
     "PAPER_DATASETS", "OPTIONAL_DATASETS", "MAX_ROWS", "DatasetNotPresentError", "configure_paths", "optional_status",
-    "UnsafePickleError", "RawData", "ImageRefs",
+    "UnsafePickleError", "RawData", "ImageRefs", "DegenerateSplitError", "GROUPS", "list_groups", "halves",
 ]  # fmt: skip

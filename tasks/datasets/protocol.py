@@ -13,15 +13,28 @@ One-vs-rest datasets, for a normal class c and a ratio p in (0, 1]:
   replacement (normals and outliers alike, so the ratio is kept only in expectation);
 * finally the rows are shuffled.
 
-Intrinsic datasets (Arrhythmia, KDDCup99, every ODDS/ADBench extra): all rows, shuffled;
-``normal_class`` and ``ratio`` must be None.
+Intrinsic datasets (Arrhythmia, KDDCup99, every ODDS/ADBench extra): ``normal_class`` and
+``ratio`` must be None.
+
+* the paper's (Arrhythmia, KDDCup99's 494,021 rows): ALL rows, shuffled;
+* the extras (``DatasetSpec.paper`` False, i.e. ``DatasetSpec.caps_intrinsic``): all rows when
+  there are at most ``max_rows`` (12,000), the very split that all rows gave before the cap
+  existed; a larger set is subsampled to 12,000 rows at random without replacement (as the
+  one-vs-rest cap: inliers and outliers alike, so the outlier count varies with the seed: smtp's
+  30 outliers in 95,156 rows leave about 4), then shuffled.
+
+A split that AUROC cannot rank is refused with :class:`DegenerateSplitError` naming the dataset
+and seed, before any detector runs: no inliers, no outliers, or (intrinsic sets) fewer than 2
+outliers (with one, AUROC is the rank of a single row; a capped set is where this happens). A
+one-vs-rest split needs one: that is the paper's own Caltech-101 at p = 0.01 (int(100 p)).
 
 Randomness: one ``numpy.random.Generator`` (PCG64 via ``np.random.default_rng``) per split,
 seeded with ``SeedSequence`` entropy = the first 16 bytes of
 ``sha256("sla2p-split|v1|{dataset}|{class index}|{repr(float(ratio))}|{seed}")`` (``None``
 for intrinsic class/ratio), as a big-endian integer. It is stable across processes and
 platforms (Python's ``hash()`` is not). Draws in order: outliers (random modes), the 12,000
-cap, the final shuffle. Same (dataset, class, ratio, seed) -> same indices.
+cap (one-vs-rest and capped intrinsic sets), the final shuffle. Same (dataset, class, ratio,
+seed) -> same indices.
 """
 
 from __future__ import annotations
@@ -36,7 +49,11 @@ import scipy.sparse as sp
 
 from .registry import DatasetSpec, get_spec
 
-__all__ = ["Split", "make_split", "take_rows", "split_rng", "n_outliers", "resolve_class"]
+__all__ = ["Split", "make_split", "take_rows", "split_rng", "n_outliers", "resolve_class", "DegenerateSplitError"]
+
+
+class DegenerateSplitError(ValueError):
+    """A split whose labels AUROC cannot rank (no inliers, or too few outliers)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,6 +103,20 @@ def _check_ratio(ratio) -> float:
     return float(ratio)
 
 
+def _check_rankable(what: str, seed, labels: np.ndarray, *, min_outliers: int, of: int | None) -> None:
+    n_out = int(labels.sum())
+    n_in = int(labels.size) - n_out
+    if n_in >= 1 and n_out >= min_outliers:
+        return
+    rows = f"{labels.size:,} rows"
+    if of and of > labels.size:
+        rows += f" (subsampled from {of:,} by the {labels.size:,}-row cap)"
+    raise DegenerateSplitError(
+        f"{what}, seed {seed}: the split has {n_out} outlier(s) and {n_in} inlier(s) in {rows}; AUROC/AUPR need "
+        f"at least {min_outliers} outlier(s) and 1 inlier. Use another seed or leave the dataset out of the config."
+    )
+
+
 def make_split(name: str, normal_class=None, ratio: float | None = None, seed: int = 0, *, features=None) -> Split:
     """The rows of one (dataset, normal class, ratio, seed) run; see the module docstring.
 
@@ -106,9 +137,15 @@ def make_split(name: str, normal_class=None, ratio: float | None = None, seed: i
         if normal_class is not None or ratio is not None:
             raise ValueError(f"{name} is an intrinsic dataset: pass normal_class=None and ratio=None")
         rng = split_rng(name, None, None, seed)
-        idx = rng.permutation(y.shape[0]).astype(np.int64)
+        n = int(y.shape[0])
+        if n > spec.intrinsic_rows(n):  # the cap draws before the shuffle, as in one-vs-rest
+            idx = np.sort(rng.choice(n, size=spec.intrinsic_rows(n), replace=False)).astype(np.int64)
+            idx = idx[rng.permutation(idx.size)]
+        else:  # all rows: the same draw as before the cap existed
+            idx = rng.permutation(n).astype(np.int64)
         labels = (y[idx] == 1).astype(np.int8)
         n_out = int(labels.sum())
+        _check_rankable(name, seed, labels, min_outliers=2, of=n)
         return Split(idx, labels, len(idx) - n_out, n_out, name, None, None, int(seed))
 
     if normal_class is None:
@@ -133,6 +170,8 @@ def make_split(name: str, normal_class=None, ratio: float | None = None, seed: i
     idx = idx[rng.permutation(idx.size)]
     labels = (y[idx] != c).astype(np.int8)
     n_out = int(labels.sum())
+    _check_rankable(f"{name} (normal class {spec.classes[c]}, ratio {p})", seed, labels, min_outliers=1,
+                    of=None)
     return Split(idx, labels, len(idx) - n_out, n_out, name, spec.classes[c], p, int(seed))
 
 

@@ -21,7 +21,23 @@ Examples: ``odds_thyroid``, ``adbench_thyroid``, ``odds_satimage_2``, ``adbench_
 ``adbench_cifar10_0_resnet18``, ``adbench_20news_3_bert``. If two files still map to one name
 the first in sorted path order wins and a warning names the other. Extras are intrinsic
 (labels as stored, 1 = outlier), modality ``tabular`` (the ADBench CV/NLP files are already
-embeddings) and use the ``identity`` extractor.
+embeddings) and use the ``identity`` extractor. They are not the paper's (``paper=False``), so
+their splits are capped at ``max_rows`` (12,000) rows (:attr:`DatasetSpec.caps_intrinsic`; the
+paper's intrinsic sets, Arrhythmia and KDDCup99's 494,021 rows, keep all their rows).
+
+Groups (:attr:`DatasetSpec.group`; a config's ``dataset_groups`` names them, so a file added to
+the store joins the configs that name its group) say where a dataset comes from:
+
+* ``paper``: :data:`PAPER_DATASETS`; ``paper-formats``: :data:`OPTIONAL_DATASETS`;
+* ``odds``: ``data/odds/*.mat``;
+* ``adbench-classical``: ``data/adbench/Classical/*.npz``;
+* ``adbench-<slug>``: any other ``data/adbench/<Folder>/``, ``<slug>`` its folder name in lower
+  case with ``_by_`` and every other run of non-alphanumerics as ``-``: ``CV_by_ResNet18`` ->
+  ``adbench-cv-resnet18``, ``NLP_by_BERT`` -> ``adbench-nlp-bert``, ``NLP_by_RoBERTa`` ->
+  ``adbench-nlp-roberta``.
+
+:func:`list_groups` maps each group to its datasets; :data:`GROUPS` are the groups the suite
+names whether or not the store holds a file of them.
 
 The paper's own formats (:data:`OPTIONAL_DATASETS`): files the store does not hold but a
 researcher may have. Each is listed by :func:`list_datasets` only when its file is found: the
@@ -67,10 +83,14 @@ from ..fetch.sources import DataMissingError
 
 __all__ = [
     "DatasetSpec", "PAPER_DATASETS", "OPTIONAL_DATASETS", "OPTIONAL_LOCATIONS", "DatasetNotPresentError",
-    "list_datasets", "get_spec", "configure_paths", "optional_status", "MAX_ROWS",
+    "list_datasets", "get_spec", "configure_paths", "optional_status", "MAX_ROWS", "GROUPS", "list_groups",
 ]  # fmt: skip
 
 MAX_ROWS = 12_000
+# The groups named whether or not the store holds a file of them (a config naming one that is empty
+# here is told so, not told the group does not exist); adbench-<folder> groups are discovered too.
+GROUPS = ("paper", "paper-formats", "odds", "adbench-classical", "adbench-cv-resnet18", "adbench-nlp-bert",
+          "adbench-nlp-roberta")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -87,6 +107,9 @@ class DatasetSpec:
     data folder that DVC does not pin); they are verified by their own content hash and the
     cache key uses their file NAMES (not locations) with that hash. ``variant_of``: the
     store's dataset this one is another form of (e.g. ``cifar10_python`` -> ``cifar10``).
+
+    ``group``: where the dataset comes from (module docstring: ``paper``, ``odds``,
+    ``adbench-classical``, ...); a config's ``dataset_groups`` expands a group to its datasets.
     """
 
     name: str
@@ -106,6 +129,18 @@ class DatasetSpec:
     note: str = ""
     external: bool = False
     variant_of: str | None = None
+    group: str = ""
+
+    @property
+    def caps_intrinsic(self) -> bool:
+        """Whether an intrinsic split of this dataset is capped at ``max_rows`` rows: the extras
+        (ODDS, ADBench) are, so that every method finishes on them in bounded time; the paper's
+        own intrinsic sets (Arrhythmia, KDDCup99) keep all their rows, as the paper's protocol."""
+        return self.protocol == "intrinsic" and not self.paper
+
+    def intrinsic_rows(self, n_rows: int) -> int:
+        """The rows of an intrinsic split of a dataset of ``n_rows`` rows (the cap applied)."""
+        return min(int(n_rows), self.max_rows) if self.caps_intrinsic else int(n_rows)
 
     def load_raw(self, data_dir: str | Path | None = None) -> RawData:
         """Run the loader on the files (no DVC, no verification: see ``load_features``)."""
@@ -113,11 +148,15 @@ class DatasetSpec:
         return self.loader(*[d / f for f in self.files])
 
 
+def _in_group(group: str, specs: tuple[DatasetSpec, ...]) -> tuple[DatasetSpec, ...]:
+    return tuple(replace(s, group=group) for s in specs)
+
+
 _TAB = ("identity",)
 _TXT = ("tfidf", "minilm")
 _IMG = ("efficientnet-lite0", "resnet50")
 
-PAPER_DATASETS: tuple[DatasetSpec, ...] = (
+PAPER_DATASETS: tuple[DatasetSpec, ...] = _in_group("paper", (
     DatasetSpec(
         "arrhythmia", "tabular", "intrinsic", (), "identity", ("odds/arrhythmia.mat",), True,
         tabular.load_odds_mat, _TAB, note="ODDS; 452 x 274, 66 outliers",
@@ -145,7 +184,7 @@ PAPER_DATASETS: tuple[DatasetSpec, ...] = (
         ("cifar10/cifar10-jpg.tar.gz",), True, images.load_cifar10, _IMG, {}, "random", None,
         note="JPEG-recompressed copy of CIFAR-10 (quality ~75): say so wherever results are shown",
     ),
-)  # fmt: skip
+))  # fmt: skip
 
 
 # ------------------------------------------------------------ the paper's own formats
@@ -162,7 +201,7 @@ def _rsrae_images(k: int):
 
 
 # ``files`` holds the file NAME; the location is resolved by _locate() from OPTIONAL_LOCATIONS.
-OPTIONAL_DATASETS: tuple[DatasetSpec, ...] = (
+OPTIONAL_DATASETS: tuple[DatasetSpec, ...] = _in_group("paper-formats", (
     DatasetSpec(
         "cifar100", "image", "one_vs_rest", images.CIFAR100_SUPERCLASSES, "efficientnet-lite0",
         ("cifar-100-python.tar.gz",), True, images.load_cifar100_python, _IMG, {}, "random", None,
@@ -193,7 +232,7 @@ OPTIONAL_DATASETS: tuple[DatasetSpec, ...] = (
         note="RSRAE's processed Caltech-101 (11 classes, images as arrays)", external=True,
         variant_of="caltech101",
     ),
-)  # fmt: skip
+))  # fmt: skip
 
 # name -> (environment variables holding the file's path or, for *_DIR, its folder; folders
 # under the data folder to look in)
@@ -296,6 +335,14 @@ def _extra_name(rel: str) -> str | None:
     return None
 
 
+def _extra_group(rel: str) -> str:
+    """The group of an extra's file (module docstring): ``odds``, ``adbench-classical``, ..."""
+    parts = Path(rel).parts
+    if parts[0] == "odds":
+        return "odds"
+    return "adbench-" + re.sub(r"[^a-z0-9]+", "-", parts[1].lower().replace("_by_", "-")).strip("-")
+
+
 def _candidate_files(data_dir: Path) -> set[str]:
     """Extras' paths relative to data/: tracked in the DVC manifest and/or present on disk."""
     from ..fetch.sources import DataError, manifest
@@ -324,7 +371,8 @@ def _extras(data_dir: str | Path | None = None) -> dict[str, DatasetSpec]:
             warnings.warn(f"data/{rel} maps to the dataset name {name!r}, which is taken; it is ignored", stacklevel=3)
             continue
         loader = tabular.load_odds_mat if rel.endswith(".mat") else tabular.load_adbench_npz
-        out[name] = DatasetSpec(name, "tabular", "intrinsic", (), "identity", (rel,), False, loader, _TAB)
+        out[name] = DatasetSpec(name, "tabular", "intrinsic", (), "identity", (rel,), False, loader, _TAB,
+                                group=_extra_group(rel))
     return out
 
 
@@ -339,6 +387,15 @@ def list_datasets(*, data_dir: str | Path | None = None) -> list[str]:
     """Paper datasets, the paper's own formats whose files are found, and every discovered
     ODDS ``.mat`` / ADBench ``.npz``, sorted."""
     return sorted(_all(data_dir))
+
+
+def list_groups(*, data_dir: str | Path | None = None) -> dict[str, list[str]]:
+    """Every group (:data:`GROUPS` and the discovered ``adbench-<folder>`` ones, sorted) -> its
+    datasets, sorted by name; a group of which the store holds no file maps to ``[]``."""
+    out: dict[str, list[str]] = {g: [] for g in GROUPS}
+    for name, spec in sorted(_all(data_dir).items()):
+        out.setdefault(spec.group, []).append(name)
+    return dict(sorted(out.items()))
 
 
 def get_spec(name: str, *, data_dir: str | Path | None = None) -> DatasetSpec:

@@ -29,23 +29,27 @@ class DatasetInfo:
     dims: int | None = None
     classes: int | None = None  # one-vs-rest datasets
     outliers: int | None = None  # intrinsic datasets
+    group: str = ""
+    split_rows: int | None = None  # rows a split takes, when the 12,000-row cap applies (extras)
 
     def line(self) -> str:
         num = lambda v: "?" if v is None else f"{v:,}"  # noqa: E731
         what = f"{self.classes} classes" if self.classes is not None else f"{num(self.outliers)} outliers"
         if self.rows is None:
             what = "?"
-        return _ROW.format(self.name, self.modality, num(self.rows), num(self.dims), what, self.extractor,
-                           self.status, "paper" if self.paper else "extra")
+        rows = num(self.rows) if self.split_rows in (None, self.rows) else f"{num(self.rows)}->{num(self.split_rows)}"
+        return _ROW.format(self.name, self.modality, rows, num(self.dims), what, self.extractor,
+                           self.status, self.group or ("paper" if self.paper else "extra"))
 
 
-_ROW = "{:<28} {:<8} {:>9} {:>7}  {:<16} {:<19} {:<11} {}"
-HEADER = _ROW.format("dataset", "modality", "rows", "dims", "classes/outliers", "features", "status", "source")
+_ROW = "{:<28} {:<8} {:>16} {:>7}  {:<16} {:<19} {:<11} {}"
+HEADER = _ROW.format("dataset", "modality", "rows(->split)", "dims", "classes/outliers", "features", "status", "group")
 
 
 def describe(name: str) -> DatasetInfo:
     spec = get_spec(name)
-    base = dict(name=name, modality=spec.modality, paper=spec.paper, extractor=spec.default_extractor)
+    base = dict(name=name, modality=spec.modality, paper=spec.paper, extractor=spec.default_extractor,
+                group=spec.group)
     if not spec.external:
         try:
             ensure_files(spec.files, pull=False)
@@ -59,6 +63,7 @@ def describe(name: str) -> DatasetInfo:
         return DatasetInfo(status=f"error: {type(exc).__name__}: {exc}", **base)
     one_vs_rest = spec.protocol == "one_vs_rest"
     return DatasetInfo(status="cached" if feats is not None else "not cached", rows=len(y),
+                       split_rows=None if one_vs_rest else spec.intrinsic_rows(len(y)),
                        dims=None if feats is None else int(feats.shape[1]),
                        classes=len(classes) if one_vs_rest else None,
                        outliers=None if one_vs_rest else int(np.sum(np.asarray(y) == 1)), **base)
