@@ -4,9 +4,11 @@
     det = make_detector("goad", random_state=0).fit(X)   # a PyOD BaseDetector
     det.decision_scores_                                   # higher = more anomalous
 
-Adding a detector is one ``register(...)`` line (see :mod:`baselines.registry`).
-``check_invariance(name, X)`` checks that a detector's scores do not depend on the row order
-(see :mod:`baselines.invariance`).
+Adding a detector is one ``register(...)`` line (see :mod:`baselines.registry`); a ``preset``
+registers a documented parameter set of an existing class under its own name, and
+``seed_invariant=True`` declares that its scores depend neither on the seed nor on the order of
+the fitted rows. ``check_invariance(name, X)`` checks that a detector's scores do not depend on
+the row order, and verifies a ``seed_invariant`` declaration (see :mod:`baselines.invariance`).
 """
 
 from .goad import GOAD

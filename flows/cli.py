@@ -116,6 +116,9 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
     if est["subsampled"]:  # the rules in full are in the table's caption
         console.print(f"  fitted on a seeded subsample of the rows where a cell is larger than its cap: "
                       f"{', '.join(sorted(est['subsampled']))}")
+    if est.get("reused"):  # one fit per split (tasks.cells.reuse_plan)
+        console.print(f"  one fit per split: {est['fits']} fits; {est['reused']} cells reuse the fit of another seed "
+                      f"(seed-invariant methods on intrinsic sets of all rows)")
     if est["unmeasured"]:
         console.print(f"  scaled from another dataset (not measured): {', '.join(est['unmeasured'])}")
     if est["lower_bounds"]:
@@ -161,6 +164,8 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
     console.print(out.pop("table_auroc"))  # methods (or grid points) as rows: fits a terminal
     console.print(f"cells: {out['cells']} ({out['cached']} cached, {out['run']} run, {out['failed']} failed) "
                   f"in {out['seconds']} s")
+    if out.get("reused"):
+        console.print(f"fits: {out['fitted']}; {out['reused']} cells reuse the fit of another seed (one fit per split)")
     from tasks.track import is_tracking_server
 
     remote = is_tracking_server(out["tracking_uri"])

@@ -4,7 +4,11 @@
 2. prepare each dataset once (DVC fetch, verification, cached embedding);
 3. skip cells whose result files exist (unless ``refresh``): a warm rerun refits nothing. A cell
    is done exactly when its checksummed files are in the results folder; nothing else (no
-   Prefect result cache) answers for it;
+   Prefect result cache) answers for it. One fit per split (tables): the seeds of a split whose
+   rows do not depend on the seed, for a ``seed_invariant`` detector, are fitted once, at the
+   lowest seed; the other seeds' records are derived from it (:func:`tasks.cells.reuse_plan`)
+   on every run, cached when it is, failed when it failed, and logged as their own child runs
+   tagged ``sla2p.reuses_cell`` (its name) and ``sla2p.reuses_cell_key``;
 4. run the other cells on the task runner, at most ``workers`` in flight, so that a Ctrl-C
    (:mod:`flows.interrupt`) stops scheduling at once: running cells finish, no new one starts;
 5. log every cell to MLflow under one parent run (resumed when the same job is rerun), from this
@@ -31,7 +35,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.futures import as_completed
 
-from tasks.cells import CellRecord, KeyedCell, canonical, code_version
+from tasks.cells import CellRecord, KeyedCell, canonical, code_version, reuse_plan
 from tasks.env import cpu_model
 from tasks.metrics import METRICS, ablation_curves, cells_frame, summary_frame, table_frame, variants
 from tasks.prefect_tasks import fit_and_score_task, prepare_dataset_task
@@ -96,17 +100,33 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
     # In a 'separate' ablation the base value of each parameter is the same cell: run it once.
     work = list({w.key: w for w in work}.values())
     keys = [w.key for w in work]
+    # One fit per split: derived cell's key -> the cell whose fit it reuses (tables only: an
+    # ablation varies parameters, not seeds)
+    plan = reuse_plan([w.cell for w in work], lambda c: data[(c.dataset, c.extractor)]["n_rows"]) \
+        if job.kind == "table" else {}
+    source = {work[i].key: work[j] for i, j in plan.items()}
+    reusers: dict[str, list[KeyedCell]] = {}
+    for w in work:
+        if w.key in source:
+            reusers.setdefault(source[w.key].key, []).append(w)
 
-    # 3. finished cells are not refitted
+    # 3. finished cells are not refitted (a derived cell is never looked up: it has no files)
     records: dict[str, CellRecord] = {}
     if not refresh:
         for w in work:
-            rec = load_record(results, w.key)
+            rec = None if w.key in source else load_record(results, w.key)
             if rec is not None:
                 records[w.key] = rec.replace(cached=True, cell=rec.cell.at_point(w.cell.point))  # this job's name
-    pending = [w for w in work if w.key not in records]
-    log.info("%d cells: %d cached, %d to run", len(work), len(records), len(pending))
-    n_run = 0
+                for d in reusers.get(w.key, ()):
+                    records[d.key] = records[w.key].reusing(d)
+    pending = [w for w in work if w.key not in records and w.key not in source]
+    n_derive = sum(len(reusers.get(w.key, ())) for w in pending)
+    log.info("%d cells: %d cached, %d to run: %d to fit, %d reuse the fit of another seed of their split "
+             "(one fit per split)", len(work), len(records), len(pending) + n_derive, len(pending), n_derive)
+    if source:
+        say(f"one fit per split: {len(work) - len(source)} of {len(work)} cells are fitted, {len(source)} reuse "
+            f"the fit of their split's lowest seed (seed-invariant methods on intrinsic sets of all rows)")
+    n_run = n_fitted = n_reused = 0
     stop.status.update(finished=len(records), run=0)
 
     # 5. tracking: parent (resumed if this job ran before), children already there. From here on
@@ -130,12 +150,17 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
     log.info("MLflow parent run %s (%s), %d cells already logged", parent, "resumed" if resumed else "new", len(logged))
     name_flow_run(f"{job.kind}-{job.name}-{parent[:8]}", log)
 
+    def log_cell(rec: CellRecord, cached: bool) -> None:
+        reuses = source[rec.key].name if rec.key in source else None
+        tracker.log_cell(parent, rec, cached=cached, replace_run=logged.get(rec.key, (None, None))[1], reuses=reuses)
+
     for key, rec in records.items():
         if logged.get(key, ("", ""))[0] != "FINISHED":
-            tracker.log_cell(parent, rec, cached=True, replace_run=logged.get(key, (None, None))[1])
+            log_cell(rec, cached=True)
 
-    # 4. run what is left, at most `workers` cells in flight; a Ctrl-C stops the submitting
-    bar = Progress(len(pending), "cells", "cells", options.progress)
+    # 4. run what is left, at most `workers` cells in flight; a Ctrl-C stops the submitting. The
+    # count advances once per cell: a fit, then each cell that reuses it.
+    bar = Progress(len(pending) + n_derive, "cells", "cells", options.progress)
     failed: dict[str, CellRecord] = {}
     queue = iter(pending)
     in_flight: dict = {}
@@ -164,10 +189,24 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
             rec = rec.replace(cached=False)
             failed[w.key] = rec
             log.warning("cell %s failed: %s", w.name, rec.error)
+        n_fitted += 1
         stop.status.update(finished=len(records), run=n_run)
-        tracker.log_cell(parent, rec, cached=False, replace_run=logged.get(w.key, (None, None))[1])
+        log_cell(rec, cached=False)
         bar.advance(1, f"{w.name} {rec.status}")
+        for d in reusers.get(w.key, ()):  # the other seeds of its split: no fit of their own
+            drec = rec.reusing(d)
+            if drec.status == "ok":
+                records[d.key] = drec
+                n_run += 1
+            else:
+                failed[d.key] = drec
+            n_reused += 1
+            stop.status.update(finished=len(records), run=n_run)
+            log_cell(drec, cached=False)
+            bar.advance(1, f"{d.name} {drec.status} (reuses {w.name})")
     bar.close()
+    if n_reused:
+        log.info("%d cells fitted, %d reuse a fit", n_fitted, n_reused)
     not_run = [w for w in work if w.key not in records and w.key not in failed]
     interrupted = bool(not_run)
     if interrupted:
@@ -194,13 +233,15 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
             tables["curves"] = curves.set_index(["parameter", "value", "dataset", "metric"])
     summary = {"cells": len(keys), "cached": sum(1 for r in all_records if r.cached),
                "run": n_run, "failed": len(failed), "finished": len(records), "not_run": len(not_run),
+               "fitted": n_fitted, "reused": n_reused,  # this run's fits, and cells that copied one
                "interrupted": interrupted, "results_dir": str(results),
                "seconds": round(time.perf_counter() - t_start, 1),
                "parent_run_id": parent, "tables_dir": str(out_dir), "tracking_uri": tracker.uri,
                "mlflow_links": tracker.links(parent)}
     status = "KILLED" if interrupted else "FINISHED" if not failed else "FAILED"
     tracker.finish_parent(parent, tables=tables, files={"cells": str(out_dir / "cells.csv"), "config": job.path},
-                          summary={k: summary[k] for k in ("cells", "cached", "run", "failed", "not_run")},
+                          summary={k: summary[k] for k in ("cells", "cached", "run", "failed", "not_run", "fitted",
+                                                          "reused")},
                           status=status)
     if interrupted or stop.requested:
         summary["report"] = ""

@@ -7,6 +7,13 @@ source files' content hash) and the code version (a hash of the detector and sco
 changed code never reuses a stale result). :class:`KeyedCell` is a cell with its keys, as it
 travels to a worker; :class:`CellRecord` is what became of it (finished, failed or missing), in
 memory and, through :meth:`CellRecord.to_dict`, on disk.
+
+One fit per split (:func:`reuse_plan`): cells of a table that differ only by their seed, of a
+detector registered ``seed_invariant``, on a split that holds the same rows at every seed (an
+intrinsic dataset whose split takes all its rows; a detector that fits all of them), give each
+row the same score. Only the lowest seed of such a group is fitted; the others' records are
+derived from its record (:meth:`CellRecord.reusing`: same metrics, own cell and key,
+``reused_from`` = the fitted cell's key) on every run, and have no files of their own.
 """
 
 from __future__ import annotations
@@ -19,8 +26,11 @@ from functools import lru_cache
 
 from .env import CODE_ROOT
 
-# Code whose change can change a cell's scores. Editing any of these invalidates cached cells.
-_CODE_PATHS = ("sla2p/*.py", "baselines/*.py", "tasks/detect/*.py", "tasks/metrics/evaluate.py")
+# Code whose change can change a cell's scores. Editing any of these invalidates cached cells:
+# the detectors, how a cell is fitted, its metrics, and the split protocol (it decides which rows,
+# and how many, a cell holds: a changed cap or draw must never reuse a result of the old rows).
+_CODE_PATHS = ("sla2p/*.py", "baselines/*.py", "tasks/detect/*.py", "tasks/metrics/evaluate.py",
+               "tasks/datasets/protocol.py")
 
 ROW_ORDERS = ("shuffled", "inliers_first")  # "inliers_first": the authors' loaders' order (order audit only)
 DEFAULT_ROW_ORDER = ROW_ORDERS[0]
@@ -185,6 +195,9 @@ class CellRecord:
     # Wall-clock start and end of the fit (Unix seconds): the MLflow child run's own times.
     started_at: float | None = None
     finished_at: float | None = None
+    # One fit per split: the key of the cell (another seed of the same split) whose fit this
+    # record copies; None for a cell fitted itself. Such a record has no files of its own.
+    reused_from: str | None = None
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -201,6 +214,26 @@ class CellRecord:
     def replace(self, **changes) -> CellRecord:
         return dataclasses.replace(self, **changes)
 
+    @property
+    def scores_key(self) -> str:
+        """The key whose result files hold this cell's scores: the fitted cell's for a record
+        that reuses a fit (its scores per row are that fit's), else its own."""
+        return self.reused_from or self.key
+
+    def reusing(self, keyed: KeyedCell) -> CellRecord:
+        """The record of ``keyed``, another seed of this (fitted) cell's split, derived from this
+        one: the same status, metrics, rows and scores file, its own key and cell, ``reused_from``
+        this key. ``fit_seconds`` and the fit's times are None: nothing was fitted for it, and a
+        sum or mean of ``fit_seconds`` over a table then counts each fit once (a 0 would pull a
+        mean down to a cost no fit had). A failed fit makes it failed, saying whose fit failed."""
+        if self.reused_from is not None:
+            raise ValueError(f"{self.name} reuses another fit itself; derive from {self.reused_from}")
+        if self.status != "ok":
+            return CellRecord(keyed.key, keyed.cell, "failed", error=f"reuses {self.name}, which failed: {self.error}",
+                              reused_from=self.key, cached=self.cached)
+        return self.replace(key=keyed.key, cell=keyed.cell, reused_from=self.key, fit_seconds=None,
+                            started_at=None, finished_at=None)
+
     def to_dict(self) -> dict:
         """The JSON form of the result files (``cached`` is a property of a run, not stored)."""
         d = {"key": self.key, "name": self.name, "cell": self.cell.to_dict(), "status": self.status}
@@ -214,9 +247,56 @@ class CellRecord:
                 d.update(started_at=self.started_at, finished_at=self.finished_at)
         else:
             d.update(error=self.error, traceback=self.traceback)
+        if self.reused_from is not None:  # only when set: records written before it load unchanged
+            d["reused_from"] = self.reused_from
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> CellRecord:
         names = {f.name for f in dataclasses.fields(cls)} - {"key", "cell"}
         return cls(key=d["key"], cell=Cell.from_dict(d["cell"]), **{k: v for k, v in d.items() if k in names})
+
+
+# -- one fit per split ---------------------------------------------------------------------------
+
+def split_rows_fixed(dataset: str, n_rows: int) -> bool:
+    """Whether every seed's split of ``dataset`` (``n_rows`` rows in all) holds the same rows, in
+    a seed-dependent order: an intrinsic dataset whose split takes all its rows (the paper's
+    always; an extra when it has no more than the cap, ``DatasetSpec.intrinsic_rows``). A
+    one-vs-rest split draws its outliers and its cap from the seed."""
+    from .datasets import get_spec
+
+    spec = get_spec(dataset)
+    return spec.protocol == "intrinsic" and spec.intrinsic_rows(int(n_rows)) == int(n_rows)
+
+
+def fits_once(cell: Cell, n_rows: int) -> bool:
+    """Whether ``cell``'s fit serves every seed of its split: its detector is registered
+    ``seed_invariant``, the split's rows do not depend on the seed (:func:`split_rows_fixed`,
+    ``n_rows`` = the dataset's rows) and the detector fits all of them (a subsample to
+    ``max_fit_rows`` is drawn from the seed)."""
+    from baselines import detector_info
+
+    info = detector_info(cell.detector_name)
+    return (info.seed_invariant and split_rows_fixed(cell.dataset, n_rows)
+            and info.fit_rows(int(n_rows)) == int(n_rows))
+
+
+def reuse_plan(cells: list[Cell], n_rows) -> dict[int, int]:
+    """One fit per split: ``{i: j}`` for each cell ``cells[i]`` whose record is derived from the
+    fit of ``cells[j]``, the lowest seed of the cells that differ from it only by their seed and
+    :func:`fits_once` (``n_rows(cell)``: the rows of the cell's dataset, asked only for a group
+    of several seeds of a ``seed_invariant`` detector). Cells not in the plan are fitted."""
+    from baselines import detector_info
+
+    groups: dict[str, list[int]] = {}
+    for i in sorted(range(len(cells)), key=lambda i: cells[i].seed):
+        groups.setdefault(canonical({**cells[i].identity(), "seed": None}), []).append(i)
+    plan: dict[int, int] = {}
+    for members in groups.values():
+        first = cells[members[0]]
+        if len({cells[i].seed for i in members}) < 2 or not detector_info(first.detector_name).seed_invariant:
+            continue
+        if fits_once(first, n_rows(first)):
+            plan.update({i: members[0] for i in members[1:] if cells[i].seed != first.seed})
+    return plan

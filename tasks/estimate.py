@@ -21,6 +21,11 @@ Where the figures come from:
   another, they are rescaled by the ratio of the bench's GEMM probe to the one measured now
   (:func:`gemm_core_rate`, best of 40 short single-threaded probes, stable within ~10% on a
   loaded machine). SLA2P/SLA's FLOPs always go at the rate measured now.
+* One fit per split: the seeds of a split whose rows do not depend on the seed, for a
+  ``seed_invariant`` detector (:func:`tasks.cells.reuse_plan`, the flow's own rule), cost one
+  fit; ``reused`` counts the cells that reuse it.
+* A detector registered with a ``preset`` costs what its class costs at the preset's values
+  (an SLA2P preset is SLA2P at those settings).
 * Images not yet embedded add their embedding time (the measured images/s from the costs file's
   ``embedding`` entry when present, else :data:`DEFAULT_IMAGES_PER_S`).
 
@@ -36,6 +41,8 @@ from collections import Counter
 from pathlib import Path
 
 from sla2p.network import classifier_flops, pair_flops
+
+from .cells import reuse_plan
 
 COSTS_FILE = Path(__file__).resolve().parent.parent / "bench" / "measured_costs.json"
 COSTS_FORMAT = 1
@@ -125,6 +132,23 @@ def gemm_rate(threads: int | None = None) -> float:
     return gemm_core_rate() * (1.0 if t <= 1 else t * PARALLEL_EFFICIENCY)
 
 
+def _params(c) -> dict:
+    """The parameters a cell's detector runs with: its registered preset, then the cell's own."""
+    from baselines import detector_info
+
+    return {**detector_info(c.detector_name).preset, **c.param_dict}
+
+
+def _sla_kind(det: str) -> str | None:
+    """The SLA2P/SLA cost model a detector takes ("sla2p", "sla"; a preset of those classes too), or None."""
+    from baselines import detector_info
+
+    from sla2p import SLA, SLA2P
+
+    factory = detector_info(det).factory
+    return "sla" if factory is SLA else "sla2p" if factory is SLA2P else None
+
+
 def _sla_flops(n: int, d: float, params: dict, perturbed: bool) -> float:
     K, m = params.get("n_projections", 256), params.get("proj_dim", 256)
     return n * K * pair_flops(d, m, K, passes=3 if perturbed else 1)
@@ -138,7 +162,7 @@ def _sla_measurement(c, costs: dict) -> dict | None:
     m = costs["costs"].get(c.detector_name, {}).get(c.dataset)
     if not m or m.get("status") != "ok":
         return None
-    if any(c.param_dict.get(k) != (m.get("params") or {}).get(k) for k in _SETTINGS):
+    if any(_params(c).get(k) != (m.get("params") or {}).get(k) for k in _SETTINGS):
         return None  # measured at other settings (an ablation's grid point)
     return m
 
@@ -155,7 +179,7 @@ def _sla_scoring_measured(c, n: int, costs: dict, speed: float) -> float | None:
 
 def _training_seconds(c, n: int, d: float, modality: str, costs: dict, rate: float, speed: float) -> float:
     """SLA2P/SLA training: as measured on this dataset (costs file), else the assumed threshold stop."""
-    params = c.param_dict
+    params = _params(c)
     m = _sla_measurement(c, costs)
     # A synthetic proxy (features not cached when measured) has the shape but not the data: its
     # training does not reach the threshold the real features do, so its steps are not these.
@@ -186,7 +210,7 @@ def cell_rows(job) -> dict:
             if c.dataset != ds or (ds, c.normal_class, c.ratio) in out:
                 continue
             if c.normal_class is None:
-                n = len(y)
+                n = spec.intrinsic_rows(len(y))  # all rows, or the cap on a large extra
             else:
                 n_norm = counts[classes.index(c.normal_class)]
                 n = min(spec.max_rows, n_norm + n_outliers(spec, c.ratio, n_norm))  # the protocol's own rule
@@ -305,7 +329,9 @@ def estimate(job, costs: dict | None = None, rate_gflops: float | None = None, s
     measured on (default: compared with the file's ``machine``). Returns ``by_method``, ``embedding``, ``total``,
     ``cells``, ``unmeasured`` (sorted "detector/dataset" scaled from another dataset),
     ``lower_bounds`` (pairs whose measurement ran out of time: their figure is a lower bound), ``subsampled``
-    (method -> its fit rule, for the methods whose cells this job subsamples) and ``costs_file``.
+    (method -> its fit rule, for the methods whose cells this job subsamples), ``fits`` (the fits
+    the job makes), ``reused`` (the cells that reuse another seed's fit instead: one fit per split)
+    and ``costs_file``.
     """
     import torch
 
@@ -326,19 +352,24 @@ def estimate(job, costs: dict | None = None, rate_gflops: float | None = None, s
     by_method: Counter = Counter()
     unmeasured, lower, subsampled = set(), set(), {}
     memo: dict = {}
-    for c in _distinct(job.cells):  # each distinct cell runs once
+    distinct = _distinct(job.cells)  # each distinct cell runs once
+    reused = set(reuse_plan(distinct, lambda c: rows_total(c.dataset)))  # ... and some reuse a fit
+    for i, c in enumerate(distinct):
+        if i in reused:
+            continue
         n = rows[(c.dataset, c.normal_class, c.ratio)]
         d = dims[(c.dataset, c.extractor)]
         det = c.detector_name  # a labelled variant costs what its detector costs
-        key = (det, c.dataset, n, d, c.params if det in ("sla2p", "sla") else None)
+        sla = _sla_kind(det)
+        key = (det, c.dataset, n, d, c.params if sla else None)
         if key not in memo:
-            if det in ("sla2p", "sla"):
+            if sla:
                 modality = get_spec(c.dataset).modality
                 speed = _speed(costs, core, same_cpu)
                 dp = _projected_width(c.dataset, d, costs)
                 scoring = _sla_scoring_measured(c, n, costs, speed)
                 if scoring is None:
-                    scoring = _sla_flops(n, dp, c.param_dict, det == "sla2p") / rate
+                    scoring = _sla_flops(n, dp, _params(c), sla == "sla2p") / rate
                 memo[key] = scoring + _training_seconds(c, n, dp, modality, costs, rate, speed)
             else:
                 m, own = _measured(costs, det, c.dataset)
@@ -359,7 +390,7 @@ def estimate(job, costs: dict | None = None, rate_gflops: float | None = None, s
             embed += rows_total(ds) / images_per_s
     return {"by_method": dict(by_method), "embedding": embed, "total": sum(by_method.values()) + embed,
             "cells": len(job.cells), "unmeasured": sorted(unmeasured), "lower_bounds": sorted(lower),
-            "subsampled": subsampled,
+            "subsampled": subsampled, "fits": len(distinct) - len(reused), "reused": len(reused),
             "images_per_s": images_per_s, "images_per_s_measured": bool(emb.get("images_per_s")),
             "gemm_core_gflops": core, "costs_file": str(COSTS_FILE), "costs_date": costs.get("date")}
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..cells import DEFAULT_ROW_ORDER, Cell, CellRecord, make_cell
+from ..cells import DEFAULT_ROW_ORDER, Cell, CellRecord, KeyedCell, make_cell
 from ..env import telemetry_off
 from ..metrics import cells_frame, evaluate
 from ..store import default_results_dir, load_failure, load_record, load_scores
@@ -47,7 +47,8 @@ class RunData:
         return next((n for n in self.notes if n.startswith("scores are read from")), None)
 
     def scores(self, key: str) -> dict[str, np.ndarray]:
-        return load_scores(self.results_dir, key)
+        rec = self.records.get(key)  # a cell that reuses another seed's fit: that fit's scores
+        return load_scores(self.results_dir, rec.scores_key if rec is not None else key)
 
 
 def tracking_client(uri: str | None):
@@ -155,12 +156,16 @@ def load_run(parent_id: str | None = None, *, kind: str = "table", tracking_uri:
         if not key or child.info.status not in ("FINISHED", "FAILED"):
             continue  # half-logged by a crash: the next run of the job replaces it
         status = child.data.tags.get("status", "failed" if child.info.status == "FAILED" else "ok")
+        reused = child.data.tags.get("sla2p.reuses_cell_key")  # one fit per split: the fit's files
         if status == "ok":
-            rec = load_record(results, key, verify=False)  # _recompute says what is wrong with the scores
+            rec = load_record(results, reused or key, verify=False)  # _recompute says what is wrong with the scores
             if rec is None:
                 rec = _from_mlflow(child, expected.get(key), "missing",
                                    f"scores not found in {results} (deleted, or another --results-dir)")
             else:
+                if reused:
+                    cell = expected.get(key) or _from_mlflow(child, None, "ok", "").cell
+                    rec = rec.reusing(KeyedCell(cell, "", key))
                 rec = _recompute(results, key, rec, child, notes, check_metrics)
         else:
             rec = load_failure(results, key) or _from_mlflow(child, expected.get(key), "failed",
@@ -207,7 +212,7 @@ def _named_by_points(records: dict[str, CellRecord], points: dict[str, list]) ->
 def _recompute(results: Path, key: str, rec: CellRecord, child, notes: list[str], check: bool) -> CellRecord:
     """Metrics from the stored scores (not from what was logged); a disagreement is noted."""
     try:
-        arrays = load_scores(results, key)
+        arrays = load_scores(results, rec.scores_key)
     except (OSError, ValueError) as exc:
         return rec.replace(status="missing", error=f"scores unreadable: {exc}")
     try:

@@ -15,7 +15,10 @@ crash left RUNNING are deleted and logged again, so the final parent holds each 
 What the UI shows (:mod:`.ui`, :mod:`.datasets`): each experiment carries a shared view (the
 metrics as columns) that :meth:`Tracker.links` opens on the classic runs view; the parent and
 each child list their datasets as inputs (name, DVC md5, path); a child's start and end are its
-fit's (``CellRecord.started_at``/``finished_at``), so its Duration is the fit's.
+fit's (``CellRecord.started_at``/``finished_at``), so its Duration is the fit's. A cell that reuses
+another seed's fit (one fit per split: ``CellRecord.reused_from``) is its own child run, tagged
+``sla2p.reuses_cell`` (the fitted cell's name) and ``sla2p.reuses_cell_key``, without
+``fit_seconds`` (its Duration is the time it took to log).
 """
 
 from __future__ import annotations
@@ -205,15 +208,20 @@ class Tracker:
                 kept[key] = (keep.info.status, keep.info.run_id)
         return kept
 
-    def log_cell(self, parent_id: str, record: CellRecord, *, cached: bool, replace_run: str | None = None) -> str:
+    def log_cell(self, parent_id: str, record: CellRecord, *, cached: bool, replace_run: str | None = None,
+                 reuses: str | None = None) -> str:
         """A child run for ``record``, timed as its fit (see :func:`fit_times`), with its dataset
-        as an input when the parent was opened by this tracker."""
+        as an input when the parent was opened by this tracker. A record that reuses another
+        cell's fit is tagged with that cell's name (``reuses``) and key (``record.reused_from``)."""
         from mlflow.entities import Metric, Param
 
         c = record.cell
         tags = {"mlflow.parentRunId": parent_id, "sla2p.cell_key": record.key, "sla2p.role": "cell",
                 "status": record.status, "cached": str(cached).lower(), "device": record.device,
                 "dataset": c.dataset, "method": c.method}
+        if record.reused_from is not None:
+            tags.update({"sla2p.reuses_cell_key": record.reused_from,
+                         "sla2p.reuses_cell": reuses or record.reused_from})
         if record.status != "ok":
             tags["error"] = record.error[:5000]
         start, end = fit_times(record)
