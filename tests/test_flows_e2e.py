@@ -232,6 +232,12 @@ def test_table_runs_tracks_and_reruns_warm(tmp_path):
     report = pd.read_csv(d / "report" / "curves.csv")[curves.columns].sort_values(keys, ignore_index=True)
     pd.testing.assert_frame_equal(report, curves.sort_values(keys, ignore_index=True))
     assert (d / "report" / "plots" / "ablation.png").stat().st_size > 5000
+    # each one-parameter change against the base (epsilon=1, n_projections=16), per dataset
+    eff = pd.read_csv(d / "report" / "effects.csv")
+    assert sorted(zip(eff.parameter, eff.value.astype(float))) == [("epsilon", 0.0)] * 2 + [("n_projections", 8.0)] * 2
+    e0 = eff[(eff.parameter == "epsilon") & (eff.metric == "auroc")].iloc[0]
+    assert e0.delta == pytest.approx(e0["mean"] - e0.base_mean)
+    assert "## Each change against the base" in (d / "report" / "report.md").read_text()
 
 
 @pytest.mark.slow

@@ -3,10 +3,13 @@ and seeds into tables (``aggregate``)."""
 
 from .aggregate import (
     METRICS,
+    ablation_base,
     ablation_curves,
+    ablation_effects,
     cell_text,
     cells_frame,
     comparable,
+    effects_summary,
     over_seeds,
     row_label,
     summary_frame,
@@ -16,4 +19,5 @@ from .aggregate import (
 from .evaluate import evaluate
 
 __all__ = ["evaluate", "METRICS", "cells_frame", "comparable", "over_seeds", "row_label", "cell_text",
-           "summary_frame", "table_frame", "ablation_curves", "variants"]
+           "summary_frame", "table_frame", "ablation_curves", "ablation_base",
+           "ablation_effects", "effects_summary", "variants"]

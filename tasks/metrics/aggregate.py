@@ -142,3 +142,51 @@ def ablation_curves(cells: pd.DataFrame, points: list[dict], metrics=("auroc", "
                 if len(pt) > 1:
                     break
     return pd.DataFrame(rows)
+
+
+def ablation_base(points: dict[str, list]) -> dict:
+    """The base values of a 'separate' ablation: the grid point shared by every curve is one
+    cell named by all of them (``points``: key -> the grid points it stands for). {} when no
+    cell stands for every parameter (a 'product' grid, or a base that failed to derive)."""
+    params = {k for pts in points.values() for pt in pts for k in pt}
+    for pts in points.values():
+        merged = {k: v for pt in pts for k, v in pt.items()}
+        if len(params) > 1 and set(merged) == params and all(len(pt) == 1 for pt in pts):
+            return merged
+    return {}
+
+
+def ablation_effects(curves: pd.DataFrame, base: dict) -> pd.DataFrame:
+    """Each one-parameter change of a 'separate' ablation against its base point, per dataset
+    and metric: the change's mean over seeds, the base's, and their difference ``delta``.
+    A dataset where either side has no finished cell is left out of that change (never a NaN
+    counted as a loss). Empty when ``base`` is empty."""
+    cols = ["parameter", "value", "dataset", "metric", "mean", "base_mean", "delta", "n_seeds"]
+    if not base or curves.empty:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    single = curves[curves.parameter.isin(list(base))]
+    for (param, metric), g in single.groupby(["parameter", "metric"], sort=False):
+        at_base = g[g.value.map(canonical) == canonical(base[param])].set_index("dataset")["mean"]
+        for r in g[g.value.map(canonical) != canonical(base[param])].itertuples():
+            if r.dataset in at_base.index and pd.notna(r.mean) and pd.notna(at_base[r.dataset]):
+                rows.append({"parameter": param, "value": r.value, "dataset": r.dataset, "metric": metric,
+                             "mean": r.mean, "base_mean": at_base[r.dataset],
+                             "delta": r.mean - at_base[r.dataset], "n_seeds": r.n_seeds})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def effects_summary(effects: pd.DataFrame) -> pd.DataFrame:
+    """One row per (change, metric): on how many datasets it beats the base (delta > 0) and
+    loses (delta < 0), of how many, and the mean, median and worst delta."""
+    cols = ["parameter", "value", "metric", "better", "worse", "n_datasets", "mean_delta", "median_delta",
+            "worst_delta", "worst_dataset"]
+    rows = []
+    for (param, value, metric), g in effects.groupby(["parameter", effects.value.map(canonical), "metric"],
+                                                     sort=False):
+        worst = g.loc[g.delta.idxmin()]
+        rows.append({"parameter": param, "value": g.value.iloc[0], "metric": metric,
+                     "better": int((g.delta > 0).sum()), "worse": int((g.delta < 0).sum()),
+                     "n_datasets": len(g), "mean_delta": g.delta.mean(), "median_delta": g.delta.median(),
+                     "worst_delta": worst.delta, "worst_dataset": worst.dataset})
+    return pd.DataFrame(rows, columns=cols)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..cells import DEFAULT_ROW_ORDER
 from ..datasets.halves import halves
-from ..metrics import ablation_curves, cells_frame
+from ..metrics import ablation_base, ablation_curves, ablation_effects, cells_frame, effects_summary
 from ..track.ui import cells_view_key, is_tracking_server, run_url, runs_url, ui_base
 from . import plots
 from .audit import audit_markdown, audit_table
@@ -260,4 +260,40 @@ def _ablation(run, out: Path, files: dict) -> list[str]:
         value = f"{r.vnum:g}" if pd.notna(r.vnum) else r.value
         body.append(f"| {r.parameter} | {value} | {r.dataset} | {r.metric} | {r.mean:.3f} | {r.std:.3f} | "
                     f"{r.n_seeds} |")
+    return body + [""] + _effects(curves, ablation_base(run.points), out, files)
+
+
+def _effects(curves, base: dict, out: Path, files: dict) -> list[str]:
+    """A 'separate' grid: each one-parameter change against the base, over the datasets (the
+    hypothesis table of a diagnosis)."""
+    effects = ablation_effects(curves, base)
+    if effects.empty:
+        return []
+    effects.to_csv(out / "effects.csv", index=False)
+    files["effects.csv"] = out / "effects.csv"
+    summary = effects_summary(effects)
+    base_text = ", ".join(f"{k}={_value(v)}" for k, v in base.items())
+    body = ["## Each change against the base", "",
+            f"Base: {base_text}. Each row changes one parameter; a dataset counts where both sides finished; "
+            "delta = the change's mean over seeds minus the base's.", "",
+            "| change | metric | better | worse | datasets | mean delta | median delta | worst delta (dataset) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for r in summary.itertuples():
+        body.append(f"| {r.parameter}={_value(r.value)} | {r.metric} | {r.better} | {r.worse} | {r.n_datasets} | "
+                    f"{r.mean_delta:+.3f} | {r.median_delta:+.3f} | {r.worst_delta:+.3f} ({r.worst_dataset}) |")
+    auroc = effects[effects.metric == "auroc"]
+    if not auroc.empty:
+        change = auroc.parameter + "=" + auroc.value.map(_value)
+        wide = auroc.assign(change=change).pivot_table(index="dataset", columns="change", values="delta",
+                                                       sort=False)
+        base_col = auroc.drop_duplicates("dataset").set_index("dataset")["base_mean"]
+        body += ["", "AUROC of the base and each change's delta, per dataset:", "",
+                 "| dataset | base | " + " | ".join(wide.columns) + " |", "|---" * (len(wide.columns) + 2) + "|"]
+        for ds, r in wide.iterrows():
+            cells = " | ".join("" if pd.isna(v) else f"{v:+.3f}" for v in r)
+            body.append(f"| {ds} | {base_col[ds]:.3f} | {cells} |")
     return body + [""]
+
+
+def _value(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
