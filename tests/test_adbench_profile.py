@@ -227,3 +227,21 @@ def test_bad_halves_name_the_mistake(top, message):
 
 def test_adbench_yaml_asks_for_the_halves_in_its_report():
     assert load_job("adbench").raw["halves"] is True
+
+
+def test_adbench_diagnosis_is_one_change_at_a_time_on_the_development_half_only():
+    from tasks.datasets.halves import halves
+
+    job = load_job("adbench-diagnosis")
+    assert job.kind == "ablation"
+    h = halves(registry.list_groups()["adbench-classical"])
+    dev, confirm = h["development"], h["confirmation"]
+    datasets = set(c.dataset for c in job.cells)
+    assert datasets == set(dev) and not datasets & set(confirm)  # the confirmation half stays untouched
+    base = {"normalize": "l2", "min_steps": 0, "aggregate": "mean", "epsilon": 7.8125}
+    for cell, point in zip(job.cells, job.points):
+        params = cell.param_dict
+        changed = {k for k in base if params[k] != base[k]}
+        assert changed <= set(point) and len(changed) <= 1  # each hypothesis alone, around the base
+        assert (params["n_projections"], params["proj_dim"], params["acc_threshold"]) == (256, 256, 0.6)
+    assert {p for pt in job.points for p in pt} == set(base)
