@@ -37,11 +37,11 @@ from .scoring import AGGREGATES, fast_matmul, normality_scores, official_steps, 
 from .settings import PAPER_SCORING_BATCH
 from .torch_base import TorchDetector
 from .training import train_classifier
-from .validation import (check_choice, check_float, check_positive_int, column_statistics,
+from .validation import (check_choice, check_float, check_positive_int, column_ranges, column_statistics,
                          normalize_rows, standardize_columns)
 
 _COMPAT = ("none", "official")
-_NORMALIZE = ("l2", "none", "zscore", "zscore_l2")
+_NORMALIZE = ("l2", "none", "zscore", "zscore_l2", "minmax_l2")
 _ZSCORE = ("zscore", "zscore_l2")
 
 
@@ -80,7 +80,7 @@ class SLA2P(TorchDetector):
         Training batch size in pairs; with ``compat="official"`` also the scoring batch.
     lr, adam_eps, weight_decay : float
         Adam settings (paper: 1e-3, 1e-7, 5e-4; Reuters 1e-8 and 0).
-    normalize : {"l2", "none", "zscore", "zscore_l2"}, default "l2"
+    normalize : {"l2", "none", "zscore", "zscore_l2", "minmax_l2"}, default "l2"
         The input transform before projecting. ``"l2"`` (the paper) divides each row by its L2
         norm; ``"none"`` leaves the rows; ``"zscore"`` standardises each column with the mean and
         standard deviation of the rows given to ``fit`` (``column_mean_``, ``column_scale_``; a
@@ -91,6 +91,11 @@ class SLA2P(TorchDetector):
         ``StandardScaler(with_mean=False)``: centring would make mostly-zero rows (TF-IDF) dense
         and lose the projection from their nonzeros. A dense and a sparse copy of the same data
         therefore give different scores with these two settings (and the same with the others).
+        ``"minmax_l2"`` maps each column onto [0, 1] with the minimum and range of the fitted
+        rows (``column_min_``, ``column_range_``; a constant column gets range 1), then divides
+        each row by its L2 norm: columns on one scale without centring, so non-negative data
+        stays non-negative (sparse input: divided by each column's largest absolute value, not
+        shifted, as scikit-learn's ``MaxAbsScaler``).
     aggregate : {"mean", "median"}, default "mean"
         How a sample's K per-projection scores become one: the mean (the paper) or the median
         (for even K the mean of the two middle values).
@@ -116,6 +121,10 @@ class SLA2P(TorchDetector):
         With ``normalize="zscore"``/``"zscore_l2"``: each column's training mean (zeros when
         ``fit`` got a scipy sparse matrix) and standard deviation (1 for a constant column),
         the transform being ``(x - column_mean_) / column_scale_``. None otherwise.
+    column_min_, column_range_ : numpy.ndarray of shape (d,) (float32), or None
+        With ``normalize="minmax_l2"``: each column's training minimum (zeros for sparse input)
+        and range (largest absolute value for sparse input; 1 for a constant column), the
+        transform being ``(x - column_min_) / column_range_`` before the row L2. None otherwise.
     seed_ : int
         The seed actually used (drawn from OS entropy when ``random_state`` is None).
     device_ : torch.device
@@ -175,9 +184,11 @@ class SLA2P(TorchDetector):
         # Known before check_X densifies it: sparse input is scaled, not centred (see normalize).
         centre = not sp.issparse(X)
         X, gen = self._begin_fit(X, y)
-        self.column_mean_ = self.column_scale_ = None
+        self.column_mean_ = self.column_scale_ = self.column_min_ = self.column_range_ = None
         if self.normalize in _ZSCORE:
             self.column_mean_, self.column_scale_ = column_statistics(X, centre=centre)
+        elif self.normalize == "minmax_l2":
+            self.column_min_, self.column_range_ = column_ranges(X, centre=centre)
         d = X.shape[1]
         K, m = int(self.n_projections), int(self.proj_dim)
         # Drawn on CPU from the local generator: same projections on every device.
@@ -204,7 +215,9 @@ class SLA2P(TorchDetector):
         if self.normalize in _ZSCORE:
             Xt = standardize_columns(Xt, torch.from_numpy(self.column_mean_),
                                      torch.from_numpy(self.column_scale_))
-        return normalize_rows(Xt, "l2" if self.normalize in ("l2", "zscore_l2") else "none")
+        elif self.normalize == "minmax_l2":
+            Xt = standardize_columns(Xt, torch.from_numpy(self.column_min_), torch.from_numpy(self.column_range_))
+        return normalize_rows(Xt, "none" if self.normalize in ("none", "zscore") else "l2")
 
     def _block(self) -> int:
         if self.score_batch_size != "auto":
@@ -236,7 +249,8 @@ class SLA2P(TorchDetector):
 
     def __setstate__(self, state):
         # Pickles from before min_steps/aggregate/zscore load with the behaviour they had.
-        state = {"min_steps": 0, "aggregate": "mean", "column_mean_": None, "column_scale_": None, **state}
+        state = {"min_steps": 0, "aggregate": "mean", "column_mean_": None, "column_scale_": None,
+                 "column_min_": None, "column_range_": None, **state}
         self.__dict__.update(state)
         if "classifier_" in state:
             self._folded = fold_eval(self.classifier_)

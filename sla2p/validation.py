@@ -111,6 +111,31 @@ def column_statistics(X: np.ndarray, *, centre: bool = True,
     return mean, scale
 
 
+def column_ranges(X, *, centre: bool = True, chunk_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column minimum and range (max - min) of ``X`` (float32), for a min-max scaling
+    ``(x - min) / range`` that maps each column of the fitted rows onto [0, 1].
+
+    ``centre=False`` (scipy sparse rows) returns a zero minimum and the largest absolute value
+    as the range (scikit-learn's ``MaxAbsScaler``): subtracting a minimum would make mostly-zero
+    rows dense. A constant column gets range 1. Reads ``chunk_rows`` rows at a time."""
+    n, d = X.shape
+    if chunk_rows is None:
+        chunk_rows = max(1, (1 << 22) // max(d, 1))
+    lo = np.full(d, np.inf, dtype=np.float64)
+    hi = np.full(d, -np.inf, dtype=np.float64)
+    for s in range(0, n, chunk_rows):
+        block = np.asarray(X[s:s + chunk_rows], dtype=np.float64)
+        lo = np.minimum(lo, block.min(0))
+        hi = np.maximum(hi, block.max(0))
+    if centre:
+        low, span = lo, hi - lo
+    else:
+        low, span = np.zeros(d), np.maximum(np.abs(lo), np.abs(hi))
+    span = span.astype(np.float32)
+    span[~(span > 0)] = 1.0  # a constant column (or all zeros) is shifted, never divided by 0
+    return low.astype(np.float32), span
+
+
 def standardize_columns(X: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """``(X - mean) / scale`` as a new float32 tensor (``X`` itself is never written).
 

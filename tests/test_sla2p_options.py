@@ -14,7 +14,7 @@ from sklearn.base import clone
 from sla2p import SLA, SLA2P
 from sla2p.scoring import aggregate_projections, pair_normality
 from sla2p.sparse_rows import SparseRows
-from sla2p.validation import column_statistics, standardize_columns
+from sla2p.validation import column_ranges, column_statistics, standardize_columns
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -23,6 +23,7 @@ SMALL = dict(n_projections=12, proj_dim=8, max_epochs=2, epsilon=1.0, acc_thresh
 OPTIONS = [
     pytest.param({"normalize": "zscore"}, id="zscore"),
     pytest.param({"normalize": "zscore_l2"}, id="zscore_l2"),
+    pytest.param({"normalize": "minmax_l2"}, id="minmax_l2"),
     pytest.param({"aggregate": "median"}, id="median"),
     pytest.param({"min_steps": 20}, id="min_steps"),
 ]
@@ -267,3 +268,51 @@ def test_aggregate_projections_by_hand():
     np.testing.assert_allclose(aggregate_projections(s, "mean").numpy(), [4.0, 1.5])
     with pytest.raises(ValueError, match="aggregate"):
         aggregate_projections(s, "max")
+
+
+# -- normalize="minmax_l2" -------------------------------------------------------------------------
+def test_minmax_statistics_and_transform(X):
+    Xc = X.copy()
+    Xc[:, 3] = 5.0  # a constant column gets range 1
+    det = fit(Xc, normalize="minmax_l2")
+    X64 = Xc.astype(np.float64)
+    np.testing.assert_allclose(det.column_min_, X64.min(0), rtol=1e-6)
+    rng = X64.max(0) - X64.min(0)
+    rng[3] = 1.0
+    np.testing.assert_allclose(det.column_range_, rng, rtol=1e-6)
+    assert det.column_mean_ is None and det.column_scale_ is None
+    Z = det._to_tensor(Xc).cpu().numpy()
+    U = (Xc - det.column_min_) / det.column_range_
+    assert U.min() >= 0 and U.max() <= 1 + 1e-6  # the fitted rows land in [0, 1] before the L2
+    np.testing.assert_allclose(Z, U / np.linalg.norm(U, axis=1, keepdims=True), rtol=1e-5, atol=1e-6)
+    # other options keep no range
+    assert fit(Xc, normalize="zscore").column_min_ is None and fit(Xc).column_range_ is None
+
+
+def test_minmax_makes_scores_independent_of_column_units(X):
+    """Positive rescaling and shifting of each column leaves minmax_l2's scores as they were."""
+    rng = np.random.default_rng(3)
+    c = (10.0 ** rng.uniform(-2, 2, X.shape[1])).astype(np.float32)
+    b = (rng.normal(size=X.shape[1]) * X.std(0)).astype(np.float32)
+    a, z = fit(X, normalize="minmax_l2").decision_scores_, fit(X * c + b, normalize="minmax_l2").decision_scores_
+    np.testing.assert_allclose(a, z, rtol=2e-3, atol=1e-5)
+    assert np.median(np.abs(a - z)) < 1e-4 * np.ptp(a)
+
+
+def test_minmax_on_sparse_input_divides_by_the_largest_absolute_value():
+    Xd = mostly_zero()
+    sparse = fit(sp.csr_matrix(Xd), normalize="minmax_l2")
+    assert np.all(sparse.column_min_ == 0)
+    np.testing.assert_allclose(sparse.column_range_, np.abs(Xd).max(0), rtol=1e-6)
+    assert SparseRows.worth_it(sparse._to_tensor(Xd))
+    by_hand = fit(Xd / sparse.column_range_, normalize="l2")
+    np.testing.assert_allclose(sparse.decision_scores_, by_hand.decision_scores_, rtol=1e-5, atol=1e-6)
+
+
+def test_column_ranges_in_chunks_equal_numpy():
+    X = tabular(n=50)
+    lo, span = column_ranges(X, chunk_rows=7)
+    np.testing.assert_array_equal(lo, X.min(0))
+    np.testing.assert_allclose(span, X.astype(np.float64).max(0) - X.min(0), rtol=1e-6)
+    z = np.zeros((4, 2), np.float32)
+    assert np.array_equal(column_ranges(z)[1], np.ones(2, np.float32))  # all-zero column: range 1
