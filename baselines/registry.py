@@ -26,6 +26,16 @@ sees the preset's values::
 gives every row the same score within ``order_tolerance``: the table flow then fits such a
 detector once per split whose rows do not depend on the seed (``tasks.cells.reuse_plan``), and
 :func:`baselines.check_invariance` verifies the declaration.
+
+``shares_fit_of`` (with ``shared_attribute``) declares that a fit of another registered detector
+already holds this one's training-row scores, in a fitted attribute::
+
+    register("sla", SLA, shares_fit_of="sla2p", shared_attribute="unperturbed_scores_", ...)
+
+SLA's scores are SLA2P's unperturbed ones. When a table holds both at equal effective parameters
+(``tasks.cells.shares_fit``: the parameters of either, except ``CALL_PARAMS``, ``contamination``
+and the source's ``shared_ignores``, as the detectors built by :func:`make_detector` hold them),
+the flow fits the source once and gives this detector's cell its scores (``tasks.cells.shared_fit_plan``).
 """
 
 from __future__ import annotations
@@ -71,6 +81,12 @@ class DetectorInfo:
         score within ``order_tolerance`` (:func:`baselines.check_invariance` fits with two seeds,
         once on permuted rows, and fails a detector that declares it falsely). The table flow
         fits such a detector once per split whose rows do not depend on the seed.
+    shares_fit_of, shared_attribute, shared_ignores
+        None, or the registered detector whose fit holds this one's training-row scores in its
+        fitted attribute ``shared_attribute``, when their effective parameters agree except the
+        source's parameters named in ``shared_ignores`` (the attribute does not depend on them;
+        for SLA from SLA2P: ``epsilon``). Neither may have ``max_fit_rows``, checked by the pairing
+        rule (``tasks.cells.shares_fit``).
     """
 
     name: str
@@ -86,6 +102,9 @@ class DetectorInfo:
     fit_note: str = ""
     preset: Mapping = field(default_factory=lambda: MappingProxyType({}), hash=False)
     seed_invariant: bool = False
+    shares_fit_of: str | None = None
+    shared_attribute: str | None = None
+    shared_ignores: tuple = ()
 
     @property
     def param_names(self) -> list[str]:
@@ -161,10 +180,36 @@ def _check_preset(name: str, preset, params: list[str]) -> Mapping:
     return MappingProxyType(copy.deepcopy(dict(preset)))
 
 
+def _check_sharing(name: str, source, attribute, ignores) -> tuple:
+    """The validated ``shared_ignores`` of a detector declared to share ``source``'s fit."""
+    if source is None:
+        if attribute is not None or ignores:
+            raise ValueError(f"{name!r}: shared_attribute and shared_ignores need shares_fit_of")
+        return ()
+    if source == name:
+        raise ValueError(f"{name!r} cannot share its own fit (shares_fit_of={source!r})")
+    if source not in _REGISTRY:
+        raise ValueError(f"{name!r}: shares_fit_of={source!r} is not a registered detector; register it first "
+                         f"(registered: {', '.join(list_detectors())})")
+    if _REGISTRY[source].shares_fit_of is not None:  # no chains: one fit, one source
+        raise ValueError(f"{name!r}: shares_fit_of={source!r}, which shares the fit of "
+                         f"{_REGISTRY[source].shares_fit_of!r} itself; name that one")
+    if not isinstance(attribute, str) or not attribute.endswith("_"):
+        raise ValueError(f"{name!r}: shared_attribute must name a fitted attribute of {source!r} (ending in '_'), "
+                         f"got {attribute!r}")
+    if isinstance(ignores, str) or not all(isinstance(p, str) for p in ignores):
+        raise ValueError(f"{name!r}: shared_ignores must be a sequence of parameter names, got {ignores!r}")
+    unknown = sorted(set(ignores) - set(_REGISTRY[source].param_names))
+    if unknown:
+        raise ValueError(f"{name!r}: shared_ignores names no parameter of {source!r}: {', '.join(map(repr, unknown))}")
+    return tuple(ignores)
+
+
 def register(name: str, factory: type, *, description: str, order_tolerance: float = 0.0,
              accepts_sparse: bool = False, max_fit_rows: int | None = None, complexity: str = "linear",
              fit_note: str = "", preset: Mapping | None = None, seed_invariant: bool = False,
-             replace: bool = False) -> DetectorInfo:
+             shares_fit_of: str | None = None, shared_attribute: str | None = None,
+             shared_ignores=(), replace: bool = False) -> DetectorInfo:
     """Register ``factory`` (a class following PyOD's ``BaseDetector`` contract) as ``name``.
 
     ``order_tolerance`` is the invariance check's tolerance (0 = exact; the detector is then
@@ -175,7 +220,10 @@ def register(name: str, factory: type, *, description: str, order_tolerance: flo
     parameters, other than ``random_state``/``device``; stored as a read-only copy).
     ``seed_invariant``: its scores depend neither on the seed nor on the order of the fitted rows
     (see :class:`DetectorInfo`; only declare what :func:`baselines.check_invariance` confirms).
-    Registering an existing name raises unless ``replace=True``.
+    ``shares_fit_of``/``shared_attribute``/``shared_ignores``: the registered detector whose fit
+    holds this one's scores in that fitted attribute, and the source's parameters the attribute
+    does not depend on (see :class:`DetectorInfo`; the source must be registered first and share
+    no fit itself). Registering an existing name raises unless ``replace=True``.
     """
     if not isinstance(name, str) or not name or name != name.strip():
         raise ValueError(f"a detector name must be a non-empty string without spaces around it, got {name!r}")
@@ -195,12 +243,14 @@ def register(name: str, factory: type, *, description: str, order_tolerance: flo
         raise ValueError(f"seed_invariant must be True or False, got {seed_invariant!r}")
     params = _param_names(factory)
     frozen = _check_preset(name, preset, params)
+    ignores = _check_sharing(name, shares_fit_of, shared_attribute, shared_ignores)
     info = DetectorInfo(name=name, factory=factory, deterministic=tol == 0.0, order_tolerance=tol,
                         accepts_random_state="random_state" in params,
                         accepts_device="device" in params, description=description,
                         accepts_sparse=bool(accepts_sparse), max_fit_rows=max_fit_rows,
                         complexity=complexity, fit_note=str(fit_note), preset=frozen,
-                        seed_invariant=seed_invariant)
+                        seed_invariant=seed_invariant, shares_fit_of=shares_fit_of,
+                        shared_attribute=shared_attribute, shared_ignores=ignores)
     _REGISTRY[name] = info
     return info
 
@@ -298,7 +348,10 @@ def _register_builtins() -> None:
 
     register("sla2p", SLA2P, order_tolerance=1e-5, accepts_sparse=True,
              description="SLA2P (Wang et al., CIKM 2022): random projections + adversarial-perturbation score")
-    register("sla", SLA, order_tolerance=1e-5, accepts_sparse=True,
+    # SLA's scores are SLA2P's unperturbed ones (same training, no step): at equal parameters a
+    # table fits SLA2P once and takes SLA's cell from it.
+    register("sla", SLA, order_tolerance=1e-5, accepts_sparse=True, shares_fit_of="sla2p",
+             shared_attribute="unperturbed_scores_", shared_ignores=("epsilon",),
              description="SLA: SLA2P without the perturbation (the paper's ablation)")
     register("goad", GOAD, order_tolerance=1e-5, accepts_sparse=True, max_fit_rows=FIT_ROWS,
              fit_note=TRAINING_NOTE,

@@ -8,7 +8,14 @@
    rows do not depend on the seed, for a ``seed_invariant`` detector, are fitted once, at the
    lowest seed; the other seeds' records are derived from it (:func:`tasks.cells.reuse_plan`)
    on every run, cached when it is, failed when it failed, and logged as their own child runs
-   tagged ``sla2p.reuses_cell`` (its name) and ``sla2p.reuses_cell_key``;
+   tagged ``sla2p.reuses_cell`` (its name) and ``sla2p.reuses_cell_key``. Shared fits (tables and
+   ablations): a cell whose detector shares the fit of another cell of its split
+   (:func:`tasks.cells.shared_fit_plan`: SLA's from SLA2P's at equal parameters) has files of its
+   own and is cached as any cell; when it is pending and so is its source, it rides on the
+   source's fit (not submitted itself) and its record is read once that fit is done, failed with
+   the fit's error when the fit failed (a rerun retries both); when its source is cached, it is
+   fitted on its own. Its child run is tagged ``sla2p.shares_fit_of`` (the fitted cell's name) and
+   ``sla2p.shares_fit_of_key``;
 4. run the other cells on the task runner, at most ``workers`` in flight, so that a Ctrl-C
    (:mod:`flows.interrupt`) stops scheduling at once: running cells finish, no new one starts;
 5. log every cell to MLflow under one parent run (resumed when the same job is rerun), from this
@@ -35,7 +42,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.futures import as_completed
 
-from tasks.cells import CellRecord, KeyedCell, canonical, code_version, reuse_plan
+from tasks.cells import CellRecord, KeyedCell, canonical, code_version, reuse_plan, shared_fit_plan
 from tasks.env import cpu_model
 from tasks.metrics import METRICS, ablation_curves, cells_frame, summary_frame, table_frame, variants
 from tasks.prefect_tasks import fit_and_score_task, prepare_dataset_task
@@ -110,6 +117,10 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
         if w.key in source:
             reusers.setdefault(source[w.key].key, []).append(w)
 
+    # Shared fits: a sharing cell's key -> the cell whose fit gives its scores (not for derived cells)
+    shares = {work[i].key: work[j] for i, j in shared_fit_plan([w.cell for w in work], derived=plan).items()}
+    names = {w.key: w.name for w in work}
+
     # 3. finished cells are not refitted (a derived cell is never looked up: it has no files)
     records: dict[str, CellRecord] = {}
     if not refresh:
@@ -119,14 +130,27 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
                 records[w.key] = rec.replace(cached=True, cell=rec.cell.at_point(w.cell.point))  # this job's name
                 for d in reusers.get(w.key, ()):
                     records[d.key] = records[w.key].reusing(d)
-    pending = [w for w in work if w.key not in records and w.key not in source]
-    n_derive = sum(len(reusers.get(w.key, ())) for w in pending)
-    log.info("%d cells: %d cached, %d to run: %d to fit, %d reuse the fit of another seed of their split "
-             "(one fit per split)", len(work), len(records), len(pending) + n_derive, len(pending), n_derive)
+    # A pending sharing cell rides on its source's fit when that is pending too; with its source
+    # cached it is fitted on its own (refitting the source would cost more than it saves).
+    riders: dict[str, list[KeyedCell]] = {}
+    for w in work:
+        src = shares.get(w.key)
+        if src is not None and w.key not in records and src.key not in records:
+            riders.setdefault(src.key, []).append(w)
+    riding = {r.key for rs in riders.values() for r in rs}
+    pending = [w for w in work if w.key not in records and w.key not in source and w.key not in riding]
+    n_ride = len(riding)
+    n_derive = sum(len(reusers.get(k, ())) for k in [*(w.key for w in pending), *riding])
+    log.info("%d cells: %d cached, %d to run: %d to fit, %d share the fit of another method, %d reuse the fit of "
+             "another seed of their split (one fit per split)", len(work), len(records),
+             len(pending) + n_ride + n_derive, len(pending), n_ride, n_derive)
     if source:
         say(f"one fit per split: {len(work) - len(source)} of {len(work)} cells are fitted, {len(source)} reuse "
             f"the fit of their split's lowest seed (seed-invariant methods on intrinsic sets of all rows)")
-    n_run = n_fitted = n_reused = 0
+    if n_ride:
+        say(f"shared fits: {n_ride} cells share the fit of another method ({pairs_text(riders, names)}), "
+            f"no fit of their own")
+    n_run = n_fitted = n_reused = n_shared = 0
     stop.status.update(finished=len(records), run=0)
 
     # 5. tracking: parent (resumed if this job ran before), children already there. From here on
@@ -152,15 +176,20 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
 
     def log_cell(rec: CellRecord, cached: bool) -> None:
         reuses = source[rec.key].name if rec.key in source else None
-        tracker.log_cell(parent, rec, cached=cached, replace_run=logged.get(rec.key, (None, None))[1], reuses=reuses)
+        shared = None
+        if rec.shares_fit_of is not None:  # a cached record may name a fit outside this job: its record says
+            shared = names.get(rec.shares_fit_of) or getattr(
+                load_record(results, rec.shares_fit_of, verify=False), "name", rec.shares_fit_of)
+        tracker.log_cell(parent, rec, cached=cached, replace_run=logged.get(rec.key, (None, None))[1], reuses=reuses,
+                         shares=shared)
 
     for key, rec in records.items():
         if logged.get(key, ("", ""))[0] != "FINISHED":
             log_cell(rec, cached=True)
 
     # 4. run what is left, at most `workers` cells in flight; a Ctrl-C stops the submitting. The
-    # count advances once per cell: a fit, then each cell that reuses it.
-    bar = Progress(len(pending) + n_derive, "cells", "cells", options.progress)
+    # count advances once per cell: a fit, each cell that shares it, then each cell that reuses one.
+    bar = Progress(len(pending) + n_ride + n_derive, "cells", "cells", options.progress)
     failed: dict[str, CellRecord] = {}
     queue = iter(pending)
     in_flight: dict = {}
@@ -171,7 +200,20 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
             w = next(queue, None)
             if w is None:
                 return
-            in_flight[fit_and_score_task.submit(w, str(results))] = w
+            rs = tuple(riders.get(w.key, ()))
+            # ``shared`` only when there are riders: the task's call is unchanged for every other cell
+            in_flight[fit_and_score_task.submit(w, str(results), **({"shared": rs} if rs else {}))] = w
+
+    def settle(w: KeyedCell, rec: CellRecord, how: str = "") -> None:
+        nonlocal n_run
+        if rec.status == "ok":
+            records[w.key] = rec
+            n_run += 1
+        else:
+            failed[w.key] = rec
+        stop.status.update(finished=len(records), run=n_run)
+        log_cell(rec, cached=False)
+        bar.advance(1, f"{w.name} {rec.status}{how}")
 
     submit_more()
     while in_flight:
@@ -182,31 +224,31 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
         submit_more()  # the next cell starts before this one is logged
         try:
             rec = fut.result().replace(cached=False)
-            records[w.key] = rec
-            n_run += 1
         except Exception as exc:  # CellFailed or anything the runner raised
             rec = load_failure(results, w.key) or CellRecord.failure(w, f"{type(exc).__name__}: {exc}")
             rec = rec.replace(cached=False)
-            failed[w.key] = rec
             log.warning("cell %s failed: %s", w.name, rec.error)
         n_fitted += 1
-        stop.status.update(finished=len(records), run=n_run)
-        log_cell(rec, cached=False)
-        bar.advance(1, f"{w.name} {rec.status}")
-        for d in reusers.get(w.key, ()):  # the other seeds of its split: no fit of their own
-            drec = rec.reusing(d)
-            if drec.status == "ok":
-                records[d.key] = drec
-                n_run += 1
-            else:
-                failed[d.key] = drec
-            n_reused += 1
-            stop.status.update(finished=len(records), run=n_run)
-            log_cell(drec, cached=False)
-            bar.advance(1, f"{d.name} {drec.status} (reuses {w.name})")
+        settle(w, rec)
+        for r in riders.get(w.key, ()):  # the cells sharing its fit: their records were written with it
+            if rec.status == "ok":
+                rrec = load_record(results, r.key) or load_failure(results, r.key) or CellRecord.failure(
+                    r, f"no record in {results} after the fit of {w.name} it shares")
+            else:  # from the fit's error here: the runner may have died before writing anything
+                rrec = CellRecord.shared_failure(r, w, rec.error)
+            rrec = rrec.replace(cached=False, cell=rrec.cell.at_point(r.cell.point), shares_fit_of=w.key)
+            if rrec.status != "ok":
+                log.warning("cell %s failed: %s", r.name, rrec.error)
+            n_shared += 1
+            settle(r, rrec, f" (shares the fit of {w.name})")
+        for x in (w, *riders.get(w.key, ())):  # the other seeds of their splits: no fit of their own
+            base = records.get(x.key) or failed[x.key]
+            for d in reusers.get(x.key, ()):
+                n_reused += 1
+                settle(d, base.reusing(d), f" (reuses {x.name})")
     bar.close()
-    if n_reused:
-        log.info("%d cells fitted, %d reuse a fit", n_fitted, n_reused)
+    if n_reused or n_shared:
+        log.info("%d cells fitted, %d share a fit, %d reuse a fit", n_fitted, n_shared, n_reused)
     not_run = [w for w in work if w.key not in records and w.key not in failed]
     interrupted = bool(not_run)
     if interrupted:
@@ -234,6 +276,7 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
     summary = {"cells": len(keys), "cached": sum(1 for r in all_records if r.cached),
                "run": n_run, "failed": len(failed), "finished": len(records), "not_run": len(not_run),
                "fitted": n_fitted, "reused": n_reused,  # this run's fits, and cells that copied one
+               "shared": n_shared,  # cells that took their scores from another method's fit this run
                "interrupted": interrupted, "results_dir": str(results),
                "seconds": round(time.perf_counter() - t_start, 1),
                "parent_run_id": parent, "tables_dir": str(out_dir), "tracking_uri": tracker.uri,
@@ -241,7 +284,7 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
     status = "KILLED" if interrupted else "FINISHED" if not failed else "FAILED"
     tracker.finish_parent(parent, tables=tables, files={"cells": str(out_dir / "cells.csv"), "config": job.path},
                           summary={k: summary[k] for k in ("cells", "cached", "run", "failed", "not_run", "fitted",
-                                                          "reused")},
+                                                          "reused", "shared")},
                           status=status)
     if interrupted or stop.requested:
         summary["report"] = ""
@@ -250,6 +293,13 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
     else:
         summary["report"] = _report(parent, tracker.uri, results, out_dir / "report", log)
     return {**summary, "table_auroc": tables["table_auroc"].T.to_string()}
+
+
+def pairs_text(riders: dict[str, list[KeyedCell]], names: dict[str, str]) -> str:
+    """Which methods share whose fit, e.g. "SLA from SLA2P" (method labels, as the table shows them)."""
+    pairs = dict.fromkeys(f"{r.cell.method.upper()} from {names[k].split('/')[0].upper()}"
+                          for k, rs in riders.items() for r in rs)
+    return ", ".join(pairs)
 
 
 def provenance(devices: set[str]) -> dict[str, str]:

@@ -170,7 +170,10 @@ def _dask_runner_class():
                 self._labels: dict[str, str] = {}
                 self.client.subscribe_topic("all", self._on_event)
             work = parameters.get("work")
-            self._labels[future.wrapped_future.key] = getattr(work, "name", None) or task.name
+            # the cells sharing its fit (tasks.cells.shared_fit_plan) are lost with it too
+            label = ", ".join([getattr(work, "name", None) or task.name]
+                              + [getattr(s, "name", "?") for s in parameters.get("shared") or ()])
+            self._labels[future.wrapped_future.key] = label
             return future
 
         def _on_event(self, event) -> None:  # in the Dask client's event loop: no blocking calls

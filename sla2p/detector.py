@@ -137,6 +137,14 @@ class SLA2P(TorchDetector):
         steps, epochs, stop_reason ("acc_threshold", "max_epochs"), train_seconds, and
         per-step loss, accuracy and running accuracy.
     decision_scores_, threshold_, labels_ : as in PyOD.
+    unperturbed_scores_ : numpy.ndarray of shape (n_samples,), float64
+        The training rows' scores WITHOUT perturbation (z'_k = z_k), from the logits of the
+        perturbation's first forward pass in the same scoring pass (no extra classifier pass).
+        They equal, bit for bit on CPU, the ``decision_scores_`` of :class:`SLA` fitted on the
+        same rows with the same parameters (``epsilon`` and ``compat`` aside) and seed: SLA
+        trains the same classifier, since training does not involve ``epsilon``. With
+        ``epsilon == 0`` they equal ``decision_scores_``. Set by ``fit`` only:
+        ``decision_function`` computes nothing extra.
     """
 
     def __init__(self, n_projections=256, proj_dim=256, epsilon=1000 / PAPER_SCORING_BATCH,
@@ -207,7 +215,11 @@ class SLA2P(TorchDetector):
         self.history_ = {**history.as_dict(), "train_seconds": time.perf_counter() - t0}
         self._folded = fold_eval(net)
         self._W_device = W
-        return self._finish_fit(Xt)
+        # One scoring pass gives both scores: SLA's (no perturbation) are the logits of the
+        # perturbation's first forward pass, so a table's SLA cell can share this fit.
+        self.decision_scores_, self.unperturbed_scores_ = self._score(Xt, unperturbed=True)
+        self._process_decision_scores()
+        return self
 
     # -- internals ---------------------------------------------------------------------------
     def _input_transform(self, Xt: torch.Tensor) -> torch.Tensor:
@@ -234,11 +246,15 @@ class SLA2P(TorchDetector):
             steps = torch.full((n,), eps, dtype=torch.float32)
         return steps.to(self.device_)
 
-    def _score(self, Xt: torch.Tensor) -> np.ndarray:
+    def _score(self, Xt: torch.Tensor, unperturbed: bool = False):
+        """Scores of the rows of ``Xt``; with ``unperturbed``, the pair (scores, scores without
+        perturbation), the latter from the same pass (a copy when epsilon is 0)."""
         with fast_matmul(self.device_):
-            normality = normality_scores(self._folded, Xt, self._W_device, self._steps(Xt.shape[0]),
-                                         self._block(), aggregate=self.aggregate)
-        return (-normality).double().cpu().numpy()
+            out = normality_scores(self._folded, Xt, self._W_device, self._steps(Xt.shape[0]),
+                                   self._block(), aggregate=self.aggregate, unperturbed=unperturbed)
+        if not unperturbed:
+            return (-out).double().cpu().numpy()
+        return tuple((-t).double().cpu().numpy() for t in out)
 
     def __getstate__(self):
         # Derived tensors are rebuilt on load; keeps pickles small and device-free.

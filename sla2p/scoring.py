@@ -29,28 +29,47 @@ def perturb(f: FoldedMLP, z: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
     do not interact, so each row gets the gradient of its own loss, whatever else is in the
     block. It raises the loss of the predicted label, so it lowers that label's softmax.
     """
+    return perturb_with_logits(f, z, step)[0]
+
+
+def perturb_with_logits(f: FoldedMLP, z: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(:func:`perturb`'s z', the logits f(z) of its forward pass, detached): the unperturbed
+    logits come free with the step (SLA's normality from SLA2P's scoring pass)."""
     with torch.enable_grad():
         zg = z.detach().requires_grad_(True)
         logits = f(zg)
         predicted = logits.detach().argmax(dim=1)
         loss = F.cross_entropy(logits, predicted, reduction="sum")
         (grad,) = torch.autograd.grad(loss, zg)
-    return z.detach() + step.unsqueeze(1) * grad
+    return z.detach() + step.unsqueeze(1) * grad, logits.detach()
 
 
-def pair_normality(f: FoldedMLP, z: torch.Tensor, labels: torch.Tensor, step: torch.Tensor | None) -> torch.Tensor:
-    """Per-row normality s = -||softmax(f(z')) - onehot(label)||^2 (z' = z when ``step`` is None).
-
-    ``z``: (N, m) transformed copies; ``labels``: (N,) their projection index k; ``step``: (N,)
-    per-row step, or ``None`` for no perturbation (SLA).
-    """
-    if step is not None:
-        z = perturb(f, z, step)
+def logits_normality(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-row normality -||softmax(logits) - onehot(label)||^2."""
     with torch.no_grad():
-        p = torch.softmax(f(z), dim=1)
+        p = torch.softmax(logits, dim=1)
         p_true = p.gather(1, labels.unsqueeze(1)).squeeze(1)
         # ||p - e_k||^2 = sum p^2 - 2 p_k + 1
         return -((p * p).sum(dim=1) - 2.0 * p_true + 1.0)
+
+
+def pair_normality(f: FoldedMLP, z: torch.Tensor, labels: torch.Tensor, step: torch.Tensor | None,
+                   unperturbed: bool = False):
+    """Per-row normality s = -||softmax(f(z')) - onehot(label)||^2 (z' = z when ``step`` is None).
+
+    ``z``: (N, m) transformed copies; ``labels``: (N,) their projection index k; ``step``: (N,)
+    per-row step, or ``None`` for no perturbation (SLA). With ``unperturbed``: the pair (s, s
+    without perturbation), the latter from the logits of the step's own forward pass (the same
+    tensor when ``step`` is None).
+    """
+    if step is None:
+        with torch.no_grad():
+            s = logits_normality(f(z), labels)
+        return (s, s) if unperturbed else s
+    zp, logits = perturb_with_logits(f, z, step)
+    with torch.no_grad():
+        s = logits_normality(f(zp), labels)
+    return (s, logits_normality(logits, labels)) if unperturbed else s
 
 
 def rows_per_block(n_projections: int, proj_dim: int, device: torch.device, budget_bytes: int | None = None) -> int:
@@ -134,13 +153,15 @@ def aggregate_projections(s: torch.Tensor, how: str) -> torch.Tensor:
 
 
 def normality_scores(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, steps: torch.Tensor | None,
-                     block: int, aggregate: str = "mean") -> torch.Tensor:
+                     block: int, aggregate: str = "mean", unperturbed: bool = False):
     """Mean (or median, ``aggregate``) over the K projections of the per-pair normality, for
     every row of ``X``.
 
     ``X``: (n, d) normalised inputs on the model's device; ``W``: (K, d, m) projections;
     ``steps``: (n,) per-sample step or ``None``; ``block``: samples per block (speed only);
-    ``aggregate``: ``"mean"`` or ``"median"`` (:func:`aggregate_projections`).
+    ``aggregate``: ``"mean"`` or ``"median"`` (:func:`aggregate_projections`). With
+    ``unperturbed``: the pair (those scores, the same without perturbation), the latter from the
+    logits of the perturbation's first forward pass (:func:`pair_normality`): no extra pass.
     Mostly-zero rows (TF-IDF, :meth:`SparseRows.worth_it`) are projected from their nonzeros: a
     chunk of rows as CSR times each W_k (on 20 Newsgroups the dense product would be half of the
     scoring FLOPs, on Reuters two thirds). Each row's copies are computed from that row alone,
@@ -152,6 +173,7 @@ def normality_scores(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, steps: torc
     # Sparse: rows projected per chunk (K x chunk x m floats, about 64 MB), scored per block.
     chunk = max(block, (64 << 20) // (4 * K * m)) if sparse else block
     out = torch.empty(n, dtype=torch.float32, device=X.device)
+    out0 = torch.empty(n, dtype=torch.float32, device=X.device) if unperturbed and steps is not None else out
     for c0 in range(0, n, chunk):
         if sparse:
             with warnings.catch_warnings():  # "sparse CSR support is in beta": the product is plain
@@ -167,9 +189,14 @@ def normality_scores(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, steps: torc
             else:
                 z = torch.matmul(X[start:start + nb].unsqueeze(0), W).view(K * nb, m)  # one batched GEMM
             step = None if steps is None else steps[start:start + nb].repeat(K)
-            s = pair_normality(f, z, labels, step)
+            if out0 is out:
+                s = pair_normality(f, z, labels, step)
+            else:
+                s, s0 = pair_normality(f, z, labels, step, unperturbed=True)
+                out0[start:start + nb] = aggregate_projections(s0.view(K, nb), aggregate)
+                del s0
             out[start:start + nb] = aggregate_projections(s.view(K, nb), aggregate)
             del z, s
         Z = None
     release_memory(X.device)
-    return out
+    return (out, out0) if unperturbed else out

@@ -14,6 +14,16 @@ intrinsic dataset whose split takes all its rows; a detector that fits all of th
 row the same score. Only the lowest seed of such a group is fitted; the others' records are
 derived from its record (:meth:`CellRecord.reusing`: same metrics, own cell and key,
 ``reused_from`` = the fitted cell's key) on every run, and have no files of their own.
+
+Shared fits (:func:`shared_fit_plan`): a cell of a detector registered ``shares_fit_of`` another
+(SLA of SLA2P) takes its scores from a fitted attribute of that detector's cell on the same
+split at equal effective parameters (:func:`shares_fit`), computed in the same fit. Unlike a
+reused record, such a record (``shares_fit_of`` = the fitted cell's key) has scores of its own
+(they differ from the fitted cell's), so its own files, and is cached like any fitted cell.
+The two plans compose: a cell that one fit per split derives is never fitted, so it neither
+shares a fit nor gives one (a sharing cell then is fitted itself, or derived by its own reuse
+plan); a cell that shares a fit may be the fitted seed of its own reuse group, whose other seeds
+are derived from its record.
 """
 
 from __future__ import annotations
@@ -198,6 +208,9 @@ class CellRecord:
     # One fit per split: the key of the cell (another seed of the same split) whose fit this
     # record copies; None for a cell fitted itself. Such a record has no files of its own.
     reused_from: str | None = None
+    # Shared fit: the key of the cell (another detector, same split) whose fit gave this record's
+    # scores (SLA's from SLA2P's). Such a record has its own files and metrics; None otherwise.
+    shares_fit_of: str | None = None
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -210,6 +223,12 @@ class CellRecord:
     @classmethod
     def failure(cls, keyed: KeyedCell, error: str, traceback: str = "") -> CellRecord:
         return cls(keyed.key, keyed.cell, "failed", error=error, traceback=traceback)
+
+    @classmethod
+    def shared_failure(cls, keyed: KeyedCell, source: KeyedCell, error: str) -> CellRecord:
+        """The failed record of ``keyed``, whose source's fit (``source``) failed with ``error``."""
+        return cls(keyed.key, keyed.cell, "failed", error=f"shares the fit of {source.name}, which failed: {error}",
+                   shares_fit_of=source.key)
 
     def replace(self, **changes) -> CellRecord:
         return dataclasses.replace(self, **changes)
@@ -231,8 +250,10 @@ class CellRecord:
         if self.status != "ok":
             return CellRecord(keyed.key, keyed.cell, "failed", error=f"reuses {self.name}, which failed: {self.error}",
                               reused_from=self.key, cached=self.cached)
+        # shares_fit_of is dropped: a derived record names the one record it copies (which may say
+        # whose fit it shares)
         return self.replace(key=keyed.key, cell=keyed.cell, reused_from=self.key, fit_seconds=None,
-                            started_at=None, finished_at=None)
+                            started_at=None, finished_at=None, shares_fit_of=None)
 
     def to_dict(self) -> dict:
         """The JSON form of the result files (``cached`` is a property of a run, not stored)."""
@@ -249,6 +270,8 @@ class CellRecord:
             d.update(error=self.error, traceback=self.traceback)
         if self.reused_from is not None:  # only when set: records written before it load unchanged
             d["reused_from"] = self.reused_from
+        if self.shares_fit_of is not None:  # the same
+            d["shares_fit_of"] = self.shares_fit_of
         return d
 
     @classmethod
@@ -299,4 +322,88 @@ def reuse_plan(cells: list[Cell], n_rows) -> dict[int, int]:
             continue
         if fits_once(first, n_rows(first)):
             plan.update({i: members[0] for i in members[1:] if cells[i].seed != first.seed})
+    return plan
+
+
+# -- shared fits ---------------------------------------------------------------------------------
+
+# Never compared: the seed is the cells' own (compared as such), the device does not change what
+# is computed, and contamination sets only PyOD's threshold_/labels_, which no cell uses.
+_NOT_COMPARED = ("random_state", "device", "contamination")
+_MISSING = object()
+
+
+def _split_of(cell: Cell) -> tuple:
+    return (cell.dataset, cell.normal_class, cell.ratio, cell.seed, cell.extractor, cell.device, cell.row_order)
+
+
+def _built(cell: Cell):
+    """The cell's detector as the cell runner builds it (unfitted), or None for parameters it refuses."""
+    from baselines import make_detector
+
+    try:
+        return make_detector(cell.detector_name, random_state=cell.seed,
+                             device=None if cell.device == "auto" else cell.device, **cell.param_dict)
+    except (TypeError, ValueError):  # the cell fails on its own when it runs
+        return None
+
+
+def shares_fit(cell: Cell, source: Cell) -> bool:
+    """Whether ``cell``'s scores are given by the fit of ``source`` (the one rule of shared fits).
+
+    ``cell``'s detector is registered ``shares_fit_of`` ``source``'s; both are cells of the same
+    split (dataset, class, ratio, seed, extractor, device, row order); neither detector has
+    ``max_fit_rows`` (a subsample would be drawn per detector) and both take the rows in the same
+    form (``accepts_sparse``); and their EFFECTIVE parameters (presets and defaults included, as
+    ``make_detector`` builds them) are equal, except ``random_state``, ``device``,
+    ``contamination`` and the parameters the registry says the shared attribute ignores
+    (``shared_ignores``). A parameter of one that the other lacks compares with the other's
+    attribute of that name: SLA holds ``compat="none"``, so an SLA2P source must be "none"
+    (``compat="official"``, the order audit, replays the authors' batch step and stays its own fit).
+    """
+    from baselines import detector_info
+
+    info, src = detector_info(cell.detector_name), detector_info(source.detector_name)
+    if info.shares_fit_of is None or info.shares_fit_of != source.detector_name:
+        return False
+    if _split_of(cell) != _split_of(source) or info.max_fit_rows is not None or src.max_fit_rows is not None:
+        return False
+    if info.accepts_sparse != src.accepts_sparse:  # tasks.detect.cell_rows would give other rows
+        return False
+    a, b = _built(cell), _built(source)
+    if a is None or b is None:
+        return False
+    names = (set(a.get_params(deep=False)) | set(b.get_params(deep=False))) - set(_NOT_COMPARED) \
+        - set(info.shared_ignores)
+    return all(_same(getattr(a, n, _MISSING), getattr(b, n, _MISSING)) for n in sorted(names))
+
+
+def _same(x, y) -> bool:
+    try:
+        return bool(x == y)
+    except (TypeError, ValueError):  # e.g. arrays: compare as their text
+        return canonical(x) == canonical(y)
+
+
+def shared_fit_plan(cells: list[Cell], derived=()) -> dict[int, int]:
+    """Shared fits: ``{i: j}`` for each cell ``cells[i]`` whose record comes from the fit of
+    ``cells[j]`` (:func:`shares_fit`; the first such ``j`` in the list). ``derived``: indices of
+    cells that one fit per split derives (:func:`reuse_plan`'s keys): never fitted, they neither
+    share a fit nor give one."""
+    from baselines import detector_info
+
+    skip = set(derived)
+    by_split: dict[tuple, list[int]] = {}
+    for j, c in enumerate(cells):
+        if j not in skip:
+            by_split.setdefault(_split_of(c), []).append(j)
+    plan: dict[int, int] = {}
+    for i, c in enumerate(cells):
+        source = detector_info(c.detector_name).shares_fit_of
+        if source is None or i in skip:
+            continue
+        for j in by_split.get(_split_of(c), ()):
+            if cells[j].detector_name == source and shares_fit(c, cells[j]):
+                plan[i] = j
+                break
     return plan

@@ -24,6 +24,10 @@ Where the figures come from:
 * One fit per split: the seeds of a split whose rows do not depend on the seed, for a
   ``seed_invariant`` detector (:func:`tasks.cells.reuse_plan`, the flow's own rule), cost one
   fit; ``reused`` counts the cells that reuse it.
+* Shared fits: a cell whose scores come from another method's fit (:func:`tasks.cells.shared_fit_plan`,
+  the flow's own rule: SLA's from SLA2P's at equal parameters) costs 0; ``shared`` counts them and
+  ``shared_pairs`` names the methods ("SLA from SLA2P"). (The flow fits such a cell on its own when
+  its source is cached and it is not: the estimate is for nothing cached.)
 * A detector registered with a ``preset`` costs what its class costs at the preset's values
   (an SLA2P preset is SLA2P at those settings).
 * Images not yet embedded add their embedding time (the measured images/s from the costs file's
@@ -42,7 +46,7 @@ from pathlib import Path
 
 from sla2p.network import classifier_flops, pair_flops
 
-from .cells import reuse_plan
+from .cells import reuse_plan, shared_fit_plan
 
 COSTS_FILE = Path(__file__).resolve().parent.parent / "bench" / "measured_costs.json"
 COSTS_FORMAT = 1
@@ -330,8 +334,9 @@ def estimate(job, costs: dict | None = None, rate_gflops: float | None = None, s
     ``cells``, ``unmeasured`` (sorted "detector/dataset" scaled from another dataset),
     ``lower_bounds`` (pairs whose measurement ran out of time: their figure is a lower bound), ``subsampled``
     (method -> its fit rule, for the methods whose cells this job subsamples), ``fits`` (the fits
-    the job makes), ``reused`` (the cells that reuse another seed's fit instead: one fit per split)
-    and ``costs_file``.
+    the job makes), ``reused`` (the cells that reuse another seed's fit instead: one fit per split),
+    ``shared`` and ``shared_pairs`` (the cells that take their scores from another method's fit, and
+    which methods, e.g. "SLA from SLA2P") and ``costs_file``.
     """
     import torch
 
@@ -354,8 +359,11 @@ def estimate(job, costs: dict | None = None, rate_gflops: float | None = None, s
     memo: dict = {}
     distinct = _distinct(job.cells)  # each distinct cell runs once
     reused = set(reuse_plan(distinct, lambda c: rows_total(c.dataset)))  # ... and some reuse a fit
+    shared = shared_fit_plan(distinct, derived=reused)  # ... or take their scores from another method's
     for i, c in enumerate(distinct):
-        if i in reused:
+        if i in shared:
+            by_method[c.method] += 0.0  # listed, at no cost: its scores come with another method's fit
+        if i in reused or i in shared:
             continue
         n = rows[(c.dataset, c.normal_class, c.ratio)]
         d = dims[(c.dataset, c.extractor)]
@@ -390,7 +398,9 @@ def estimate(job, costs: dict | None = None, rate_gflops: float | None = None, s
             embed += rows_total(ds) / images_per_s
     return {"by_method": dict(by_method), "embedding": embed, "total": sum(by_method.values()) + embed,
             "cells": len(job.cells), "unmeasured": sorted(unmeasured), "lower_bounds": sorted(lower),
-            "subsampled": subsampled, "fits": len(distinct) - len(reused), "reused": len(reused),
+            "subsampled": subsampled, "fits": len(distinct) - len(reused) - len(shared), "reused": len(reused),
+            "shared": len(shared), "shared_pairs": sorted(dict.fromkeys(
+                f"{distinct[i].method.upper()} from {distinct[j].method.upper()}" for i, j in shared.items())),
             "images_per_s": images_per_s, "images_per_s_measured": bool(emb.get("images_per_s")),
             "gemm_core_gflops": core, "costs_file": str(COSTS_FILE), "costs_date": costs.get("date")}
 

@@ -6,6 +6,13 @@ sparse rows; a detector with ``max_fit_rows`` is fitted on its seeded subsample 
 and scores every row (a fitted row keeps its fitted score, as PyOD's ``decision_scores_`` gives
 it, e.g. kNN's distance without the row itself). The record's ``history`` keeps ``fit_rows``.
 
+Shared fits (``tasks.cells.shared_fit_plan``): ``fit_and_score(work, results_dir, shared)`` also
+gives each cell of ``shared`` (SLA's, when ``work`` is SLA2P's at equal parameters) its record and
+scores from the fitted detector's ``shared_attribute`` (the registry's), with no fit of its own:
+its own files and metrics, ``fit_seconds`` None (the time counts once, on the fit), the fit's
+history, ``shares_fit_of`` = the fitted cell's key. When the fit fails, each gets a failed
+record saying so.
+
 A cell that raises keeps a failed record with its error next to the results and raises
 :class:`CellFailed`, so Prefect never caches it and the flow shows it as failed and goes on.
 """
@@ -24,7 +31,7 @@ import scipy.sparse as sp
 
 from baselines import detector_info, make_detector
 
-from ..cells import CellRecord, KeyedCell
+from ..cells import CellRecord, KeyedCell, shares_fit
 from ..datasets import authors_order, make_split, take_rows
 from ..embed import features_for
 from ..metrics import evaluate
@@ -44,8 +51,10 @@ def _device_of(det) -> str:
     return str(dev) if dev not in (None, "auto") else "cpu"
 
 
-def fit_and_score(work: KeyedCell, results_dir: str) -> CellRecord:
-    """Run one cell, store its scores, and return its record."""
+def fit_and_score(work: KeyedCell, results_dir: str, shared: tuple[KeyedCell, ...] = ()) -> CellRecord:
+    """Run one cell, store its scores, and return its record; store the records and scores of
+    the cells that ``shared`` its fit too (read them with ``tasks.store.load_record``; a failed
+    one has its failure file)."""
     _apply_thread_setting()
     cell = work.cell
     try:
@@ -69,13 +78,38 @@ def fit_and_score(work: KeyedCell, results_dir: str) -> CellRecord:
                             n_rows=int(len(split.indices)), n_outliers=int(split.n_outlier),
                             n_features=int(X.shape[1]), device=_device_of(det), history=history,
                             started_at=started, finished_at=started + fit_s)
-        return save_result(Path(results_dir), record, scores, split.labels, split.indices)
+        record = save_result(Path(results_dir), record, scores, split.labels, split.indices)
     except Exception as exc:
         # Kept beside the results so the table shows the cell as failed with its error; raised
-        # so the flow marks the task Failed (a rerun tries it again).
+        # so the flow marks the task Failed (a rerun tries it again, and the cells sharing it).
         record = CellRecord.failure(work, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8))
         save_failure(Path(results_dir), record)
+        for s in shared:
+            save_failure(Path(results_dir), CellRecord.shared_failure(s, work, record.error))
         raise CellFailed(record.error) from exc
+    for s in shared:  # after the fit's own record is safe: a sharing cell's error is its own
+        _save_shared(s, work, det, split, record, Path(results_dir))
+    return record
+
+
+def _save_shared(s: KeyedCell, work: KeyedCell, det, split, fitted: CellRecord, results_dir: Path) -> None:
+    """Evaluate and store the cell ``s`` from the fitted detector of ``work``; a failure is saved
+    as ``s``'s failed record (the flow reads either)."""
+    try:
+        if not shares_fit(s.cell, work.cell):  # the flow's plan says so; a caller's mistake is named
+            raise ValueError(f"{s.name} cannot share the fit of {work.name} (tasks.cells.shares_fit)")
+        attribute = detector_info(s.cell.detector_name).shared_attribute
+        scores = np.array(getattr(det, attribute), dtype=np.float64)
+        if scores.shape != (len(split.indices),):
+            raise ValueError(f"{work.cell.detector_name}'s {attribute} has shape {scores.shape}, "
+                             f"expected ({len(split.indices)},)")
+        record = CellRecord(s.key, s.cell, "ok", metrics=evaluate(split.labels, scores), fit_seconds=None,
+                            n_rows=fitted.n_rows, n_outliers=fitted.n_outliers, n_features=fitted.n_features,
+                            device=fitted.device, history=dict(fitted.history or {}), shares_fit_of=work.key)
+        save_result(results_dir, record, scores, split.labels, split.indices)
+    except Exception as exc:  # noqa: BLE001 - recorded as this cell's failure; the fit stands
+        save_failure(results_dir, CellRecord.failure(s, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8))
+                     .replace(shares_fit_of=work.key))
 
 
 def cell_rows(detector: str, X, indices):

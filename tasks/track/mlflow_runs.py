@@ -18,7 +18,10 @@ each child list their datasets as inputs (name, DVC md5, path); a child's start 
 fit's (``CellRecord.started_at``/``finished_at``), so its Duration is the fit's. A cell that reuses
 another seed's fit (one fit per split: ``CellRecord.reused_from``) is its own child run, tagged
 ``sla2p.reuses_cell`` (the fitted cell's name) and ``sla2p.reuses_cell_key``, without
-``fit_seconds`` (its Duration is the time it took to log).
+``fit_seconds`` (its Duration is the time it took to log). A cell whose scores came from another
+method's fit (a shared fit: ``CellRecord.shares_fit_of``, SLA's from SLA2P's) is tagged
+``sla2p.shares_fit_of`` (the fitted cell's name) and ``sla2p.shares_fit_of_key``, also without
+``fit_seconds``.
 """
 
 from __future__ import annotations
@@ -209,10 +212,12 @@ class Tracker:
         return kept
 
     def log_cell(self, parent_id: str, record: CellRecord, *, cached: bool, replace_run: str | None = None,
-                 reuses: str | None = None) -> str:
+                 reuses: str | None = None, shares: str | None = None) -> str:
         """A child run for ``record``, timed as its fit (see :func:`fit_times`), with its dataset
         as an input when the parent was opened by this tracker. A record that reuses another
-        cell's fit is tagged with that cell's name (``reuses``) and key (``record.reused_from``)."""
+        cell's fit is tagged with that cell's name (``reuses``) and key (``record.reused_from``); one
+        that shares another method's fit, with that cell's name (``shares``) and key
+        (``record.shares_fit_of``)."""
         from mlflow.entities import Metric, Param
 
         c = record.cell
@@ -222,6 +227,9 @@ class Tracker:
         if record.reused_from is not None:
             tags.update({"sla2p.reuses_cell_key": record.reused_from,
                          "sla2p.reuses_cell": reuses or record.reused_from})
+        if record.shares_fit_of is not None:
+            tags.update({"sla2p.shares_fit_of_key": record.shares_fit_of,
+                         "sla2p.shares_fit_of": shares or record.shares_fit_of})
         if record.status != "ok":
             tags["error"] = record.error[:5000]
         start, end = fit_times(record)

@@ -1,0 +1,318 @@
+"""Shared fits: SLA's cell from SLA2P's fit. SLA is SLA2P without the perturbation; at equal
+parameters both train the same classifier, and SLA's scores are the logits of the first forward
+pass SLA2P's scoring already makes (``SLA2P.unperturbed_scores_``). A table holding both fits
+SLA2P once and writes SLA's record from it (``tasks.cells.shared_fit_plan``).
+
+Detector level: bit-identity with a separate SLA fit. Rule level: which cells pair. Flow level:
+the table flow's body in this process on adbench_wbc (223 rows), as ``test_seed_reuse.py`` runs
+it (no Prefect server), at K = m = 8.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import flows.run as run_mod
+import tasks.estimate as est
+from baselines import make_detector, register, unregister
+from flows.options import RunOptions
+from sla2p import SLA, SLA2P
+from tasks.cells import CellRecord, KeyedCell, make_cell, shared_fit_plan, shares_fit
+from tasks.detect import fit_and_score
+from tasks.embed import prepare_dataset
+from tasks.jobs import expand_job
+from tasks.store import load_failure, load_record
+
+# -- detector level ---------------------------------------------------------------------------------
+_DENSE = np.random.default_rng(0).normal(size=(150, 12)).astype(np.float32)
+_SPARSE = sp.random(150, 40, density=0.1, format="csr", random_state=1, dtype=np.float32)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("normalize", ["l2", "zscore_l2"])
+@pytest.mark.parametrize("aggregate", ["mean", "median"])
+def test_unperturbed_scores_are_sla_s_scores_bit_for_bit(sparse, normalize, aggregate):
+    X = _SPARSE if sparse else _DENSE
+    # score_batch_size 40: 150 rows in four blocks
+    kw = dict(n_projections=8, proj_dim=8, acc_threshold=0.6, normalize=normalize, aggregate=aggregate,
+              score_batch_size=40, max_epochs=3, device="cpu", random_state=3)
+    a = SLA2P(epsilon=2.0, **kw).fit(X)
+    b = SLA(**kw).fit(X)
+    assert a.unperturbed_scores_.dtype == np.float64 and a.unperturbed_scores_.shape == (150,)
+    assert np.array_equal(a.unperturbed_scores_, b.decision_scores_)
+    assert not np.array_equal(a.decision_scores_, a.unperturbed_scores_)  # the perturbation did something
+    assert np.array_equal(b.unperturbed_scores_, b.decision_scores_)  # SLA: epsilon 0
+
+
+def test_with_epsilon_zero_they_are_the_decision_scores_and_pickles_keep_them(monkeypatch):
+    det = SLA2P(n_projections=8, proj_dim=8, epsilon=0.0, device="cpu", random_state=0).fit(_DENSE)
+    assert np.array_equal(det.unperturbed_scores_, det.decision_scores_)
+    assert det.unperturbed_scores_ is not det.decision_scores_
+
+    fitted = SLA2P(n_projections=8, proj_dim=8, device="cpu", random_state=0).fit(_DENSE)
+    back = pickle.loads(pickle.dumps(fitted))
+    assert np.array_equal(back.unperturbed_scores_, fitted.unperturbed_scores_)
+    assert np.array_equal(back.decision_function(_DENSE[:20]), fitted.decision_function(_DENSE[:20]))
+
+    # decision_function on new rows asks for nothing extra
+    import sla2p.detector as detmod
+
+    seen = []
+    real = detmod.normality_scores
+    monkeypatch.setattr(detmod, "normality_scores", lambda *a, **k: seen.append(k["unperturbed"]) or real(*a, **k))
+    out = fitted.decision_function(_DENSE[:10])
+    assert seen == [False] and out.shape == (10,)
+
+
+# -- the pairing rule ------------------------------------------------------------------------------
+ADB_SLA2P = {"n_projections": 256, "proj_dim": 256, "acc_threshold": 0.6, "epsilon": 7.8125}
+ADB_SLA = {"n_projections": 256, "proj_dim": 256, "acc_threshold": 0.6}
+
+
+def _cell(method, params, seed=0, **kw):
+    return make_cell("adbench_wbc", None, None, method, params, seed, **kw)
+
+
+def test_the_adbench_parameters_pair_and_the_defaults_do_not():
+    assert shares_fit(_cell("sla", ADB_SLA), _cell("sla2p", ADB_SLA2P))
+    assert not shares_fit(_cell("sla2p", ADB_SLA2P), _cell("sla", ADB_SLA))  # one way only
+    assert not shares_fit(_cell("sla", {}), _cell("sla2p", {}))  # acc_threshold 0.8 vs 0.6
+    assert shares_fit(_cell("sla", {"acc_threshold": 0.6}), _cell("sla2p", {}))  # effective: the defaults
+    assert shares_fit(_cell("sla", {**ADB_SLA, "contamination": 0.2}), _cell("sla2p", ADB_SLA2P))
+
+
+@pytest.mark.parametrize("sla_cell, src_cell", [
+    (_cell("sla", {**ADB_SLA, "acc_threshold": 0.7}), _cell("sla2p", ADB_SLA2P)),
+    (_cell("sla", ADB_SLA, seed=1), _cell("sla2p", ADB_SLA2P)),
+    (_cell("sla", ADB_SLA, row_order="inliers_first"), _cell("sla2p", ADB_SLA2P)),
+    (_cell("sla", ADB_SLA), _cell("sla2p", {**ADB_SLA2P, "compat": "official"})),
+    (_cell("sla", {**ADB_SLA, "normalize": "zscore_l2"}), _cell("sla2p", ADB_SLA2P)),
+    (_cell("sla", ADB_SLA), _cell("ecod", {})),
+    (_cell("sla", ADB_SLA), make_cell("arrhythmia", None, None, "sla2p", ADB_SLA2P, 0)),
+    (_cell("sla", ADB_SLA), _cell("sla2p", {**ADB_SLA2P, "no_such": 1})),  # fails on its own
+], ids=["acc_threshold", "seed", "row_order", "compat-official", "normalize", "not-the-source", "dataset",
+        "bad-params"])
+def test_cells_that_do_not_pair(sla_cell, src_cell):
+    assert not shares_fit(sla_cell, src_cell)
+
+
+def test_a_detector_with_max_fit_rows_never_shares():
+    register("sla_capped", SLA, description="test", accepts_sparse=True, max_fit_rows=100, shares_fit_of="sla2p",
+             shared_attribute="unperturbed_scores_", shared_ignores=("epsilon",))
+    try:
+        assert not shares_fit(_cell("sla_capped", ADB_SLA), _cell("sla2p", ADB_SLA2P))
+    finally:
+        unregister("sla_capped")
+
+
+def test_the_registry_validates_the_declaration():
+    with pytest.raises(ValueError, match="not a registered detector"):
+        register("x_share", SLA, description="t", shares_fit_of="nope", shared_attribute="a_")
+    with pytest.raises(ValueError, match="shares the fit of 'sla2p' itself"):
+        register("x_share", SLA, description="t", shares_fit_of="sla", shared_attribute="a_")
+    with pytest.raises(ValueError, match="need shares_fit_of"):
+        register("x_share", SLA, description="t", shared_attribute="a_")
+    with pytest.raises(ValueError, match="shared_attribute must name a fitted attribute"):
+        register("x_share", SLA, description="t", shares_fit_of="sla2p")
+    with pytest.raises(ValueError, match="names no parameter"):
+        register("x_share", SLA, description="t", shares_fit_of="sla2p", shared_attribute="a_",
+                 shared_ignores=("eps",))
+    from baselines import detector_info, list_detectors
+
+    assert "x_share" not in list_detectors()
+    info = detector_info("sla")
+    assert (info.shares_fit_of, info.shared_attribute, info.shared_ignores) == ("sla2p", "unperturbed_scores_",
+                                                                               ("epsilon",))
+
+
+def test_the_plan_and_its_composition_with_one_fit_per_split():
+    cells = [_cell("sla", ADB_SLA, 0), _cell("sla2p", ADB_SLA2P, 0), _cell("sla", ADB_SLA, 1),
+             _cell("sla2p", ADB_SLA2P, 1), _cell("sla", {}, 0), _cell("sla2p", ADB_SLA2P, 2)]
+    assert shared_fit_plan(cells) == {0: 1, 2: 3}
+    # a cell one fit per split derives is never fitted: it neither gives nor takes a fit
+    assert shared_fit_plan(cells, derived={3}) == {0: 1}
+    assert shared_fit_plan(cells, derived={0}) == {2: 3}
+
+
+def test_a_shared_record_round_trips_and_old_records_load_unchanged():
+    cell, src = _cell("sla", ADB_SLA), _cell("sla2p", ADB_SLA2P)
+    rec = CellRecord("k1", cell, "ok", metrics={"auroc": 0.7}, n_rows=223, shares_fit_of="k0")
+    assert rec.to_dict()["shares_fit_of"] == "k0" and CellRecord.from_dict(rec.to_dict()) == rec
+    plain = rec.replace(shares_fit_of=None)
+    assert "shares_fit_of" not in plain.to_dict() and CellRecord.from_dict(plain.to_dict()).shares_fit_of is None
+    failed = CellRecord.shared_failure(KeyedCell(cell, "d", "k1"), KeyedCell(src, "d", "k0"), "RuntimeError: boom")
+    assert failed.error == f"shares the fit of {src.name}, which failed: RuntimeError: boom"
+    assert failed.status == "failed" and failed.shares_fit_of == "k0"
+    # a record derived from a shared one (one fit per split) names only the record it copies
+    derived = rec.reusing(KeyedCell(_cell("sla", ADB_SLA, 1), "d", "k2"))
+    assert derived.reused_from == "k1" and derived.shares_fit_of is None
+
+
+# -- the flow --------------------------------------------------------------------------------------
+TABLE = """
+kind: table
+name: shared-fit
+seeds: [0, 1]
+datasets:
+  adbench_wbc: {}
+methods:
+  sla2p: {params: {n_projections: 8, proj_dim: 8, acc_threshold: 0.6, max_epochs: 2, epsilon: 7.8125}}
+  sla: {params: {n_projections: 8, proj_dim: 8, acc_threshold: 0.6, max_epochs: 2}}
+"""
+SLA_ONLY = TABLE.replace(
+    "  sla2p: {params: {n_projections: 8, proj_dim: 8, acc_threshold: 0.6, max_epochs: 2, epsilon: 7.8125}}\n", "")
+SLA2P_ONLY = TABLE.replace("  sla: {params: {n_projections: 8, proj_dim: 8, acc_threshold: 0.6, max_epochs: 2}}\n", "")
+
+
+class _Done:
+    def __init__(self, fn, *args, **kwargs):
+        try:
+            self.value, self.exc = fn(*args, **kwargs), None
+        except Exception as exc:  # noqa: BLE001 - re-raised by result(), as Prefect's futures do
+            self.value, self.exc = None, exc
+
+    def result(self):
+        if self.exc is not None:
+            raise self.exc
+        return self.value
+
+
+class _Submit:
+    """``fit_and_score_task`` without Prefect: runs the plain function, records what it fitted."""
+
+    def __init__(self):
+        self.fitted, self.shared = [], []
+
+    def submit(self, work, results_dir, shared=()):
+        self.fitted.append(work.cell)
+        self.shared += [s.cell for s in shared]
+        return _Done(fit_and_score, work, results_dir, shared)
+
+
+@pytest.fixture
+def flow(monkeypatch, tmp_path):
+    """``flow(config_text, where="a")`` -> (summary, the _Submit), results and MLflow per ``where``."""
+    monkeypatch.setenv("SLA2P_TORCH_THREADS", "1")
+    monkeypatch.setattr(run_mod, "get_run_logger", lambda: logging.getLogger("test_shared_fit"))
+    monkeypatch.setattr(run_mod, "prepare_dataset_task", lambda ds, ex, progress=None: prepare_dataset(ds, ex))
+    monkeypatch.setattr(run_mod, "as_completed", lambda futures: (f for f in futures))
+    monkeypatch.setattr(run_mod, "_report", lambda *a, **k: "")
+
+    def go(text=TABLE, where="a"):
+        cfg = tmp_path / f"{where}.yaml"
+        cfg.write_text(text)
+        sub = _Submit()
+        monkeypatch.setattr(run_mod, "fit_and_score_task", sub)
+        # one MLflow store for all (creating one costs seconds); a results folder per ``where``
+        opts = RunOptions(results_dir=str(go.results(where)), tracking_uri=go.uri, workers=1)
+        return run_mod._execute(str(cfg), None, opts), sub
+
+    go.uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    go.results = lambda where="a": tmp_path / where / "results"
+    return go
+
+
+def _children(uri, parent):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("sla2p-bench/table")
+    runs = client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'", max_results=1000)
+    return {r.info.run_name: r for r in runs}
+
+
+def _sla_records(out, results):
+    import pandas as pd
+
+    cells = pd.read_csv(f"{out['tables_dir']}/cells.csv")
+    return {int(r.seed): load_record(results, r.key) for r in cells[cells.method == "sla"].itertuples()}
+
+
+def test_a_table_fits_sla2p_once_and_sla_gets_the_scores_of_its_own_fit(flow):
+    out, sub = flow()
+    assert sorted((c.method, c.seed) for c in sub.fitted) == [("sla2p", 0), ("sla2p", 1)]
+    assert sorted((c.method, c.seed) for c in sub.shared) == [("sla", 0), ("sla", 1)]
+    assert (out["cells"], out["run"], out["fitted"], out["shared"], out["failed"]) == (4, 4, 2, 2, 0)
+    shared = _sla_records(out, flow.results())
+    children = _children(flow.uri, out["parent_run_id"])
+    for seed, rec in shared.items():
+        src = children[f"sla2p/adbench_wbc/all/intrinsic/s{seed}"]
+        assert rec.shares_fit_of == src.data.tags["sla2p.cell_key"] and rec.fit_seconds is None
+        assert rec.history["stop_reason"] and rec.scores_file  # the fit's history, files of its own
+        r = children[rec.name]
+        assert r.data.tags["sla2p.shares_fit_of"] == src.info.run_name
+        assert r.data.tags["sla2p.shares_fit_of_key"] == rec.shares_fit_of
+        assert "fit_seconds" not in r.data.metrics and r.info.status == "FINISHED"
+        assert r.data.metrics["auroc"] != src.data.metrics["auroc"]  # its own scores, not SLA2P's
+
+    # SLA alone, elsewhere: the same scores (file hash) and metrics, from a fit of its own
+    solo, solo_sub = flow(SLA_ONLY, where="b")
+    assert sorted(c.seed for c in solo_sub.fitted) == [0, 1] and solo["shared"] == 0
+    for seed, rec in _sla_records(solo, flow.results("b")).items():
+        assert rec.shares_fit_of is None and rec.fit_seconds is not None
+        assert rec.key == shared[seed].key
+        assert rec.scores_sha256 == shared[seed].scores_sha256 and rec.metrics == shared[seed].metrics
+
+    # a rerun is fully cached
+    out2, sub2 = flow()
+    assert sub2.fitted == [] and (out2["cached"], out2["run"], out2["fitted"], out2["shared"]) == (4, 0, 0, 0)
+    assert out2["parent_run_id"] == out["parent_run_id"]
+    assert set(_children(flow.uri, out["parent_run_id"])) == set(children)
+
+
+def test_with_its_source_cached_a_sharing_cell_is_fitted_on_its_own(flow):
+    text = SLA2P_ONLY.replace("seeds: [0, 1]", "seeds: [0]")
+    flow(text)
+    out, sub = flow(TABLE.replace("seeds: [0, 1]", "seeds: [0]"))
+    assert [c.method for c in sub.fitted] == ["sla"] and sub.shared == []
+    assert (out["cached"], out["shared"]) == (1, 0)
+    assert _sla_records(out, flow.results())[0].shares_fit_of is None
+
+
+def test_a_failed_source_fails_its_sharing_cell_and_a_rerun_fits_both(flow, monkeypatch):
+    import tasks.detect.fit_score as fs
+
+    real = fs.fit_detector
+
+    def broken(det, detector, *a, **k):
+        if detector == "sla2p":
+            raise RuntimeError("boom")
+        return real(det, detector, *a, **k)
+
+    text = TABLE.replace("seeds: [0, 1]", "seeds: [0]")
+    monkeypatch.setattr(fs, "fit_detector", broken)
+    out, sub = flow(text)
+    assert [c.method for c in sub.fitted] == ["sla2p"] and (out["failed"], out["shared"]) == (2, 1)
+    src = "sla2p/adbench_wbc/all/intrinsic/s0"
+    r = _children(flow.uri, out["parent_run_id"])["sla/adbench_wbc/all/intrinsic/s0"]
+    assert r.info.status == "FAILED" and r.data.tags["sla2p.shares_fit_of"] == src
+    assert r.data.tags["error"] == f"shares the fit of {src}, which failed: RuntimeError: boom"
+    assert load_failure(flow.results(), r.data.tags["sla2p.cell_key"]).error == r.data.tags["error"]
+
+    monkeypatch.setattr(fs, "fit_detector", real)
+    out2, sub2 = flow(text)
+    assert [c.method for c in sub2.fitted] == ["sla2p"] and [c.method for c in sub2.shared] == ["sla"]
+    assert (out2["failed"], out2["run"], out2["shared"]) == (0, 2, 1)
+
+
+# -- the dry run -----------------------------------------------------------------------------------
+def test_the_estimate_counts_a_shared_cell_at_no_cost():
+    import yaml
+
+    both = expand_job(yaml.safe_load(TABLE), "shared-fit.yaml")
+    alone = expand_job(yaml.safe_load(SLA2P_ONLY), "shared-fit.yaml")
+    costs = est.load_costs()
+    e, e0 = (est.estimate(j, costs=costs, rate_gflops=80.0, same_cpu=True) for j in (both, alone))
+    assert (e["cells"], e["fits"], e["shared"], e["shared_pairs"]) == (4, 2, 2, ["SLA from SLA2P"])
+    assert e["by_method"]["sla"] == 0.0 and e["total"] == pytest.approx(e0["total"])
+
+
+def test_make_detector_builds_what_the_rule_compares():
+    # the rule compares detectors as the cell runner builds them: presets and defaults included
+    a, b = make_detector("sla", random_state=0, **ADB_SLA), make_detector("sla2p", random_state=0, **ADB_SLA2P)
+    assert (a.compat, a.epsilon, b.compat) == ("none", 0.0, "none")
