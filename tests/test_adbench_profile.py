@@ -124,8 +124,10 @@ def test_groups_come_from_the_file_location():
 
 
 def _odds_methods() -> list[str]:
+    """odds.yaml's methods without the order audit, and issue 15's variant after SLA."""
     raw = yaml.safe_load((CONFIG_DIR / "odds.yaml").read_text())
-    return [m for m in raw["methods"] if m != "sla2p_official"]
+    methods = [m for m in raw["methods"] if m != "sla2p_official"]
+    return methods[:methods.index("sla") + 1] + ["sla2p_bigstep"] + methods[methods.index("sla") + 1:]
 
 
 def test_adbench_yaml_is_every_classical_set_every_method_three_seeds():
@@ -141,6 +143,9 @@ def test_adbench_yaml_is_every_classical_set_every_method_three_seeds():
     odds = load_job("odds", datasets=["odds_wbc"], methods=["sla2p"]).cells[0]
     mine = next(c for c in job.cells if c.method == "sla2p")
     assert mine.param_dict == odds.param_dict  # the Arrhythmia settings, as in odds.yaml
+    variant = next(c for c in job.cells if c.method == "sla2p_bigstep")
+    assert "epsilon" not in variant.param_dict  # the preset's step, at SLA2P's other settings
+    assert {k: v for k, v in mine.param_dict.items() if k != "epsilon"} == variant.param_dict
 
 
 def test_adbench_embeddings_yaml_is_the_embedding_groups():

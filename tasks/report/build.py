@@ -260,7 +260,17 @@ def _ablation(run, out: Path, files: dict) -> list[str]:
         value = f"{r.vnum:g}" if pd.notna(r.vnum) else r.value
         body.append(f"| {r.parameter} | {value} | {r.dataset} | {r.metric} | {r.mean:.3f} | {r.std:.3f} | "
                     f"{r.n_seeds} |")
-    return body + [""] + _effects(curves, ablation_base(run.points), out, files)
+    return body + [""] + _effects(curves, _base_of(run), out, files)
+
+
+def _base_of(run) -> dict:
+    """The base values of a 'separate' grid: from the config where its base spells them out
+    (a one-parameter grid too), else the cell every curve shares."""
+    cfg = run.config or {}
+    grid, params = cfg.get("grid") or {}, (cfg.get("base") or {}).get("params") or {}
+    if cfg.get("mode", "separate") == "separate" and grid and all(p in params for p in grid):
+        return {p: params[p] for p in grid}
+    return ablation_base(run.points)
 
 
 def _effects(curves, base: dict, out: Path, files: dict) -> list[str]:
