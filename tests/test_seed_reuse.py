@@ -10,7 +10,6 @@ a run). The CLI end to end is ``test_flows_e2e.py``'s (its 'knn' column now reus
 
 from __future__ import annotations
 
-import logging
 
 import pytest
 
@@ -19,8 +18,9 @@ import tasks.estimate as est
 from flows.options import RunOptions
 from tasks.cells import CellRecord, KeyedCell, make_cell, reuse_plan, split_rows_fixed
 from tasks.detect import fit_and_score
-from tasks.embed import prepare_dataset
 from tasks.jobs import expand_job
+
+from inline_flow import Submit, inline_flow
 
 SEEDS = [0, 1, 2]
 CONFIG = """
@@ -36,47 +36,17 @@ methods:
 """
 
 
-class _Done:
-    """A finished 'future': the cell ran when it was submitted."""
-
-    def __init__(self, fn, *args):
-        try:
-            self.value, self.exc = fn(*args), None
-        except Exception as exc:  # noqa: BLE001 - re-raised by result(), as Prefect's futures do
-            self.value, self.exc = None, exc
-
-    def result(self):
-        if self.exc is not None:
-            raise self.exc
-        return self.value
-
-
-class _Submit:
-    """``fit_and_score_task`` without Prefect: runs the plain function and counts the fits."""
-
-    def __init__(self, fn=fit_and_score):
-        self.fn, self.fitted = fn, []
-
-    def submit(self, work, results_dir):
-        self.fitted.append(work.cell)
-        return _Done(self.fn, work, results_dir)
-
-
 @pytest.fixture
 def flow(monkeypatch, tmp_path):
     """Run the table flow's body in this process: ``flow(config_text, **options)`` -> (summary,
     the cells fitted). The report is skipped (its own tests build it)."""
-    monkeypatch.setenv("SLA2P_TORCH_THREADS", "1")
-    monkeypatch.setattr(run_mod, "get_run_logger", lambda: logging.getLogger("test_seed_reuse"))
-    monkeypatch.setattr(run_mod, "prepare_dataset_task", lambda ds, ex, progress=None: prepare_dataset(ds, ex))
-    monkeypatch.setattr(run_mod, "as_completed", lambda futures: (f for f in futures))
-    monkeypatch.setattr(run_mod, "_report", lambda *a, **k: "")
+    inline_flow(monkeypatch, "test_seed_reuse")
     cfg = tmp_path / "seed-reuse.yaml"
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
 
     def go(text=CONFIG, submit=None, **options):
         cfg.write_text(text)
-        sub = submit or _Submit()
+        sub = submit or Submit()
         monkeypatch.setattr(run_mod, "fit_and_score_task", sub)
         opts = RunOptions(results_dir=str(tmp_path / "results"), tracking_uri=uri, workers=1, **options)
         return run_mod._execute(str(cfg), None, opts), sub.fitted
@@ -147,7 +117,7 @@ def test_a_failed_fit_fails_the_cells_that_reuse_it(flow):
         return fit_and_score(work, results_dir)
 
     text = CONFIG.replace("  arrhythmia: {}\n", "").replace("seeds: [0, 1, 2]", "seeds: [0, 1]")
-    out, fitted = flow(text, submit=_Submit(broken))
+    out, fitted = flow(text, submit=Submit(broken))
     assert [c.seed for c in fitted if c.method == "ecod"] == [0]
     assert (out["cells"], out["failed"], out["fitted"], out["reused"]) == (4, 2, 3, 1)
     r = _children(flow.uri)["ecod/adbench_wbc/all/intrinsic/s1"]

@@ -10,7 +10,6 @@ it (no Prefect server), at K = m = 8.
 
 from __future__ import annotations
 
-import logging
 import pickle
 
 import numpy as np
@@ -23,10 +22,10 @@ from baselines import make_detector, register, unregister
 from flows.options import RunOptions
 from sla2p import SLA, SLA2P
 from tasks.cells import CellRecord, KeyedCell, make_cell, shared_fit_plan, shares_fit
-from tasks.detect import fit_and_score
-from tasks.embed import prepare_dataset
 from tasks.jobs import expand_job
 from tasks.store import load_failure, load_record
+
+from inline_flow import Submit, inline_flow
 
 # -- detector level ---------------------------------------------------------------------------------
 _DENSE = np.random.default_rng(0).normal(size=(150, 12)).astype(np.float32)
@@ -169,44 +168,15 @@ SLA_ONLY = TABLE.replace(
 SLA2P_ONLY = TABLE.replace("  sla: {params: {n_projections: 8, proj_dim: 8, acc_threshold: 0.6, max_epochs: 2}}\n", "")
 
 
-class _Done:
-    def __init__(self, fn, *args, **kwargs):
-        try:
-            self.value, self.exc = fn(*args, **kwargs), None
-        except Exception as exc:  # noqa: BLE001 - re-raised by result(), as Prefect's futures do
-            self.value, self.exc = None, exc
-
-    def result(self):
-        if self.exc is not None:
-            raise self.exc
-        return self.value
-
-
-class _Submit:
-    """``fit_and_score_task`` without Prefect: runs the plain function, records what it fitted."""
-
-    def __init__(self):
-        self.fitted, self.shared = [], []
-
-    def submit(self, work, results_dir, shared=()):
-        self.fitted.append(work.cell)
-        self.shared += [s.cell for s in shared]
-        return _Done(fit_and_score, work, results_dir, shared)
-
-
 @pytest.fixture
 def flow(monkeypatch, tmp_path):
     """``flow(config_text, where="a")`` -> (summary, the _Submit), results and MLflow per ``where``."""
-    monkeypatch.setenv("SLA2P_TORCH_THREADS", "1")
-    monkeypatch.setattr(run_mod, "get_run_logger", lambda: logging.getLogger("test_shared_fit"))
-    monkeypatch.setattr(run_mod, "prepare_dataset_task", lambda ds, ex, progress=None: prepare_dataset(ds, ex))
-    monkeypatch.setattr(run_mod, "as_completed", lambda futures: (f for f in futures))
-    monkeypatch.setattr(run_mod, "_report", lambda *a, **k: "")
+    inline_flow(monkeypatch, "test_shared_fit")
 
     def go(text=TABLE, where="a"):
         cfg = tmp_path / f"{where}.yaml"
         cfg.write_text(text)
-        sub = _Submit()
+        sub = Submit()
         monkeypatch.setattr(run_mod, "fit_and_score_task", sub)
         # one MLflow store for all (creating one costs seconds); a results folder per ``where``
         opts = RunOptions(results_dir=str(go.results(where)), tracking_uri=go.uri, workers=1)
