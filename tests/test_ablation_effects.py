@@ -37,6 +37,13 @@ def test_effects_compare_each_change_with_the_base_per_dataset():
     assert not (eff.value == "l2").any() and not (eff.value == "mean").any()
 
 
+def test_numbers_compare_as_numbers():
+    # a value column of ints and floats reads back as floats: the base 16 is the curve's 16.0
+    curves = _curves([("n_projections", 16.0, "x", 0.7), ("n_projections", 8.0, "x", 0.6)])
+    eff = ablation_effects(curves, {"n_projections": 16})
+    assert list(eff.value) == [8.0] and abs(eff.delta.item() + 0.1) < 1e-12
+
+
 def test_no_base_no_effects():
     curves = _curves([("normalize", "l2", "x", 0.7)])
     assert ablation_effects(curves, {}).empty
