@@ -42,7 +42,8 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.futures import as_completed
 
-from tasks.cells import CellRecord, KeyedCell, canonical, code_version, reuse_plan, shared_fit_plan
+from tasks.cells import (CellRecord, KeyedCell, canonical, code_version, reuse_plan, shared_fit_plan,
+                         shared_pairs_text)
 from tasks.env import cpu_model
 from tasks.metrics import METRICS, ablation_curves, cells_frame, summary_frame, table_frame, variants
 from tasks.prefect_tasks import fit_and_score_task, prepare_dataset_task
@@ -148,8 +149,8 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
         say(f"one fit per split: {len(work) - len(source)} of {len(work)} cells are fitted, {len(source)} reuse "
             f"the fit of their split's lowest seed (seed-invariant methods on intrinsic sets of all rows)")
     if n_ride:
-        say(f"shared fits: {n_ride} cells share the fit of another method ({pairs_text(riders, names)}), "
-            f"no fit of their own")
+        pairs = shared_pairs_text((r.cell, shares[r.key].cell) for rs in riders.values() for r in rs)
+        say(f"shared fits: {n_ride} cells share the fit of another method ({', '.join(pairs)}), no fit of their own")
     n_run = n_fitted = n_reused = n_shared = 0
     stop.status.update(finished=len(records), run=0)
 
@@ -293,13 +294,6 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
     else:
         summary["report"] = _report(parent, tracker.uri, results, out_dir / "report", log)
     return {**summary, "table_auroc": tables["table_auroc"].T.to_string()}
-
-
-def pairs_text(riders: dict[str, list[KeyedCell]], names: dict[str, str]) -> str:
-    """Which methods share whose fit, e.g. "SLA from SLA2P" (method labels, as the table shows them)."""
-    pairs = dict.fromkeys(f"{r.cell.method.upper()} from {names[k].split('/')[0].upper()}"
-                          for k, rs in riders.items() for r in rs)
-    return ", ".join(pairs)
 
 
 def provenance(devices: set[str]) -> dict[str, str]:

@@ -375,14 +375,22 @@ def shares_fit(cell: Cell, source: Cell) -> bool:
         return False
     names = (set(a.get_params(deep=False)) | set(b.get_params(deep=False))) - set(_NOT_COMPARED) \
         - set(info.shared_ignores)
-    return all(_same(getattr(a, n, _MISSING), getattr(b, n, _MISSING)) for n in sorted(names))
+    return all(same_value(getattr(a, n, _MISSING), getattr(b, n, _MISSING)) for n in sorted(names))
 
 
-def _same(x, y) -> bool:
+def same_value(x, y) -> bool:
+    """Whether two parameter values are equal: ``x == y`` where that is a truth value (so
+    16 == 16.0), else their canonical JSON (arrays and the like)."""
     try:
         return bool(x == y)
     except (TypeError, ValueError):  # e.g. arrays: compare as their text
         return canonical(x) == canonical(y)
+
+
+def shared_pairs_text(pairs) -> list[str]:
+    """Which methods share whose fit, e.g. ["SLA from SLA2P"] (sorted, each once), for
+    ``pairs`` of (sharing cell, fitted cell): what the dry run and the flow's log say."""
+    return sorted({f"{c.method.upper()} from {src.method.upper()}" for c, src in pairs})
 
 
 def shared_fit_plan(cells: list[Cell], derived=()) -> dict[int, int]:

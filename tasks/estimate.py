@@ -46,7 +46,7 @@ from pathlib import Path
 
 from sla2p.network import classifier_flops, pair_flops
 
-from .cells import reuse_plan, shared_fit_plan
+from .cells import reuse_plan, shared_fit_plan, shared_pairs_text
 
 COSTS_FILE = Path(__file__).resolve().parent.parent / "bench" / "measured_costs.json"
 COSTS_FORMAT = 1
@@ -399,8 +399,8 @@ def estimate(job, costs: dict | None = None, rate_gflops: float | None = None, s
     return {"by_method": dict(by_method), "embedding": embed, "total": sum(by_method.values()) + embed,
             "cells": len(job.cells), "unmeasured": sorted(unmeasured), "lower_bounds": sorted(lower),
             "subsampled": subsampled, "fits": len(distinct) - len(reused) - len(shared), "reused": len(reused),
-            "shared": len(shared), "shared_pairs": sorted(dict.fromkeys(
-                f"{distinct[i].method.upper()} from {distinct[j].method.upper()}" for i, j in shared.items())),
+            "shared": len(shared),
+            "shared_pairs": shared_pairs_text((distinct[i], distinct[j]) for i, j in shared.items()),
             "images_per_s": images_per_s, "images_per_s_measured": bool(emb.get("images_per_s")),
             "gemm_core_gflops": core, "costs_file": str(COSTS_FILE), "costs_date": costs.get("date")}
 

@@ -2,7 +2,7 @@
 submission replaced by a direct call of the plain cell function. Shared by the flow tests that
 count fits (``test_seed_reuse.py``, ``test_shared_fit.py``)::
 
-    from inline_flow import Submit, inline_flow
+    from inline_flow import Submit, cell_runs, inline_flow
 """
 
 from __future__ import annotations
@@ -41,6 +41,16 @@ class Submit:
         self.shared += [s.cell for s in shared]
         # ``shared`` only when given, as the flow calls it: a plain ``fn(work, results_dir)`` works
         return Done(self.fn, work, results_dir, *((shared,) if shared else ()))
+
+
+def cell_runs(uri: str, parent: str | None = None) -> dict:
+    """The table experiment's cell runs by name: all of them, or those of the ``parent`` run."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("sla2p-bench/table")
+    query = f"tags.`mlflow.parentRunId` = '{parent}'" if parent else "tags.`sla2p.role` = 'cell'"
+    return {r.info.run_name: r for r in client.search_runs([exp.experiment_id], query, max_results=1000)}
 
 
 def inline_flow(monkeypatch, logger: str) -> None:

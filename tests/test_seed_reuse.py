@@ -20,7 +20,7 @@ from tasks.cells import CellRecord, KeyedCell, make_cell, reuse_plan, split_rows
 from tasks.detect import fit_and_score
 from tasks.jobs import expand_job
 
-from inline_flow import Submit, inline_flow
+from inline_flow import Submit, cell_runs, inline_flow
 
 SEEDS = [0, 1, 2]
 CONFIG = """
@@ -55,15 +55,6 @@ def flow(monkeypatch, tmp_path):
     return go
 
 
-def _children(uri):
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri)
-    exp = client.get_experiment_by_name("sla2p-bench/table")
-    runs = client.search_runs([exp.experiment_id], "tags.`sla2p.role` = 'cell'", max_results=1000)
-    return {r.info.run_name: r for r in runs}
-
-
 def test_a_seed_invariant_method_is_fitted_once_per_split_and_the_rest_per_seed(flow):
     out, fitted = flow()
     # ecod: one fit per dataset (its lowest seed); iforest: every seed
@@ -72,7 +63,7 @@ def test_a_seed_invariant_method_is_fitted_once_per_split_and_the_rest_per_seed(
         + [("iforest", ds, s) for ds in ("adbench_wbc", "arrhythmia") for s in SEEDS])
     assert (out["cells"], out["run"], out["fitted"], out["reused"], out["failed"]) == (12, 12, 8, 4, 0)
 
-    children = _children(flow.uri)
+    children = cell_runs(flow.uri)
     assert len(children) == 12 and {r.info.status for r in children.values()} == {"FINISHED"}
     for ds in ("adbench_wbc", "arrhythmia"):
         first = children[f"ecod/{ds}/all/intrinsic/s0"]
@@ -105,7 +96,7 @@ def test_a_seed_invariant_method_is_fitted_once_per_split_and_the_rest_per_seed(
     # a rerun is fully cached: nothing fitted, the derived cells derived again, no new child run
     out2, fitted2 = flow()
     assert fitted2 == [] and (out2["cached"], out2["run"], out2["fitted"], out2["reused"]) == (12, 0, 0, 0)
-    assert set(_children(flow.uri)) == set(children)
+    assert set(cell_runs(flow.uri)) == set(children)
     pd.testing.assert_frame_equal(pd.read_csv(f"{out2['tables_dir']}/cells.csv").drop(columns="cached"),
                                   cells.drop(columns="cached"))
 
@@ -120,7 +111,7 @@ def test_a_failed_fit_fails_the_cells_that_reuse_it(flow):
     out, fitted = flow(text, submit=Submit(broken))
     assert [c.seed for c in fitted if c.method == "ecod"] == [0]
     assert (out["cells"], out["failed"], out["fitted"], out["reused"]) == (4, 2, 3, 1)
-    r = _children(flow.uri)["ecod/adbench_wbc/all/intrinsic/s1"]
+    r = cell_runs(flow.uri)["ecod/adbench_wbc/all/intrinsic/s1"]
     assert r.info.status == "FAILED"
     assert r.data.tags["error"] == "reuses ecod/adbench_wbc/all/intrinsic/s0, which failed: RuntimeError: boom"
     assert r.data.tags["sla2p.reuses_cell"] == "ecod/adbench_wbc/all/intrinsic/s0"

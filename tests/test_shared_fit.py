@@ -25,7 +25,7 @@ from tasks.cells import CellRecord, KeyedCell, make_cell, shared_fit_plan, share
 from tasks.jobs import expand_job
 from tasks.store import load_failure, load_record
 
-from inline_flow import Submit, inline_flow
+from inline_flow import Submit, cell_runs, inline_flow
 
 # -- detector level ---------------------------------------------------------------------------------
 _DENSE = np.random.default_rng(0).normal(size=(150, 12)).astype(np.float32)
@@ -187,15 +187,6 @@ def flow(monkeypatch, tmp_path):
     return go
 
 
-def _children(uri, parent):
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri)
-    exp = client.get_experiment_by_name("sla2p-bench/table")
-    runs = client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'", max_results=1000)
-    return {r.info.run_name: r for r in runs}
-
-
 def _sla_records(out, results):
     import pandas as pd
 
@@ -209,7 +200,7 @@ def test_a_table_fits_sla2p_once_and_sla_gets_the_scores_of_its_own_fit(flow):
     assert sorted((c.method, c.seed) for c in sub.shared) == [("sla", 0), ("sla", 1)]
     assert (out["cells"], out["run"], out["fitted"], out["shared"], out["failed"]) == (4, 4, 2, 2, 0)
     shared = _sla_records(out, flow.results())
-    children = _children(flow.uri, out["parent_run_id"])
+    children = cell_runs(flow.uri, out["parent_run_id"])
     for seed, rec in shared.items():
         src = children[f"sla2p/adbench_wbc/all/intrinsic/s{seed}"]
         assert rec.shares_fit_of == src.data.tags["sla2p.cell_key"] and rec.fit_seconds is None
@@ -232,7 +223,7 @@ def test_a_table_fits_sla2p_once_and_sla_gets_the_scores_of_its_own_fit(flow):
     out2, sub2 = flow()
     assert sub2.fitted == [] and (out2["cached"], out2["run"], out2["fitted"], out2["shared"]) == (4, 0, 0, 0)
     assert out2["parent_run_id"] == out["parent_run_id"]
-    assert set(_children(flow.uri, out["parent_run_id"])) == set(children)
+    assert set(cell_runs(flow.uri, out["parent_run_id"])) == set(children)
 
 
 def test_with_its_source_cached_a_sharing_cell_is_fitted_on_its_own(flow):
@@ -259,7 +250,7 @@ def test_a_failed_source_fails_its_sharing_cell_and_a_rerun_fits_both(flow, monk
     out, sub = flow(text)
     assert [c.method for c in sub.fitted] == ["sla2p"] and (out["failed"], out["shared"]) == (2, 1)
     src = "sla2p/adbench_wbc/all/intrinsic/s0"
-    r = _children(flow.uri, out["parent_run_id"])["sla/adbench_wbc/all/intrinsic/s0"]
+    r = cell_runs(flow.uri, out["parent_run_id"])["sla/adbench_wbc/all/intrinsic/s0"]
     assert r.info.status == "FAILED" and r.data.tags["sla2p.shares_fit_of"] == src
     assert r.data.tags["error"] == f"shares the fit of {src}, which failed: RuntimeError: boom"
     assert load_failure(flow.results(), r.data.tags["sla2p.cell_key"]).error == r.data.tags["error"]

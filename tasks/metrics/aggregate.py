@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from ..cells import DEFAULT_ROW_ORDER, CellRecord, canonical
+from ..cells import DEFAULT_ROW_ORDER, CellRecord, canonical, same_value
 
 METRICS = ("auroc", "aupr", "ap")
 
@@ -167,7 +167,8 @@ def ablation_effects(curves: pd.DataFrame, base: dict) -> pd.DataFrame:
     rows = []
     single = curves[curves.parameter.isin(list(base))]
     for (param, metric), g in single.groupby(["parameter", "metric"], sort=False):
-        is_base = g.value.map(lambda v: _same_value(v, base[param]))
+        # a column of ints and floats reads back as floats: the base 16 is the curve's 16.0
+        is_base = g.value.map(lambda v: same_value(v, base[param]))
         at_base = g[is_base].set_index("dataset")["mean"]
         for r in g[~is_base].itertuples():
             if r.dataset in at_base.index and pd.notna(r.mean) and pd.notna(at_base[r.dataset]):
@@ -175,15 +176,6 @@ def ablation_effects(curves: pd.DataFrame, base: dict) -> pd.DataFrame:
                              "mean": r.mean, "base_mean": at_base[r.dataset],
                              "delta": r.mean - at_base[r.dataset], "n_seeds": r.n_seeds})
     return pd.DataFrame(rows, columns=cols)
-
-
-def _same_value(a, b) -> bool:
-    """Grid values compare as numbers when both are (a column of ints and floats reads back as
-    floats: 16 == 16.0), else as their canonical JSON."""
-    def number(v):
-        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-
-    return float(a) == float(b) if number(a) and number(b) else canonical(a) == canonical(b)
 
 
 def effects_summary(effects: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..cells import DEFAULT_ROW_ORDER
+from ..cells import DEFAULT_ROW_ORDER, value_text
 from ..datasets.halves import halves
 from ..metrics import ablation_base, ablation_curves, ablation_effects, cells_frame, effects_summary
 from ..track.ui import cells_view_key, is_tracking_server, run_url, runs_url, ui_base
@@ -282,18 +282,18 @@ def _effects(curves, base: dict, out: Path, files: dict) -> list[str]:
     effects.to_csv(out / "effects.csv", index=False)
     files["effects.csv"] = out / "effects.csv"
     summary = effects_summary(effects)
-    base_text = ", ".join(f"{k}={_value(v)}" for k, v in base.items())
+    base_text = ", ".join(f"{k}={value_text(v)}" for k, v in base.items())
     body = ["## Each change against the base", "",
             f"Base: {base_text}. Each row changes one parameter; a dataset counts where both sides finished; "
             "delta = the change's mean over seeds minus the base's.", "",
             "| change | metric | better | worse | datasets | mean delta | median delta | worst delta (dataset) |",
             "|---|---|---|---|---|---|---|---|"]
     for r in summary.itertuples():
-        body.append(f"| {r.parameter}={_value(r.value)} | {r.metric} | {r.better} | {r.worse} | {r.n_datasets} | "
+        body.append(f"| {r.parameter}={value_text(r.value)} | {r.metric} | {r.better} | {r.worse} | {r.n_datasets} | "
                     f"{r.mean_delta:+.3f} | {r.median_delta:+.3f} | {r.worst_delta:+.3f} ({r.worst_dataset}) |")
     auroc = effects[effects.metric == "auroc"]
     if not auroc.empty:
-        change = auroc.parameter + "=" + auroc.value.map(_value)
+        change = auroc.parameter + "=" + auroc.value.map(value_text)
         wide = auroc.assign(change=change).pivot_table(index="dataset", columns="change", values="delta",
                                                        sort=False)
         base_col = auroc.drop_duplicates("dataset").set_index("dataset")["base_mean"]
@@ -303,7 +303,3 @@ def _effects(curves, base: dict, out: Path, files: dict) -> list[str]:
             cells = " | ".join("" if pd.isna(v) else f"{v:+.3f}" for v in r)
             body.append(f"| {ds} | {base_col[ds]:.3f} | {cells} |")
     return body + [""]
-
-
-def _value(v) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
