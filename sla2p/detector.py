@@ -33,12 +33,13 @@ import scipy.sparse as sp
 import torch
 
 from .network import ProjectionClassifier, fold_eval
-from .scoring import AGGREGATES, fast_matmul, normality_scores, official_steps, rows_per_block
+from .scoring import (AGGREGATES, fast_matmul, normality_score_sets, normality_scores, official_steps,
+                      rows_per_block)
 from .settings import PAPER_SCORING_BATCH
 from .torch_base import TorchDetector
 from .training import train_classifier
-from .validation import (check_choice, check_float, check_positive_int, column_ranges, column_statistics,
-                         normalize_rows, standardize_columns)
+from .validation import (check_choice, check_fitted, check_float, check_positive_int, column_ranges,
+                         column_statistics, normalize_rows, standardize_columns)
 
 _COMPAT = ("none", "official")
 _NORMALIZE = ("l2", "none", "zscore", "zscore_l2", "minmax_l2")
@@ -106,6 +107,14 @@ class SLA2P(TorchDetector):
         ``"official"`` reproduces the authors' batch-mean step (each row moves by
         eps_paper / len(its batch of 128 consecutive rows)), so scores depend on the row order.
         For the reports' order audit only.
+    extra_epsilons : sequence of float, default ()
+        Further per-sample steps at which ``fit`` also scores the training rows, in the same
+        scoring pass (``extra_scores_``). Training, the forward pass and the input gradient do
+        not depend on the step, so each costs one more classifier pass per (sample, projection)
+        pair (a third of the scoring) instead of a fit. Row i of ``extra_scores_`` equals, bit
+        for bit on CPU, the ``decision_scores_`` of the same fit with ``epsilon=extra_epsilons[i]``:
+        an epsilon sweep, or a variant that differs only in the step (``sla2p_bigstep``), shares
+        one fit. ``decision_function`` scores at ``epsilon`` only.
     device : str, default "auto"
         "auto" = CUDA when available, else CPU.
     random_state : int or None
@@ -145,13 +154,16 @@ class SLA2P(TorchDetector):
         trains the same classifier, since training does not involve ``epsilon``. With
         ``epsilon == 0`` they equal ``decision_scores_``. Set by ``fit`` only:
         ``decision_function`` computes nothing extra.
+    extra_scores_ : numpy.ndarray of shape (len(extra_epsilons), n_samples), float64
+        The training rows' scores at each of ``extra_epsilons`` (see there), from the same
+        scoring pass; :meth:`scores_at_epsilon` looks one up by its step.
     """
 
     def __init__(self, n_projections=256, proj_dim=256, epsilon=1000 / PAPER_SCORING_BATCH,
                  acc_threshold=0.6, min_steps=0, max_epochs=20, batch_size=128, lr=1e-3,
                  adam_eps=1e-7, weight_decay=5e-4, normalize="l2", aggregate="mean",
-                 score_batch_size="auto", compat="none", device="auto", random_state=None,
-                 contamination=0.1):
+                 score_batch_size="auto", compat="none", extra_epsilons=(), device="auto",
+                 random_state=None, contamination=0.1):
         super().__init__(contamination=contamination)
         self.n_projections = n_projections
         self.proj_dim = proj_dim
@@ -167,6 +179,7 @@ class SLA2P(TorchDetector):
         self.aggregate = aggregate
         self.score_batch_size = score_batch_size
         self.compat = compat
+        self.extra_epsilons = extra_epsilons
         self.device = device
         self.random_state = random_state
 
@@ -186,6 +199,7 @@ class SLA2P(TorchDetector):
         if self.score_batch_size != "auto":
             check_positive_int("score_batch_size", self.score_batch_size)
         check_choice("compat", self.compat, _COMPAT)
+        self._extra_epsilons()
 
     def fit(self, X, y=None):
         """Draw the projections, train the classifier on X, and score X (transductive)."""
@@ -215,11 +229,37 @@ class SLA2P(TorchDetector):
         self.history_ = {**history.as_dict(), "train_seconds": time.perf_counter() - t0}
         self._folded = fold_eval(net)
         self._W_device = W
-        # One scoring pass gives both scores: SLA's (no perturbation) are the logits of the
-        # perturbation's first forward pass, so a table's SLA cell can share this fit.
-        self.decision_scores_, self.unperturbed_scores_ = self._score(Xt, unperturbed=True)
+        # One scoring pass gives every score: SLA's (no perturbation) are the logits of the
+        # perturbation's first forward pass, and each extra step is one more forward pass from
+        # the same gradient, so a table's SLA and sla2p_bigstep cells can share this fit.
+        n, extras = Xt.shape[0], self._extra_epsilons()
+        with fast_matmul(self.device_):
+            sets = normality_score_sets(self._folded, Xt, self._W_device,
+                                        [self._steps(n), None] + [self._steps(n, e) for e in extras],
+                                        self._block(), aggregate=self.aggregate)
+        sets = [(-t).double().cpu().numpy() for t in sets]
+        self.decision_scores_, self.unperturbed_scores_ = sets[0], sets[1]
+        self.extra_scores_ = np.stack(sets[2:]) if extras else np.empty((0, n))
         self._process_decision_scores()
         return self
+
+    def scores_at_epsilon(self, epsilon) -> np.ndarray:
+        """The training rows' scores at the per-sample step ``epsilon``, from this fit:
+        ``decision_scores_`` at ``epsilon``, ``unperturbed_scores_`` at 0, a row of
+        ``extra_scores_`` at one of ``extra_epsilons``. Any other step raises ValueError
+        naming those this fit computed."""
+        check_fitted(self, "decision_scores_")
+        eps = check_float("epsilon", epsilon, 0.0, float("inf"))
+        if eps == float(self.epsilon):
+            return self.decision_scores_
+        if eps == 0.0 and self.compat == "none":
+            return self.unperturbed_scores_
+        extras = self._extra_epsilons()
+        if eps in extras:
+            return self.extra_scores_[extras.index(eps)]
+        known = [float(self.epsilon)] + ([0.0] if self.compat == "none" else []) + list(extras)
+        raise ValueError(f"this fit did not score at epsilon={eps!r}; it scored at {sorted(set(known))} "
+                         f"(pass extra_epsilons=({eps!r},) to fit to add it)")
 
     # -- internals ---------------------------------------------------------------------------
     def _input_transform(self, Xt: torch.Tensor) -> torch.Tensor:
@@ -236,8 +276,15 @@ class SLA2P(TorchDetector):
             return int(self.score_batch_size)
         return rows_per_block(int(self.n_projections), int(self.proj_dim), self.device_)
 
-    def _steps(self, n: int) -> torch.Tensor | None:
-        eps = float(self.epsilon)
+    def _extra_epsilons(self) -> list[float]:
+        """``extra_epsilons`` validated, as floats in their order."""
+        extras = self.extra_epsilons
+        if isinstance(extras, (str, bytes)) or not hasattr(extras, "__iter__"):
+            raise ValueError(f"extra_epsilons must be a sequence of steps >= 0 (e.g. (78.125,)), got {extras!r}")
+        return [check_float("extra_epsilons", e, 0.0, float("inf")) for e in extras]
+
+    def _steps(self, n: int, epsilon: float | None = None) -> torch.Tensor | None:
+        eps = float(self.epsilon if epsilon is None else epsilon)
         if eps == 0.0:
             return None
         if self.compat == "official":
@@ -246,15 +293,12 @@ class SLA2P(TorchDetector):
             steps = torch.full((n,), eps, dtype=torch.float32)
         return steps.to(self.device_)
 
-    def _score(self, Xt: torch.Tensor, unperturbed: bool = False):
-        """Scores of the rows of ``Xt``; with ``unperturbed``, the pair (scores, scores without
-        perturbation), the latter from the same pass (a copy when epsilon is 0)."""
+    def _score(self, Xt: torch.Tensor) -> np.ndarray:
+        """Scores of the rows of ``Xt`` at ``epsilon`` (``decision_function``: nothing extra)."""
         with fast_matmul(self.device_):
             out = normality_scores(self._folded, Xt, self._W_device, self._steps(Xt.shape[0]),
-                                   self._block(), aggregate=self.aggregate, unperturbed=unperturbed)
-        if not unperturbed:
-            return (-out).double().cpu().numpy()
-        return tuple((-t).double().cpu().numpy() for t in out)
+                                   self._block(), aggregate=self.aggregate)
+        return (-out).double().cpu().numpy()
 
     def __getstate__(self):
         # Derived tensors are rebuilt on load; keeps pickles small and device-free.
@@ -266,7 +310,7 @@ class SLA2P(TorchDetector):
     def __setstate__(self, state):
         # Pickles from before min_steps/aggregate/zscore load with the behaviour they had.
         state = {"min_steps": 0, "aggregate": "mean", "column_mean_": None, "column_scale_": None,
-                 "column_min_": None, "column_range_": None, **state}
+                 "column_min_": None, "column_range_": None, "extra_epsilons": (), **state}
         self.__dict__.update(state)
         if "classifier_" in state:
             self._folded = fold_eval(self.classifier_)

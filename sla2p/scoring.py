@@ -29,19 +29,20 @@ def perturb(f: FoldedMLP, z: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
     do not interact, so each row gets the gradient of its own loss, whatever else is in the
     block. It raises the loss of the predicted label, so it lowers that label's softmax.
     """
-    return perturb_with_logits(f, z, step)[0]
+    grad, _ = input_gradient(f, z)
+    return z.detach() + step.unsqueeze(1) * grad
 
 
-def perturb_with_logits(f: FoldedMLP, z: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(:func:`perturb`'s z', the logits f(z) of its forward pass, detached): the unperturbed
-    logits come free with the step (SLA's normality from SLA2P's scoring pass)."""
+def input_gradient(f: FoldedMLP, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(grad_z CE(f(z), predicted label) per row, the logits f(z) of its forward pass, detached):
+    what every step size shares; the unperturbed logits come free with it (SLA's normality)."""
     with torch.enable_grad():
         zg = z.detach().requires_grad_(True)
         logits = f(zg)
         predicted = logits.detach().argmax(dim=1)
         loss = F.cross_entropy(logits, predicted, reduction="sum")
         (grad,) = torch.autograd.grad(loss, zg)
-    return z.detach() + step.unsqueeze(1) * grad, logits.detach()
+    return grad, logits.detach()
 
 
 def logits_normality(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -53,23 +54,39 @@ def logits_normality(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
         return -((p * p).sum(dim=1) - 2.0 * p_true + 1.0)
 
 
-def pair_normality(f: FoldedMLP, z: torch.Tensor, labels: torch.Tensor, step: torch.Tensor | None,
-                   unperturbed: bool = False):
-    """Per-row normality s = -||softmax(f(z')) - onehot(label)||^2 (z' = z when ``step`` is None).
+def pair_normalities(f: FoldedMLP, z: torch.Tensor, labels: torch.Tensor, steps) -> list[torch.Tensor]:
+    """Per-row normality s = -||softmax(f(z')) - onehot(label)||^2 at each of ``steps``.
 
-    ``z``: (N, m) transformed copies; ``labels``: (N,) their projection index k; ``step``: (N,)
-    per-row step, or ``None`` for no perturbation (SLA). With ``unperturbed``: the pair (s, s
-    without perturbation), the latter from the logits of the step's own forward pass (the same
-    tensor when ``step`` is None).
+    ``z``: (N, m) transformed copies; ``labels``: (N,) their projection index k; ``steps``: a
+    sequence of (N,) per-row steps, ``None`` meaning no perturbation (z' = z). The forward pass
+    and the input gradient do not depend on the step, so they are computed once: each further
+    step costs one forward pass, and ``None`` costs nothing (the logits of the gradient's own
+    forward pass). Each entry equals what a fit scoring at that step alone computes, bit for bit.
     """
-    if step is None:
+    steps = list(steps)
+    if all(st is None for st in steps):
         with torch.no_grad():
             s = logits_normality(f(z), labels)
-        return (s, s) if unperturbed else s
-    zp, logits = perturb_with_logits(f, z, step)
-    with torch.no_grad():
-        s = logits_normality(f(zp), labels)
-    return (s, logits_normality(logits, labels)) if unperturbed else s
+        return [s] * len(steps)
+    grad, logits = input_gradient(f, z)
+    out, s0 = [], None
+    for st in steps:
+        if st is None:
+            s0 = logits_normality(logits, labels) if s0 is None else s0
+            out.append(s0)
+        else:
+            with torch.no_grad():
+                out.append(logits_normality(f(z.detach() + st.unsqueeze(1) * grad), labels))
+    return out
+
+
+def pair_normality(f: FoldedMLP, z: torch.Tensor, labels: torch.Tensor, step: torch.Tensor | None,
+                   unperturbed: bool = False):
+    """:func:`pair_normalities` at one ``step`` (``None``: SLA); with ``unperturbed``, the pair
+    (s, s without perturbation)."""
+    if unperturbed:
+        return tuple(pair_normalities(f, z, labels, (step, None)))
+    return pair_normalities(f, z, labels, (step,))[0]
 
 
 def rows_per_block(n_projections: int, proj_dim: int, device: torch.device, budget_bytes: int | None = None) -> int:
@@ -155,25 +172,34 @@ def aggregate_projections(s: torch.Tensor, how: str) -> torch.Tensor:
 def normality_scores(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, steps: torch.Tensor | None,
                      block: int, aggregate: str = "mean", unperturbed: bool = False):
     """Mean (or median, ``aggregate``) over the K projections of the per-pair normality, for
-    every row of ``X``.
+    every row of ``X``, at per-sample ``steps`` ((n,), or ``None`` for no perturbation). With
+    ``unperturbed``: the pair (those scores, the same without perturbation), from the same pass
+    (:func:`normality_score_sets`)."""
+    sets = normality_score_sets(f, X, W, (steps, None) if unperturbed else (steps,), block, aggregate)
+    return tuple(sets) if unperturbed else sets[0]
+
+
+def normality_score_sets(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, step_sets, block: int,
+                         aggregate: str = "mean") -> list[torch.Tensor]:
+    """:func:`normality_scores` at several step sizes in one scoring pass: one (n,) tensor of
+    aggregated normalities per entry of ``step_sets`` ((n,) per-sample steps, or ``None``).
 
     ``X``: (n, d) normalised inputs on the model's device; ``W``: (K, d, m) projections;
-    ``steps``: (n,) per-sample step or ``None``; ``block``: samples per block (speed only);
-    ``aggregate``: ``"mean"`` or ``"median"`` (:func:`aggregate_projections`). With
-    ``unperturbed``: the pair (those scores, the same without perturbation), the latter from the
-    logits of the perturbation's first forward pass (:func:`pair_normality`): no extra pass.
-    Mostly-zero rows (TF-IDF, :meth:`SparseRows.worth_it`) are projected from their nonzeros: a
-    chunk of rows as CSR times each W_k (on 20 Newsgroups the dense product would be half of the
-    scoring FLOPs, on Reuters two thirds). Each row's copies are computed from that row alone,
-    whatever chunk or block it is in.
+    ``block``: samples per block (speed only); ``aggregate``: ``"mean"`` or ``"median"``
+    (:func:`aggregate_projections`). The copies, the forward pass and the input gradient are
+    computed once per block for all entries (:func:`pair_normalities`); an extra step costs one
+    forward pass, ``None`` nothing. Mostly-zero rows (TF-IDF, :meth:`SparseRows.worth_it`) are
+    projected from their nonzeros: a chunk of rows as CSR times each W_k (on 20 Newsgroups the
+    dense product would be half of the scoring FLOPs, on Reuters two thirds). Each row's copies are
+    computed from that row alone, whatever chunk or block it is in.
     """
+    step_sets = list(step_sets)
     n, d = X.shape
     K, _, m = W.shape
     sparse = X.device.type == "cpu" and SparseRows.worth_it(X)
     # Sparse: rows projected per chunk (K x chunk x m floats, about 64 MB), scored per block.
     chunk = max(block, (64 << 20) // (4 * K * m)) if sparse else block
-    out = torch.empty(n, dtype=torch.float32, device=X.device)
-    out0 = torch.empty(n, dtype=torch.float32, device=X.device) if unperturbed and steps is not None else out
+    outs = [torch.empty(n, dtype=torch.float32, device=X.device) for _ in step_sets]
     for c0 in range(0, n, chunk):
         if sparse:
             with warnings.catch_warnings():  # "sparse CSR support is in beta": the product is plain
@@ -188,15 +214,10 @@ def normality_scores(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, steps: torc
                 z = Z[:, start - c0:start - c0 + nb].reshape(K * nb, m)
             else:
                 z = torch.matmul(X[start:start + nb].unsqueeze(0), W).view(K * nb, m)  # one batched GEMM
-            step = None if steps is None else steps[start:start + nb].repeat(K)
-            if out0 is out:
-                s = pair_normality(f, z, labels, step)
-            else:
-                s, s0 = pair_normality(f, z, labels, step, unperturbed=True)
-                out0[start:start + nb] = aggregate_projections(s0.view(K, nb), aggregate)
-                del s0
-            out[start:start + nb] = aggregate_projections(s.view(K, nb), aggregate)
+            block_steps = [None if st is None else st[start:start + nb].repeat(K) for st in step_sets]
+            for out, s in zip(outs, pair_normalities(f, z, labels, block_steps)):
+                out[start:start + nb] = aggregate_projections(s.view(K, nb), aggregate)
             del z, s
         Z = None
     release_memory(X.device)
-    return (out, out0) if unperturbed else out
+    return outs

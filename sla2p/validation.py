@@ -82,6 +82,16 @@ def check_choice(name: str, value, choices: tuple) -> str:
     return value
 
 
+def _row_chunks(X, chunk_rows: int | None):
+    """``X`` in blocks of ``chunk_rows`` consecutive rows (default: about 4M values, 32 MB in
+    float64), so column passes never copy the whole matrix."""
+    n, d = X.shape
+    if chunk_rows is None:
+        chunk_rows = max(1, (1 << 22) // max(d, 1))
+    for s in range(0, n, chunk_rows):
+        yield X[s:s + chunk_rows]
+
+
 def column_statistics(X: np.ndarray, *, centre: bool = True,
                       chunk_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-column mean and standard deviation of ``X`` (float32 results, float64 sums), for a
@@ -94,15 +104,13 @@ def column_statistics(X: np.ndarray, *, centre: bool = True,
     column gives exactly std 0 (its float64 partial sums are exact).
     """
     n, d = X.shape
-    if chunk_rows is None:
-        chunk_rows = max(1, (1 << 22) // max(d, 1))
     total = np.zeros(d, dtype=np.float64)
-    for s in range(0, n, chunk_rows):
-        total += X[s:s + chunk_rows].sum(0, dtype=np.float64)
+    for block in _row_chunks(X, chunk_rows):
+        total += block.sum(0, dtype=np.float64)
     mean = total / n
     sq = np.zeros(d, dtype=np.float64)
-    for s in range(0, n, chunk_rows):
-        dev = X[s:s + chunk_rows].astype(np.float64) - mean
+    for block in _row_chunks(X, chunk_rows):
+        dev = block.astype(np.float64) - mean
         sq += np.einsum("ij,ij->j", dev, dev)
     scale = np.sqrt(sq / n).astype(np.float32)
     # A constant column (or one whose spread underflows float32) is left unscaled, not divided by 0.
@@ -118,13 +126,11 @@ def column_ranges(X, *, centre: bool = True, chunk_rows: int | None = None) -> t
     ``centre=False`` (scipy sparse rows) returns a zero minimum and the largest absolute value
     as the range (scikit-learn's ``MaxAbsScaler``): subtracting a minimum would make mostly-zero
     rows dense. A constant column gets range 1. Reads ``chunk_rows`` rows at a time."""
-    n, d = X.shape
-    if chunk_rows is None:
-        chunk_rows = max(1, (1 << 22) // max(d, 1))
+    d = X.shape[1]
     lo = np.full(d, np.inf, dtype=np.float64)
     hi = np.full(d, -np.inf, dtype=np.float64)
-    for s in range(0, n, chunk_rows):
-        block = np.asarray(X[s:s + chunk_rows], dtype=np.float64)
+    for block in _row_chunks(X, chunk_rows):
+        block = np.asarray(block, dtype=np.float64)
         lo = np.minimum(lo, block.min(0))
         hi = np.maximum(hi, block.max(0))
     if centre:

@@ -337,13 +337,19 @@ def _split_of(cell: Cell) -> tuple:
     return (cell.dataset, cell.normal_class, cell.ratio, cell.seed, cell.extractor, cell.device, cell.row_order)
 
 
-def _built(cell: Cell):
-    """The cell's detector as the cell runner builds it (unfitted), or None for parameters it refuses."""
+def build_detector(cell: Cell):
+    """The cell's detector, unfitted, as the cell runner builds it (``make_detector`` with the
+    cell's seed, device and parameters)."""
     from baselines import make_detector
 
+    return make_detector(cell.detector_name, random_state=cell.seed,
+                         device=None if cell.device == "auto" else cell.device, **cell.param_dict)
+
+
+def _built(cell: Cell):
+    """:func:`build_detector`, or None for parameters it refuses."""
     try:
-        return make_detector(cell.detector_name, random_state=cell.seed,
-                             device=None if cell.device == "auto" else cell.device, **cell.param_dict)
+        return build_detector(cell)
     except (TypeError, ValueError):  # the cell fails on its own when it runs
         return None
 

@@ -25,7 +25,9 @@ Where the figures come from:
   ``seed_invariant`` detector (:func:`tasks.cells.reuse_plan`, the flow's own rule), cost one
   fit; ``reused`` counts the cells that reuse it.
 * Shared fits: a cell whose scores come from another method's fit (:func:`tasks.cells.shared_fit_plan`,
-  the flow's own rule: SLA's from SLA2P's at equal parameters) costs 0; ``shared`` counts them and
+  the flow's own rule: SLA's and sla2p_bigstep's from SLA2P's at equal parameters) costs what it
+  adds to that fit, the registry's ``shared_cost`` times the source cell's cost (SLA 0,
+  sla2p_bigstep a third: one more classifier pass of the three); ``shared`` counts them and
   ``shared_pairs`` names the methods ("SLA from SLA2P"). (The flow fits such a cell on its own when
   its source is cached and it is not: the estimate is for nothing cached.)
 * A detector registered with a ``preset`` costs what its class costs at the preset's values
@@ -360,11 +362,8 @@ def estimate(job, costs: dict | None = None, rate_gflops: float | None = None, s
     distinct = _distinct(job.cells)  # each distinct cell runs once
     reused = set(reuse_plan(distinct, lambda c: rows_total(c.dataset)))  # ... and some reuse a fit
     shared = shared_fit_plan(distinct, derived=reused)  # ... or take their scores from another method's
-    for i, c in enumerate(distinct):
-        if i in shared:
-            by_method[c.method] += 0.0  # listed, at no cost: its scores come with another method's fit
-        if i in reused or i in shared:
-            continue
+
+    def cost(c) -> float:
         n = rows[(c.dataset, c.normal_class, c.ratio)]
         d = dims[(c.dataset, c.extractor)]
         det = c.detector_name  # a labelled variant costs what its detector costs
@@ -386,10 +385,18 @@ def estimate(job, costs: dict | None = None, rate_gflops: float | None = None, s
                 if (m or {}).get("status") == "timeout":
                     lower.add(f"{det}/{c.dataset}")
                 memo[key] = baseline_seconds(det, n, d, m) * _speed(costs, core, same_cpu)
-        by_method[c.method] += memo[key]
         info = detector_info(det)
         if info.fit_rows(n) < n:
             subsampled[c.method] = info.fit_rule()
+        return memo[key]
+
+    for i, c in enumerate(distinct):
+        if i in reused:
+            continue
+        if i in shared:  # what it adds to the fit it shares (SLA: nothing; sla2p_bigstep: one pass of three)
+            by_method[c.method] += detector_info(c.detector_name).shared_cost * cost(distinct[shared[i]])
+        else:
+            by_method[c.method] += cost(c)
     embed, emb = 0.0, costs.get("embedding") or {}
     images_per_s = float(emb.get("images_per_s") or DEFAULT_IMAGES_PER_S)
     for ds in dict.fromkeys(c.dataset for c in job.cells):

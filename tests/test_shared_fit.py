@@ -63,7 +63,8 @@ def test_with_epsilon_zero_they_are_the_decision_scores_and_pickles_keep_them(mo
 
     seen = []
     real = detmod.normality_scores
-    monkeypatch.setattr(detmod, "normality_scores", lambda *a, **k: seen.append(k["unperturbed"]) or real(*a, **k))
+    monkeypatch.setattr(detmod, "normality_scores", lambda *a, **k: seen.append(k.get("unperturbed", False))
+                        or real(*a, **k))
     out = fitted.decision_function(_DENSE[:10])
     assert seen == [False] and out.shape == (10,)
 
@@ -116,8 +117,21 @@ def test_the_registry_validates_the_declaration():
         register("x_share", SLA, description="t", shares_fit_of="sla", shared_attribute="a_")
     with pytest.raises(ValueError, match="need shares_fit_of"):
         register("x_share", SLA, description="t", shared_attribute="a_")
-    with pytest.raises(ValueError, match="shared_attribute must name a fitted attribute"):
+    with pytest.raises(ValueError, match="give exactly one of shared_attribute .* and shared_scores"):
         register("x_share", SLA, description="t", shares_fit_of="sla2p")
+    with pytest.raises(ValueError, match="give exactly one of shared_attribute .* and shared_scores"):
+        register("x_share", SLA, description="t", shares_fit_of="sla2p", shared_attribute="a_",
+                 shared_scores=lambda src, own: src.a_)
+    with pytest.raises(ValueError, match="shared_attribute must name a fitted attribute"):
+        register("x_share", SLA, description="t", shares_fit_of="sla2p", shared_attribute="a")
+    with pytest.raises(ValueError, match="shared_setup must be a function"):
+        register("x_share", SLA, description="t", shares_fit_of="sla2p", shared_attribute="a_", shared_setup="f")
+    for bad in (-0.1, 1.5, True, "1/3"):
+        with pytest.raises(ValueError, match="shared_cost must be a fraction"):
+            register("x_share", SLA, description="t", shares_fit_of="sla2p", shared_attribute="a_",
+                     shared_cost=bad)
+    with pytest.raises(ValueError, match="need shares_fit_of"):
+        register("x_share", SLA, description="t", shared_cost=0.5)
     with pytest.raises(ValueError, match="names no parameter"):
         register("x_share", SLA, description="t", shares_fit_of="sla2p", shared_attribute="a_",
                  shared_ignores=("eps",))
@@ -259,6 +273,35 @@ def test_a_failed_source_fails_its_sharing_cell_and_a_rerun_fits_both(flow, monk
     out2, sub2 = flow(text)
     assert [c.method for c in sub2.fitted] == ["sla2p"] and [c.method for c in sub2.shared] == ["sla"]
     assert (out2["failed"], out2["run"], out2["shared"]) == (0, 2, 1)
+
+
+BIGSTEP = {"sla2p_bigstep": {"params": {"n_projections": 8, "proj_dim": 8, "acc_threshold": 0.6, "max_epochs": 2}}}
+
+
+def _with(text, seeds, methods):
+    import yaml
+
+    doc = yaml.safe_load(text)
+    doc["seeds"], doc["methods"] = seeds, methods(doc["methods"])
+    return yaml.safe_dump(doc)
+
+
+def test_sla2p_bigstep_rides_on_the_same_fit_with_the_scores_of_its_own(flow):
+    three = _with(TABLE, [0], lambda m: {**m, **BIGSTEP})
+    out, sub = flow(three)
+    assert [c.method for c in sub.fitted] == ["sla2p"]
+    assert sorted(c.method for c in sub.shared) == ["sla", "sla2p_bigstep"]
+    assert (out["cells"], out["fitted"], out["shared"], out["failed"]) == (3, 1, 2, 0)
+    import pandas as pd
+
+    cells = pd.read_csv(f"{out['tables_dir']}/cells.csv").set_index("method")
+    big = load_record(flow.results(), cells.loc["sla2p_bigstep", "key"])
+    assert big.shares_fit_of == cells.loc["sla2p", "key"] and big.fit_seconds is None
+    # alone, elsewhere: its own fit gives the same key, scores and metrics
+    solo, solo_sub = flow(_with(TABLE, [0], lambda m: BIGSTEP), where="b")
+    assert [c.method for c in solo_sub.fitted] == ["sla2p_bigstep"] and solo["shared"] == 0
+    alone = load_record(flow.results("b"), big.key)
+    assert alone.shares_fit_of is None and alone.scores_sha256 == big.scores_sha256 and alone.metrics == big.metrics
 
 
 # -- the dry run -----------------------------------------------------------------------------------

@@ -7,11 +7,13 @@ and scores every row (a fitted row keeps its fitted score, as PyOD's ``decision_
 it, e.g. kNN's distance without the row itself). The record's ``history`` keeps ``fit_rows``.
 
 Shared fits (``tasks.cells.shared_fit_plan``): ``fit_and_score(work, results_dir, shared)`` also
-gives each cell of ``shared`` (SLA's, when ``work`` is SLA2P's at equal parameters) its record and
-scores from the fitted detector's ``shared_attribute`` (the registry's), with no fit of its own:
+gives each cell of ``shared`` (SLA's and sla2p_bigstep's, when ``work`` is SLA2P's at equal
+parameters) its record and scores from the fitted detector (the registry's ``shared_attribute``,
+or its ``shared_setup`` before the fit and ``shared_scores`` after), with no fit of its own:
 its own files and metrics, ``fit_seconds`` None (the time counts once, on the fit), the fit's
 history, ``shares_fit_of`` = the fitted cell's key. When the fit fails, each gets a failed
-record saying so.
+record saying so; a cell that cannot share (the pairing rule says no, or its set-up raises) gets
+its own failed record and the fit goes on.
 
 A cell that raises keeps a failed record with its error next to the results and raises
 :class:`CellFailed`, so Prefect never caches it and the flow shows it as failed and goes on.
@@ -29,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from baselines import detector_info, make_detector
+from baselines import detector_info
 
-from ..cells import CellRecord, KeyedCell, shares_fit
+from ..cells import CellRecord, KeyedCell, build_detector, shares_fit
 from ..datasets import authors_order, make_split, take_rows
 from ..embed import features_for
 from ..metrics import evaluate
@@ -57,6 +59,7 @@ def fit_and_score(work: KeyedCell, results_dir: str, shared: tuple[KeyedCell, ..
     one has its failure file)."""
     _apply_thread_setting()
     cell = work.cell
+    riders = None  # the cells of ``shared`` that ride on this fit, once asked
     try:
         feats = features_for(cell.dataset, cell.extractor)
         if feats.key != work.data_key:
@@ -66,8 +69,8 @@ def fit_and_score(work: KeyedCell, results_dir: str, shared: tuple[KeyedCell, ..
         if cell.row_order == "inliers_first":
             split = authors_order(split)
         X = cell_rows(cell.detector_name, feats.X, split.indices)
-        det = make_detector(cell.detector_name, random_state=cell.seed,
-                            device=None if cell.device == "auto" else cell.device, **cell.param_dict)
+        det = build_detector(cell)
+        riders = _ask_shared(shared, work, det, Path(results_dir))
         uses_gpu = getattr(det, "device", None) in ("cuda", "auto") and _cuda_available()
         with _GPU_LOCK if uses_gpu else nullcontext():
             started, t0 = time.time(), time.perf_counter()  # wall clock for MLflow's start/end times
@@ -84,32 +87,54 @@ def fit_and_score(work: KeyedCell, results_dir: str, shared: tuple[KeyedCell, ..
         # so the flow marks the task Failed (a rerun tries it again, and the cells sharing it).
         record = CellRecord.failure(work, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8))
         save_failure(Path(results_dir), record)
-        for s in shared:
+        # Those refused before the fit already have their own failed record.
+        for s in shared if riders is None else [s for s, _ in riders]:
             save_failure(Path(results_dir), CellRecord.shared_failure(s, work, record.error))
         raise CellFailed(record.error) from exc
-    for s in shared:  # after the fit's own record is safe: a sharing cell's error is its own
-        _save_shared(s, work, det, split, record, Path(results_dir))
+    for s, own in riders:  # after the fit's own record is safe: a sharing cell's error is its own
+        _save_shared(s, own, work, det, split, record, Path(results_dir))
     return record
 
 
-def _save_shared(s: KeyedCell, work: KeyedCell, det, split, fitted: CellRecord, results_dir: Path) -> None:
-    """Evaluate and store the cell ``s`` from the fitted detector of ``work``; a failure is saved
-    as ``s``'s failed record (the flow reads either)."""
+def _ask_shared(shared: tuple[KeyedCell, ...], work: KeyedCell, det, results_dir: Path) -> list:
+    """The (cell, its own unfitted detector) pairs of ``shared`` that ride on ``det``'s fit, each
+    source asked for its scores (the registry's ``shared_setup``). A cell the pairing rule refuses
+    (the flow's plan says it cannot happen: a caller's mistake, named) or whose set-up raises gets
+    its failed record now; the fit goes on without it."""
+    riders = []
+    for s in shared:
+        try:
+            if not shares_fit(s.cell, work.cell):
+                raise ValueError(f"{s.name} cannot share the fit of {work.name} (tasks.cells.shares_fit)")
+            own = build_detector(s.cell)
+            setup = detector_info(s.cell.detector_name).shared_setup
+            if setup is not None:
+                setup(det, own)
+            riders.append((s, own))
+        except Exception as exc:  # noqa: BLE001 - recorded as this cell's failure; the fit stands
+            _save_shared_failure(s, work, exc, results_dir)
+    return riders
+
+
+def _save_shared(s: KeyedCell, own, work: KeyedCell, det, split, fitted: CellRecord, results_dir: Path) -> None:
+    """Evaluate and store the cell ``s`` (``own``: its detector, unfitted) from the fitted detector
+    of ``work``; a failure is saved as ``s``'s failed record (the flow reads either)."""
     try:
-        if not shares_fit(s.cell, work.cell):  # the flow's plan says so; a caller's mistake is named
-            raise ValueError(f"{s.name} cannot share the fit of {work.name} (tasks.cells.shares_fit)")
-        attribute = detector_info(s.cell.detector_name).shared_attribute
-        scores = np.array(getattr(det, attribute), dtype=np.float64)
+        scores = detector_info(s.cell.detector_name).shared_scores_of(det, own)
         if scores.shape != (len(split.indices),):
-            raise ValueError(f"{work.cell.detector_name}'s {attribute} has shape {scores.shape}, "
+            raise ValueError(f"{s.name}'s scores from the fit of {work.name} have shape {scores.shape}, "
                              f"expected ({len(split.indices)},)")
         record = CellRecord(s.key, s.cell, "ok", metrics=evaluate(split.labels, scores), fit_seconds=None,
                             n_rows=fitted.n_rows, n_outliers=fitted.n_outliers, n_features=fitted.n_features,
                             device=fitted.device, history=dict(fitted.history or {}), shares_fit_of=work.key)
         save_result(results_dir, record, scores, split.labels, split.indices)
     except Exception as exc:  # noqa: BLE001 - recorded as this cell's failure; the fit stands
-        save_failure(results_dir, CellRecord.failure(s, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8))
-                     .replace(shares_fit_of=work.key))
+        _save_shared_failure(s, work, exc, results_dir)
+
+
+def _save_shared_failure(s: KeyedCell, work: KeyedCell, exc: Exception, results_dir: Path) -> None:
+    save_failure(results_dir, CellRecord.failure(s, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8))
+                 .replace(shares_fit_of=work.key))
 
 
 def cell_rows(detector: str, X, indices):
