@@ -12,6 +12,8 @@ from sla2p import SLA, SLA2P
 from sla2p.network import ProjectionClassifier, classifier_flops, pair_flops
 from sla2p.scoring import official_steps, perturb
 
+from bad_input import BAD_FIT_INPUTS
+
 BASE = dict(n_projections=16, proj_dim=16, max_epochs=3)
 # A small model wants a smaller step than the paper's 7.8125 (which suits m = 256).
 SMALL = {**BASE, "epsilon": 1.0}
@@ -195,13 +197,7 @@ def test_pickle_roundtrip(fitted, data):
     np.testing.assert_allclose(again.decision_function(X[:20]), fitted.decision_scores_[:20], atol=1e-6)
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.array([[1.0, np.nan], [0.0, 1.0]]), "NaN"),
-    (np.array([[1.0, np.inf], [0.0, 1.0]]), "infinity"),
-    (np.arange(5.0), "2D"),
-    (np.ones((1, 3)), "minimum of 2"),
-    (np.array([["a", "b"], ["c", "d"]]), "non-numeric"),
-])
+@pytest.mark.parametrize("bad, message", BAD_FIT_INPUTS)
 def test_bad_input_fit(bad, message):
     with pytest.raises(ValueError, match=message):
         SLA2P(**SMALL).fit(bad)

@@ -15,6 +15,8 @@ import pytest
 from baselines import check_invariance, detector_info, list_detectors, make_detector
 from sla2p import SLA2P
 
+from bad_input import BAD_FIT_INPUTS
+
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = dict(n_projections=16, proj_dim=16)
 
@@ -75,12 +77,7 @@ def test_scores_do_not_depend_on_row_order_or_block(X):
     np.testing.assert_allclose(det.decision_scores_, ref.decision_scores_, rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.array([[1.0, np.nan], [0.0, 1.0]]), "NaN"),
-    (np.array([[1.0, np.inf], [0.0, 1.0]]), "infinity"),
-    (np.arange(5.0), "2D"),
-    (np.ones((1, 3)), "minimum of 2"),
-])
+@pytest.mark.parametrize("bad, message", BAD_FIT_INPUTS)
 def test_bad_input_is_refused_as_sla2p_refuses_it(bad, message):
     with pytest.raises(ValueError, match=message):
         make_detector(VARIANT, **SMALL).fit(bad)

@@ -67,17 +67,12 @@ def build_report(run, out_dir: str | Path, *, metrics=DEFAULT_METRICS, ratio: fl
 
 def _table(run, out: Path, files: dict, metrics, ratio, cell) -> list[str]:
     body: list[str] = []
-    comps = {}
-    for metric in metrics:
-        comp = comparison(run.cells, metric, ratio)
-        comps[metric] = comp
-        to_csv(comp, out / f"table_{metric}.csv")
+    comps = _comparisons(run.cells, metrics, ratio, out, files)
+    for metric, comp in comps.items():
         comp.to_csv(out / f"summary_{metric}.csv", index=False)
-        md = to_markdown(comp, metric, ratio)
-        (out / f"table_{metric}.md").write_text(md)
         (out / f"table_{metric}.tex").write_text(to_latex(comp, metric, ratio, label=f"tab:sla2p-{metric}"))
-        files.update({f"table_{metric}.{ext}": out / f"table_{metric}.{ext}" for ext in ("csv", "md", "tex")})
-        body += [f"## {METRIC_SHORT[metric]}", "", md]
+        files[f"table_{metric}.tex"] = out / f"table_{metric}.tex"
+        body += [f"## {METRIC_SHORT[metric]}", "", (out / f"table_{metric}.md").read_text()]
     body += _significance(comps, out, files)
     body += _halves(run, out, files, metrics, ratio)
     # contamination curves, one figure per metric (datasets with several ratios only)
@@ -95,6 +90,18 @@ def _table(run, out: Path, files: dict, metrics, ratio, cell) -> list[str]:
     body.append(audit_markdown(audit, notes))
     body += _training(run, out, files)
     return body
+
+
+def _comparisons(cells, metrics, ratio, out: Path, files: dict, prefix: str = "") -> dict:
+    """Each metric's comparison of ``cells``, written as ``table_<metric>.csv`` and ``.md`` in
+    ``out`` (listed in ``files`` under ``prefix``): the whole table's and each half's."""
+    comps = {}
+    for metric in metrics:
+        comps[metric] = comp = comparison(cells, metric, ratio)
+        to_csv(comp, out / f"table_{metric}.csv")
+        (out / f"table_{metric}.md").write_text(to_markdown(comp, metric, ratio))
+        files.update({f"{prefix}table_{metric}.{ext}": out / f"table_{metric}.{ext}" for ext in ("csv", "md")})
+    return comps
 
 
 def _training(run, out: Path, files: dict) -> list[str]:
@@ -126,14 +133,8 @@ def _halves(run, out: Path, files: dict, metrics, ratio) -> list[str]:
         cells = run.cells[run.cells.dataset.isin(members)]
         sub = out / half
         sub.mkdir(parents=True, exist_ok=True)
-        comps = {}
         body += [f"### {half.capitalize()} half ({len(members)} datasets)", "", ", ".join(members) + ".", ""]
-        for metric in metrics:
-            comps[metric] = comp = comparison(cells, metric, ratio)
-            to_csv(comp, sub / f"table_{metric}.csv")
-            (sub / f"table_{metric}.md").write_text(to_markdown(comp, metric, ratio))
-            files[f"{half}/table_{metric}.csv"] = sub / f"table_{metric}.csv"
-            files[f"{half}/table_{metric}.md"] = sub / f"table_{metric}.md"
+        comps = _comparisons(cells, metrics, ratio, sub, files, prefix=f"{half}/")
         body += _variant_lines(comps)
         body += [f"Tables: [{half}/table_auroc.md]({half}/table_auroc.md) and the other metrics beside it.", ""]
         body += _significance(comps, sub, files, heading=f"#### Significance, {half} half", link=f"{half}/")
