@@ -44,6 +44,9 @@ the source cell's cost (the time estimate reads it)::
     register("sla2p_bigstep", SLA2P, preset={"epsilon": 78.125}, shares_fit_of="sla2p",
              shared_setup=score_also_at_epsilon, shared_scores=scores_at_own_epsilon,
              shared_ignores=("epsilon",), shared_cost=1 / 3, ...)
+
+A detector may name itself: its cells that differ only in ``shared_ignores`` share one fit (SLA2P
+across steps, an epsilon sweep), the first of them still to fit being fitted.
 """
 
 from __future__ import annotations
@@ -207,19 +210,21 @@ def _check_preset(name: str, preset, params: list[str]) -> Mapping:
     return MappingProxyType(copy.deepcopy(dict(preset)))
 
 
-def _check_sharing(name: str, source, attribute, ignores, setup=None, scores=None, cost=0.0) -> tuple:
+def _check_sharing(name: str, factory, source, attribute, ignores, setup=None, scores=None, cost=0.0) -> tuple:
     """The validated ``shared_ignores`` of a detector declared to share ``source``'s fit."""
     if source is None:
         if attribute is not None or ignores or setup is not None or scores is not None or cost:
             raise ValueError(f"{name!r}: shared_attribute, shared_setup, shared_scores, shared_ignores and "
                              f"shared_cost need shares_fit_of")
         return ()
-    if source == name:
-        raise ValueError(f"{name!r} cannot share its own fit (shares_fit_of={source!r})")
-    if source not in _REGISTRY:
+    if source == name:  # its cells share one fit among themselves: they differ only in ``ignores``
+        if isinstance(ignores, str) or not ignores:
+            raise ValueError(f"{name!r} shares its own fit (shares_fit_of={source!r}): shared_ignores must name "
+                             f"the parameters its cells may differ in")
+    elif source not in _REGISTRY:
         raise ValueError(f"{name!r}: shares_fit_of={source!r} is not a registered detector; register it first "
                          f"(registered: {', '.join(list_detectors())})")
-    if _REGISTRY[source].shares_fit_of is not None:  # no chains: one fit, one source
+    elif _REGISTRY[source].shares_fit_of not in (None, source):  # no chains: one fit, one source
         raise ValueError(f"{name!r}: shares_fit_of={source!r}, which shares the fit of "
                          f"{_REGISTRY[source].shares_fit_of!r} itself; name that one")
     if (attribute is None) == (scores is None):
@@ -236,7 +241,8 @@ def _check_sharing(name: str, source, attribute, ignores, setup=None, scores=Non
                          f"got {cost!r}")
     if isinstance(ignores, str) or not all(isinstance(p, str) for p in ignores):
         raise ValueError(f"{name!r}: shared_ignores must be a sequence of parameter names, got {ignores!r}")
-    unknown = sorted(set(ignores) - set(_REGISTRY[source].param_names))
+    source_params = _param_names(factory) if source == name else _REGISTRY[source].param_names
+    unknown = sorted(set(ignores) - set(source_params))
     if unknown:
         raise ValueError(f"{name!r}: shared_ignores names no parameter of {source!r}: {', '.join(map(repr, unknown))}")
     return tuple(ignores)
@@ -283,7 +289,7 @@ def register(name: str, factory: type, *, description: str, order_tolerance: flo
         raise ValueError(f"seed_invariant must be True or False, got {seed_invariant!r}")
     params = _param_names(factory)
     frozen = _check_preset(name, preset, params)
-    ignores = _check_sharing(name, shares_fit_of, shared_attribute, shared_ignores, shared_setup, shared_scores,
+    ignores = _check_sharing(name, factory, shares_fit_of, shared_attribute, shared_ignores, shared_setup, shared_scores,
                              shared_cost)
     info = DetectorInfo(name=name, factory=factory, deterministic=tol == 0.0, order_tolerance=tol,
                         accepts_random_state="random_state" in params,
@@ -401,7 +407,11 @@ def _register_builtins() -> None:
     from .pyod_deep import AutoEncoder, DeepSVDD
     from .rsrae import RSRAE
 
-    register("sla2p", SLA2P, order_tolerance=1e-5, accepts_sparse=True,
+    # Its cells that differ only in the step (an epsilon sweep) share one fit: one more forward
+    # pass each (SLA2P.extra_epsilons), bit-identical to separate fits.
+    register("sla2p", SLA2P, order_tolerance=1e-5, accepts_sparse=True, shares_fit_of="sla2p",
+             shared_ignores=("epsilon",), shared_setup=score_also_at_epsilon, shared_scores=scores_at_own_epsilon,
+             shared_cost=1 / 3,
              description="SLA2P (Wang et al., CIKM 2022): random projections + adversarial-perturbation score")
     # SLA's scores are SLA2P's unperturbed ones (same training, no step): at equal parameters a
     # table fits SLA2P once and takes SLA's cell from it.

@@ -120,7 +120,7 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
         console.print(f"  one fit per split: {est['fits']} fits; {est['reused']} cells reuse the fit of another seed "
                       f"(seed-invariant methods on intrinsic sets of all rows)")
     if est.get("shared"):  # shared fits (tasks.cells.shared_fit_plan): no cost of their own
-        console.print(f"  {est['shared']} cells share the fit of another method ({', '.join(est['shared_pairs'])})")
+        console.print(f"  {est['shared']} cells share the fit of another cell ({', '.join(est['shared_pairs'])})")
     if est["unmeasured"]:
         console.print(f"  scaled from another dataset (not measured): {_pairs(est['unmeasured'])}")
     if est["lower_bounds"]:
@@ -169,7 +169,7 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
     if out.get("reused"):
         console.print(f"fits: {out['fitted']}; {out['reused']} cells reuse the fit of another seed (one fit per split)")
     if out.get("shared"):
-        console.print(f"{out['shared']} cells share the fit of another method (their scores came with its fit)")
+        console.print(f"{out['shared']} cells share the fit of another cell (their scores came with its fit)")
     from tasks.track import is_tracking_server
 
     remote = is_tracking_server(out["tracking_uri"])

@@ -118,8 +118,6 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
         if w.key in source:
             reusers.setdefault(source[w.key].key, []).append(w)
 
-    # Shared fits: a sharing cell's key -> the cell whose fit gives its scores (not for derived cells)
-    shares = {work[i].key: work[j] for i, j in shared_fit_plan([w.cell for w in work], derived=plan).items()}
     names = {w.key: w.name for w in work}
 
     # 3. finished cells are not refitted (a derived cell is never looked up: it has no files)
@@ -131,26 +129,28 @@ def _execute(config: str, filters: dict | None, options: RunOptions) -> dict:
                 records[w.key] = rec.replace(cached=True, cell=rec.cell.at_point(w.cell.point))  # this job's name
                 for d in reusers.get(w.key, ()):
                     records[d.key] = records[w.key].reusing(d)
-    # A pending sharing cell rides on its source's fit when that is pending too; with its source
-    # cached it is fitted on its own (refitting the source would cost more than it saves).
+    # Shared fits, among the cells still to fit (never a derived one): a pending sharing cell rides
+    # on a pending fit; one whose only source is cached is fitted on its own (refitting the source
+    # would cost more than it saves). Cells of one detector that share fits among themselves (SLA2P
+    # at several steps) ride on the first of them still pending.
+    open_cells = [w for w in work if w.key not in records and w.key not in source]
     riders: dict[str, list[KeyedCell]] = {}
-    for w in work:
-        src = shares.get(w.key)
-        if src is not None and w.key not in records and src.key not in records:
-            riders.setdefault(src.key, []).append(w)
+    for i, j in shared_fit_plan([w.cell for w in open_cells]).items():
+        riders.setdefault(open_cells[j].key, []).append(open_cells[i])
     riding = {r.key for rs in riders.values() for r in rs}
     pending = [w for w in work if w.key not in records and w.key not in source and w.key not in riding]
     n_ride = len(riding)
     n_derive = sum(len(reusers.get(k, ())) for k in [*(w.key for w in pending), *riding])
-    log.info("%d cells: %d cached, %d to run: %d to fit, %d share the fit of another method, %d reuse the fit of "
+    log.info("%d cells: %d cached, %d to run: %d to fit, %d share the fit of another cell, %d reuse the fit of "
              "another seed of their split (one fit per split)", len(work), len(records),
              len(pending) + n_ride + n_derive, len(pending), n_ride, n_derive)
     if source:
         say(f"one fit per split: {len(work) - len(source)} of {len(work)} cells are fitted, {len(source)} reuse "
             f"the fit of their split's lowest seed (seed-invariant methods on intrinsic sets of all rows)")
     if n_ride:
-        pairs = shared_pairs_text((r.cell, shares[r.key].cell) for rs in riders.values() for r in rs)
-        say(f"shared fits: {n_ride} cells share the fit of another method ({', '.join(pairs)}), no fit of their own")
+        cell_of = {w.key: w.cell for w in open_cells}
+        pairs = shared_pairs_text((r.cell, cell_of[k]) for k, rs in riders.items() for r in rs)
+        say(f"shared fits: {n_ride} cells share the fit of another cell ({', '.join(pairs)}), no fit of their own")
     n_run = n_fitted = n_reused = n_shared = 0
     stop.status.update(finished=len(records), run=0)
 

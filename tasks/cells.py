@@ -16,8 +16,9 @@ derived from its record (:meth:`CellRecord.reusing`: same metrics, own cell and 
 ``reused_from`` = the fitted cell's key) on every run, and have no files of their own.
 
 Shared fits (:func:`shared_fit_plan`): a cell of a detector registered ``shares_fit_of`` another
-(SLA of SLA2P) takes its scores from a fitted attribute of that detector's cell on the same
-split at equal effective parameters (:func:`shares_fit`), computed in the same fit. Unlike a
+(SLA and sla2p_bigstep of SLA2P; SLA2P of itself, across steps) takes its scores from that
+detector's cell on the same split at equal effective parameters (:func:`shares_fit`), computed
+in the same fit. Unlike a
 reused record, such a record (``shares_fit_of`` = the fitted cell's key) has scores of its own
 (they differ from the fitted cell's), so its own files, and is cached like any fitted cell.
 The two plans compose: a cell that one fit per split derives is never fitted, so it neither
@@ -357,7 +358,8 @@ def _built(cell: Cell):
 def shares_fit(cell: Cell, source: Cell) -> bool:
     """Whether ``cell``'s scores are given by the fit of ``source`` (the one rule of shared fits).
 
-    ``cell``'s detector is registered ``shares_fit_of`` ``source``'s; both are cells of the same
+    ``cell``'s detector is registered ``shares_fit_of`` ``source``'s (it may be the same detector:
+    SLA2P's cells at two steps share one fit); both are cells of the same
     split (dataset, class, ratio, seed, extractor, device, row order); neither detector has
     ``max_fit_rows`` (a subsample would be drawn per detector) and both take the rows in the same
     form (``accepts_sparse``); and their EFFECTIVE parameters (presets and defaults included, as
@@ -401,9 +403,11 @@ def shared_pairs_text(pairs) -> list[str]:
 
 def shared_fit_plan(cells: list[Cell], derived=()) -> dict[int, int]:
     """Shared fits: ``{i: j}`` for each cell ``cells[i]`` whose record comes from the fit of
-    ``cells[j]`` (:func:`shares_fit`; the first such ``j`` in the list). ``derived``: indices of
-    cells that one fit per split derives (:func:`reuse_plan`'s keys): never fitted, they neither
-    share a fit nor give one."""
+    ``cells[j]`` (:func:`shares_fit`; the first such ``j`` in the list that is fitted: a cell that
+    rides gives no fit, a cell that gives one rides on none). Cells of a detector that shares its
+    own fit (SLA2P at several steps, registered ``shares_fit_of="sla2p"``) ride on the first of
+    them in the list. ``derived``: indices of cells that one fit per split derives
+    (:func:`reuse_plan`'s keys): never fitted, they neither share a fit nor give one."""
     from baselines import detector_info
 
     skip = set(derived)
@@ -412,12 +416,17 @@ def shared_fit_plan(cells: list[Cell], derived=()) -> dict[int, int]:
         if j not in skip:
             by_split.setdefault(_split_of(c), []).append(j)
     plan: dict[int, int] = {}
+    sources: set[int] = set()
     for i, c in enumerate(cells):
         source = detector_info(c.detector_name).shares_fit_of
-        if source is None or i in skip:
+        if source is None or i in skip or i in sources:  # a fitted cell that gives its fit rides on none
             continue
+        own = source == c.detector_name  # one detector's cells among themselves: the first is fitted
         for j in by_split.get(_split_of(c), ()):
+            if j == i or j in plan or (own and j > i):  # a rider never gives a fit: no chains
+                continue
             if cells[j].detector_name == source and shares_fit(c, cells[j]):
                 plan[i] = j
+                sources.add(j)
                 break
     return plan

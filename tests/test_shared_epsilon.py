@@ -136,3 +136,51 @@ def test_the_estimate_costs_a_bigstep_cell_at_a_third_of_its_source():
     assert e["by_method"]["sla"] == 0.0
     assert e["by_method"]["sla2p_bigstep"] == pytest.approx(e0["by_method"]["sla2p"] / 3)
     assert e["total"] == pytest.approx(e0["total"] * 4 / 3)
+
+
+# -- one detector's cells among themselves: an epsilon sweep ----------------------------------------
+def test_sla2p_shares_its_own_fit_across_steps_and_the_first_cell_is_fitted():
+    info = detector_info("sla2p")
+    assert (info.shares_fit_of, info.shared_ignores, info.shared_cost) == ("sla2p", ("epsilon",), pytest.approx(1 / 3))
+    e = [_cell("sla2p", {**ADB, "epsilon": v}) for v in (7.8125, 0.0, 78.125)]
+    assert shares_fit(e[1], e[0]) and shares_fit(e[0], e[1])
+    assert shared_fit_plan(e) == {1: 0, 2: 0}
+    assert shared_fit_plan(e[::-1]) == {1: 0, 2: 0}  # whichever comes first is fitted
+    other_k = _cell("sla2p", {**ADB, "n_projections": 128, "epsilon": 1.0})
+    assert shared_fit_plan([*e, other_k]) == {1: 0, 2: 0}
+    # with SLA and the variant: every rider on the one fitted cell, no rider gives a fit
+    sla, big = _cell("sla", ADB), _cell("sla2p_bigstep", ADB)
+    assert shared_fit_plan([sla, e[1], e[0], big]) == {0: 1, 2: 1, 3: 1}
+    assert shared_fit_plan([e[1], sla, big, e[0]]) == {1: 0, 2: 0, 3: 0}
+    # a derived cell neither gives nor takes a fit
+    assert shared_fit_plan(e, derived={0}) == {2: 1}
+
+
+def test_a_self_sharing_declaration_names_what_its_cells_may_differ_in():
+    from baselines import register, unregister
+
+    with pytest.raises(ValueError, match="shares its own fit .* shared_ignores must name"):
+        register("x_self", SLA2P, description="t", shares_fit_of="x_self", shared_scores=lambda s, o: None)
+    with pytest.raises(ValueError, match="names no parameter"):
+        register("x_self", SLA2P, description="t", shares_fit_of="x_self", shared_scores=lambda s, o: None,
+                 shared_ignores=("eps",))
+    # a source that shares only its own fit may be named; a rider may not
+    info = register("x_rider", SLA2P, description="t", shares_fit_of="sla2p", shared_ignores=("epsilon",),
+                    shared_scores=lambda s, o: s.decision_scores_)
+    try:
+        assert info.shares_fit_of == "sla2p"
+        with pytest.raises(ValueError, match="shares the fit of 'sla2p' itself"):
+            register("x_chain", SLA2P, description="t", shares_fit_of="x_rider", shared_attribute="a_")
+    finally:
+        unregister("x_rider")
+
+
+def test_the_estimate_costs_an_epsilon_sweep_at_one_fit_plus_a_third_per_extra_step():
+    doc = {"kind": "ablation", "name": "eps", "seeds": [0], "datasets": {"adbench_wbc": {}}, "method": "sla2p",
+           "base": {"params": {**ADB, "epsilon": 7.8125}}, "grid": {"epsilon": [7.8125, 0.0, 78.125, 781.25]}}
+    sweep = expand_job(doc, "eps.yaml")
+    one = expand_job({**doc, "grid": {"epsilon": [7.8125]}}, "eps.yaml")
+    costs = est.load_costs()
+    e, e0 = (est.estimate(j, costs=costs, rate_gflops=80.0, same_cpu=True) for j in (sweep, one))
+    assert (e["cells"], e["fits"], e["shared"], e["shared_pairs"]) == (4, 1, 3, ["SLA2P from SLA2P"])
+    assert e["total"] == pytest.approx(e0["total"] * 2)  # 1 + 3 x 1/3

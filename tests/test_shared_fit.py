@@ -304,6 +304,46 @@ def test_sla2p_bigstep_rides_on_the_same_fit_with_the_scores_of_its_own(flow):
     assert alone.shares_fit_of is None and alone.scores_sha256 == big.scores_sha256 and alone.metrics == big.metrics
 
 
+SWEEP = """
+kind: ablation
+name: eps-sweep
+seeds: [0]
+datasets:
+  adbench_wbc: {}
+method: sla2p
+base: {params: {n_projections: 8, proj_dim: 8, acc_threshold: 0.6, max_epochs: 2, epsilon: 2.0}}
+grid:
+  epsilon: [2.0, 0.0, 7.8125]
+"""
+
+
+def test_an_epsilon_sweep_fits_once_and_each_step_has_the_scores_of_its_own_fit(flow):
+    out, sub = flow(SWEEP)
+    assert len(sub.fitted) == 1 and sub.fitted[0].param_dict["epsilon"] == 2.0  # the first grid point
+    assert sorted(c.param_dict["epsilon"] for c in sub.shared) == [0.0, 7.8125]
+    assert (out["cells"], out["fitted"], out["shared"], out["failed"]) == (3, 1, 2, 0)
+    import pandas as pd
+
+    cells = pd.read_csv(f"{out['tables_dir']}/cells.csv")
+    recs = {rec.cell.param_dict["epsilon"]: rec for rec in (load_record(flow.results(), k) for k in cells.key)}
+    assert recs[0.0].shares_fit_of == recs[2.0].key == recs[7.8125].shares_fit_of
+    # each step alone, elsewhere: the same keys, scores and metrics from fits of their own
+    for eps in (0.0, 7.8125):
+        solo, solo_sub = flow(SWEEP.replace("[2.0, 0.0, 7.8125]", f"[{eps}]").replace("epsilon: 2.0", f"epsilon: {eps}"),
+                              where=f"solo{eps}")
+        assert len(solo_sub.fitted) == 1 and solo["shared"] == 0
+        alone = load_record(flow.results(f"solo{eps}"), recs[eps].key)
+        assert alone.scores_sha256 == recs[eps].scores_sha256 and alone.metrics == recs[eps].metrics
+
+
+def test_new_steps_of_a_cached_sweep_share_one_fit_among_themselves(flow):
+    flow(SWEEP.replace("[2.0, 0.0, 7.8125]", "[2.0]"))
+    out, sub = flow(SWEEP.replace("[2.0, 0.0, 7.8125]", "[2.0, 0.5, 7.8125]"))
+    assert out["cached"] == 1 and (out["fitted"], out["shared"]) == (1, 1)
+    assert [c.param_dict["epsilon"] for c in sub.fitted] == [0.5]
+    assert [c.param_dict["epsilon"] for c in sub.shared] == [7.8125]
+
+
 # -- the dry run -----------------------------------------------------------------------------------
 def test_the_estimate_counts_a_shared_cell_at_no_cost():
     import yaml
