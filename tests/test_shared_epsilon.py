@@ -107,6 +107,10 @@ def test_sla2p_bigstep_is_declared_to_share_sla2p_s_fit():
     info.shared_setup(src, own)
     info.shared_setup(src, own)  # asked twice (two riders at one step): scored once
     assert src.extra_epsilons == (78.125,)
+    # a step the fit makes anyway is not asked for: its own, and 0 (the unperturbed pass)
+    for eps in (src.epsilon, 0.0):
+        info.shared_setup(src, make_detector("sla2p_bigstep", random_state=0, **{**ADB, "epsilon": eps}))
+    assert src.extra_epsilons == (78.125,)
     fitted = SLA2P(extra_epsilons=(78.125,), **KW).fit(_DENSE)
     assert np.array_equal(info.shared_scores_of(fitted, own), fitted.extra_scores_[0])
 
