@@ -68,9 +68,16 @@ def test_report_has_both_halves_when_the_config_asks(tmp_path):
     conf = pd.read_csv(files["confirmation/table_auroc.csv"], index_col=0)
     assert set(dev.index) == {"alpha", "charlie"} and set(conf.index) == {"bravo", "delta"}
     # sla2p_plus wins on alpha and charlie (development), on bravo only (confirmation)
-    assert "AUROC: sla2p_plus beats sla2p on 2 of 2 datasets (100%)" in text
-    assert "AUROC: sla2p_plus beats sla2p on 1 of 2 datasets (50%)" in text
+    # and its place among the three methods by average rank: first on both development sets;
+    # on the confirmation half first on bravo, last on delta (2.0, behind iforest's 1.5)
+    assert ("AUROC: sla2p_plus beats sla2p on 2 of 2 datasets (100%); its average rank is 1.00, place 1 of 3 "
+            "methods (over the 2 datasets where every method has a value).") in text
+    assert ("AUROC: sla2p_plus beats sla2p on 1 of 2 datasets (50%); its average rank is 2.00, place 2 of 3 "
+            "methods (over the 2 datasets where every method has a value).") in text
     assert (tmp_path / "report" / "development" / "ranks_auroc.csv").is_file()
+    # and over all four datasets, before the halves
+    whole = text.split("## Development and confirmation halves")[0]
+    assert "AUROC: sla2p_plus beats sla2p on 3 of 4 datasets (75%); its average rank is 1.50, place 1 of 3" in whole
 
 
 def test_no_halves_section_by_default(tmp_path):

@@ -73,6 +73,7 @@ def _table(run, out: Path, files: dict, metrics, ratio, cell) -> list[str]:
         (out / f"table_{metric}.tex").write_text(to_latex(comp, metric, ratio, label=f"tab:sla2p-{metric}"))
         files[f"table_{metric}.tex"] = out / f"table_{metric}.tex"
         body += [f"## {METRIC_SHORT[metric]}", "", (out / f"table_{metric}.md").read_text()]
+    body += _variant_lines(comps)
     body += _significance(comps, out, files)
     body += _halves(run, out, files, metrics, ratio)
     # contamination curves, one figure per metric (datasets with several ratios only)
@@ -143,19 +144,26 @@ def _halves(run, out: Path, files: dict, metrics, ratio) -> list[str]:
 
 def _variant_lines(comps: dict) -> list[str]:
     """For each ``sla2p_<word>`` column (the order audit's ``sla2p_official`` aside): on how many
-    rows its mean beats ``sla2p``'s published settings."""
+    rows its mean beats ``sla2p``'s published settings, and its place among all methods by
+    average rank (ties share the better place)."""
     lines = []
     for metric, comp in comps.items():
         matrix = score_matrix(comp)
         if "sla2p" not in matrix.columns:
             continue
+        ranks, n_rank = average_ranks(matrix)
         for m in matrix.columns:
             if not m.startswith("sla2p_") or m == "sla2p_official":
                 continue
             both = matrix[["sla2p", m]].dropna()
             wins = int((both[m] > both["sla2p"]).sum())
-            lines.append(f"- {METRIC_SHORT[metric]}: {m} beats sla2p on {wins} of {len(both)} datasets "
-                         f"({100 * wins / max(1, len(both)):.0f}%).")
+            line = (f"- {METRIC_SHORT[metric]}: {m} beats sla2p on {wins} of {len(both)} datasets "
+                    f"({100 * wins / max(1, len(both)):.0f}%)")
+            if n_rank:
+                place = 1 + int((ranks < ranks[m]).sum())
+                line += (f"; its average rank is {ranks[m]:.2f}, place {place} of {len(ranks)} methods "
+                         f"(over the {n_rank} datasets where every method has a value)")
+            lines.append(line + ".")
     return lines + [""] if lines else []
 
 
