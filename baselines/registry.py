@@ -382,9 +382,7 @@ def score_also_at_epsilon(source, own) -> None:
     """``shared_setup`` of an SLA2P preset that differs only in ``epsilon``: the source's fit also
     scores at ``own.epsilon`` (``SLA2P.extra_epsilons``: one more forward pass, from the same gradient)."""
     eps = float(own.epsilon)
-    # the fit's own step, and 0 (the unperturbed pass), come with the fit: no extra pass
-    free = {float(source.epsilon), *((0.0,) if source.compat == "none" else ())}
-    if eps not in free and eps not in [float(e) for e in source.extra_epsilons]:
+    if eps not in source.scored_epsilons():  # its own step and 0 come with the fit: no extra pass
         source.set_params(extra_epsilons=(*source.extra_epsilons, eps))
 
 

@@ -257,9 +257,14 @@ class SLA2P(TorchDetector):
         extras = self._extra_epsilons()
         if eps in extras:
             return self.extra_scores_[extras.index(eps)]
-        known = [float(self.epsilon)] + ([0.0] if self.compat == "none" else []) + list(extras)
-        raise ValueError(f"this fit did not score at epsilon={eps!r}; it scored at {sorted(set(known))} "
-                         f"(pass extra_epsilons=({eps!r},) to fit to add it)")
+        raise ValueError(f"this fit did not score at epsilon={eps!r}; it scored at "
+                         f"{sorted(set(self.scored_epsilons()))} (pass extra_epsilons=({eps!r},) to fit to add it)")
+
+    def scored_epsilons(self) -> list[float]:
+        """The per-sample steps a fit with these parameters scores the training rows at, fitted or
+        not: ``epsilon``, 0 (the unperturbed pass, with ``compat="none"``), then ``extra_epsilons``
+        (:meth:`scores_at_epsilon` reads each of them)."""
+        return [float(self.epsilon), *((0.0,) if self.compat == "none" else ()), *self._extra_epsilons()]
 
     # -- internals ---------------------------------------------------------------------------
     def _input_transform(self, Xt: torch.Tensor) -> torch.Tensor:

@@ -80,12 +80,8 @@ def pair_normalities(f: FoldedMLP, z: torch.Tensor, labels: torch.Tensor, steps)
     return out
 
 
-def pair_normality(f: FoldedMLP, z: torch.Tensor, labels: torch.Tensor, step: torch.Tensor | None,
-                   unperturbed: bool = False):
-    """:func:`pair_normalities` at one ``step`` (``None``: SLA); with ``unperturbed``, the pair
-    (s, s without perturbation)."""
-    if unperturbed:
-        return tuple(pair_normalities(f, z, labels, (step, None)))
+def pair_normality(f: FoldedMLP, z: torch.Tensor, labels: torch.Tensor, step: torch.Tensor | None):
+    """:func:`pair_normalities` at one ``step`` (``None``: SLA)."""
     return pair_normalities(f, z, labels, (step,))[0]
 
 
@@ -170,13 +166,11 @@ def aggregate_projections(s: torch.Tensor, how: str) -> torch.Tensor:
 
 
 def normality_scores(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, steps: torch.Tensor | None,
-                     block: int, aggregate: str = "mean", unperturbed: bool = False):
+                     block: int, aggregate: str = "mean") -> torch.Tensor:
     """Mean (or median, ``aggregate``) over the K projections of the per-pair normality, for
-    every row of ``X``, at per-sample ``steps`` ((n,), or ``None`` for no perturbation). With
-    ``unperturbed``: the pair (those scores, the same without perturbation), from the same pass
-    (:func:`normality_score_sets`)."""
-    sets = normality_score_sets(f, X, W, (steps, None) if unperturbed else (steps,), block, aggregate)
-    return tuple(sets) if unperturbed else sets[0]
+    every row of ``X``, at per-sample ``steps`` ((n,), or ``None`` for no perturbation):
+    :func:`normality_score_sets` at one step set."""
+    return normality_score_sets(f, X, W, (steps,), block, aggregate)[0]
 
 
 def normality_score_sets(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, step_sets, block: int,

@@ -58,6 +58,9 @@ def test_no_extra_steps_leave_an_empty_array_and_the_parameter_is_an_estimator_p
 
 
 def test_a_step_the_fit_did_not_score_is_named_with_those_it_did():
+    # what a fit scores at is known before it: the step, 0 (compat none only), the extra steps
+    assert SLA2P(epsilon=2.0, extra_epsilons=(5.0,), **KW).scored_epsilons() == [2.0, 0.0, 5.0]
+    assert SLA2P(epsilon=2.0, extra_epsilons=(5.0,), compat="official", **KW).scored_epsilons() == [2.0, 5.0]
     det = SLA2P(epsilon=2.0, extra_epsilons=(5.0,), **KW).fit(_DENSE)
     with pytest.raises(ValueError, match=r"did not score at epsilon=3.0; it scored at \[0.0, 2.0, 5.0\]"):
         det.scores_at_epsilon(3.0)

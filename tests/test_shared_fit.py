@@ -58,15 +58,15 @@ def test_with_epsilon_zero_they_are_the_decision_scores_and_pickles_keep_them(mo
     assert np.array_equal(back.unperturbed_scores_, fitted.unperturbed_scores_)
     assert np.array_equal(back.decision_function(_DENSE[:20]), fitted.decision_function(_DENSE[:20]))
 
-    # decision_function on new rows asks for nothing extra
-    import sla2p.detector as detmod
+    # decision_function on new rows asks for nothing extra: one step set, no unperturbed pass
+    import sla2p.scoring as scoring
 
     seen = []
-    real = detmod.normality_scores
-    monkeypatch.setattr(detmod, "normality_scores", lambda *a, **k: seen.append(k.get("unperturbed", False))
-                        or real(*a, **k))
+    real = scoring.normality_score_sets
+    monkeypatch.setattr(scoring, "normality_score_sets", lambda f, X, W, sets, *a, **k: seen.append(list(sets))
+                        or real(f, X, W, sets, *a, **k))
     out = fitted.decision_function(_DENSE[:10])
-    assert seen == [False] and out.shape == (10,)
+    assert len(seen) == 1 and len(seen[0]) == 1 and seen[0][0] is not None and out.shape == (10,)
 
 
 # -- the pairing rule ------------------------------------------------------------------------------
