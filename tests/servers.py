@@ -249,6 +249,17 @@ class TeamServer:
         self.started |= now
         return now
 
+    def group_leaders(self) -> set[int]:
+        """The processes below it now that lead their own process group (a server started in a
+        session of its own). A pid that exits between the listing and the check is skipped: under
+        load a short-lived child did, and failed the test that looked for the server."""
+        out = set()
+        for pid in self.descendants():
+            with contextlib.suppress(ProcessLookupError):
+                if os.getpgid(pid) == pid:
+                    out.add(pid)
+        return out
+
     def alive(self) -> set[int]:
         """Which of the processes it ever started still run (zombies count as gone)."""
         import psutil
