@@ -195,6 +195,15 @@ def prefect_server(home: Path | str, port: int | None = None, timeout: float = 1
         s.stop()
 
 
+def process_group(pid: int) -> int | None:
+    """``os.getpgid(pid)``, or None once the process is gone (it may exit between a listing of
+    processes and this call)."""
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
 # -- sla2p-bench server ------------------------------------------------------------------------
 class TeamServer:
     """``sla2p-bench server`` running in a session of its own; :meth:`stop` sends SIGTERM and
@@ -253,12 +262,7 @@ class TeamServer:
         """The processes below it now that lead their own process group (a server started in a
         session of its own). A pid that exits between the listing and the check is skipped: under
         load a short-lived child did, and failed the test that looked for the server."""
-        out = set()
-        for pid in self.descendants():
-            with contextlib.suppress(ProcessLookupError):
-                if os.getpgid(pid) == pid:
-                    out.add(pid)
-        return out
+        return {pid for pid in self.descendants() if process_group(pid) == pid}
 
     def alive(self) -> set[int]:
         """Which of the processes it ever started still run (zombies count as gone)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from servers import process_group
 from test_flows_e2e import cli, env_for, finished_cells, mlflow_runs
 
 # Cells of about a second or two each (2 workers): a run is still going when the first one is saved.
@@ -96,7 +97,7 @@ class Run:
         time.sleep(0.5)
         alive = [(pid, cmd) for pid, cmd in self.seen.items() if _alive(pid)]
         assert not alive, f"processes left behind: {alive}"
-        group = [p.pid for p in psutil.process_iter() if _pgid(p.pid) == self.proc.pid]
+        group = [p.pid for p in psutil.process_iter() if process_group(p.pid) == self.proc.pid]
         assert not group, f"processes left in the run's group: {group}"
 
 
@@ -105,13 +106,6 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-
-
-def _pgid(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except OSError:
-        return None
 
 
 def _cells_started(tmp: Path):
@@ -228,8 +222,8 @@ def test_ctrl_c_while_preparing_the_data_exits_at_once(tmp_path):
     run.wait_for(lambda: "running on threads" in run.stdout())
     time.sleep(1)
     run.watch()
-    assert run.seen and all(_pgid(pid) != run.proc.pid for pid in run.seen), \
-        {pid: (_pgid(pid), cmd) for pid, cmd in run.seen.items()}  # only the supervisor is signalled
+    assert run.seen and all(process_group(pid) != run.proc.pid for pid in run.seen), \
+        {pid: (process_group(pid), cmd) for pid, cmd in run.seen.items()}  # only the supervisor is signalled
     sent = run.signal(signal.SIGINT)
     code = run.wait(60)
     took = time.time() - sent
