@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
-import tarfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -56,12 +55,8 @@ import scipy.sparse as sp
 
 from sla2p import SLA2P, paper_params
 from tasks.datasets import get_spec, make_split, take_rows
-from tasks.datasets.text import (
-    NEWSGROUPS,
-    strip_newsgroup_footer,
-    strip_newsgroup_header,
-    strip_newsgroup_quoting,
-)
+from tasks.datasets.text import load_20newsgroups
+from tasks.fetch.sources import ensure_files
 from tasks.embed import Features
 from tasks.fetch.paths import data_dir
 from tasks.embed.text import tfidf_features
@@ -112,49 +107,27 @@ def parse_variant(name: str, dataset: str) -> Variant:
 
 
 # -- texts -----------------------------------------------------------------------------------
-def newsgroups_unstripped(path: Path) -> tuple[list[str], np.ndarray]:
-    """20News in the loader's dataset order (tasks.datasets.text.load_20newsgroups), nothing removed."""
-    parts: dict[str, dict[tuple[str, str], bytes]] = {"train": {}, "test": {}}
-    with tarfile.open(path, "r:*") as tf:
-        for m in tf:
-            bits = m.name.split("/")
-            if m.isfile() and len(bits) == 3 and bits[0].startswith("20news-bydate-"):
-                split = bits[0].removeprefix("20news-bydate-")
-                if split in parts:
-                    parts[split][(bits[1], bits[2])] = tf.extractfile(m).read()
-    texts, labels = [], []
-    for split in ("train", "test"):
-        files = parts[split]
-        order = sorted(files)
-        idx = np.arange(len(order))
-        np.random.RandomState(0).shuffle(idx)
-        for i in idx:
-            texts.append(files[order[i]].decode("latin-1"))
-            labels.append(NEWSGROUPS.index(order[i][0]))
-    idx = np.arange(len(texts))
-    np.random.RandomState(42).shuffle(idx)
-    return [texts[i] for i in idx], np.asarray(labels, dtype=np.int64)[idx]
-
-
 class Corpus:
-    """The dataset's texts (stripped and, for 20News, unstripped) and labels, loaded once."""
+    """The dataset's texts (for 20News: with headers, quotes and footers stripped or kept, from the
+    loader's ``remove``) and labels, loaded once."""
 
     def __init__(self, dataset: str):
         self.dataset = dataset
         spec = get_spec(dataset)
+        ensure_files(spec.files)
+        self._path = data_dir() / spec.files[0]
         raw = spec.load_raw()
         self.y, self.class_names = raw.y, raw.class_names
-        self.texts = {True: list(raw.texts)}
+        # Reuters has no headers: its one text serves both
+        self.texts = {False: list(raw.texts)} if dataset == "20news" else {True: list(raw.texts), False: list(raw.texts)}
         self.features: dict[str, sp.csr_matrix] = {}
-        self._path = data_dir() / spec.files[0]
 
     def get(self, strip: bool) -> list[str]:
         if strip not in self.texts:
-            texts, y = newsgroups_unstripped(self._path)
-            stripped = [strip_newsgroup_quoting(strip_newsgroup_footer(strip_newsgroup_header(t))) for t in texts]
-            if not (np.array_equal(y, self.y) and stripped == self.texts[True]):
-                raise RuntimeError("unstripped 20News is not in the loader's order: update newsgroups_unstripped")
-            self.texts[strip] = texts
+            raw = load_20newsgroups(self._path, remove=("headers", "footers", "quotes"))
+            if not np.array_equal(raw.y, self.y):
+                raise RuntimeError("stripped 20News is not in the loader's order")
+            self.texts[strip] = list(raw.texts)
         return self.texts[strip]
 
 
@@ -257,7 +230,7 @@ def run_variant(name: str, corpus: Corpus, args, today_check: dict, normal_class
     if name not in corpus.features:
         corpus.features = {name: vectorise(corpus.get(v.strip), v)}  # one variant's matrix at a time
     X = corpus.features[name]
-    for ref_name, kw in (("today", {"stop_words": "english", "use_idf": True}), ("suite", {})):
+    for ref_name, kw in (("today", {"stop_words": "english", "use_idf": True}), ("suite", {"use_idf": False})):
         if v == parse_variant(ref_name, ds) and not today_check.get(ref_name):
             ref = tfidf_features(corpus.get(True), TODAY_MAX_FEATURES[ds], **kw)
             if ref.shape != X.shape or abs(ref - X).max() > 0:

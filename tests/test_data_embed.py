@@ -95,18 +95,41 @@ def test_tfidf_is_deterministic():
     assert np.allclose(np.sqrt(a.multiply(a).sum(1)).A1, 1.0)
 
 
-def test_tfidf_keeps_stop_words_and_uses_raw_term_frequencies():
+def test_tfidf_is_scikit_learns_defaults_with_stop_words_kept():
     texts = ["the cat sat on the mat", "dogs and cats", "a stock market report", "markets fell; the cat"]
     X = text.tfidf_features(texts).toarray()
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    ref = TfidfVectorizer().fit(texts)  # scikit-learn's defaults: stop words kept, smoothed IDF, L2 rows
+    assert "the" in ref.vocabulary_ and X.shape == (4, len(ref.vocabulary_))
+    np.testing.assert_allclose(X, ref.transform(texts).toarray(), atol=1e-6)
+    # the former features remain available by argument, for comparisons: raw term counts (cache
+    # tfidf v2) and English stop words removed (v1)
     from sklearn.feature_extraction.text import CountVectorizer
 
-    C = CountVectorizer().fit(texts)
-    counts = C.transform(texts).toarray().astype(np.float64)
-    assert "the" in C.vocabulary_ and X.shape == counts.shape  # stop words kept ("a" is 1 char)
-    assert np.allclose(X, counts / np.linalg.norm(counts, axis=1, keepdims=True), atol=1e-6)  # tf, L2, no idf
-    # the former features (cache tfidf v1) remain available by argument, e.g. for comparisons
-    old = text.tfidf_features(texts, stop_words="english", use_idf=True)
-    assert old.shape[1] < X.shape[1]
+    counts = CountVectorizer().fit_transform(texts).toarray().astype(np.float64)
+    tf = text.tfidf_features(texts, use_idf=False).toarray()
+    np.testing.assert_allclose(tf, counts / np.linalg.norm(counts, axis=1, keepdims=True), atol=1e-6)
+    assert text.tfidf_features(texts, stop_words="english").shape[1] < X.shape[1]
+    sub = text.tfidf_features(texts, sublinear_tf=True).toarray()
+    np.testing.assert_allclose(sub, TfidfVectorizer(sublinear_tf=True).fit_transform(texts).toarray(), atol=1e-6)
+
+
+def test_20news_loader_keeps_or_strips_as_scikit_learn():
+    from tasks.datasets.text import load_20newsgroups, strip_newsgroup_header
+    from tasks.fetch.paths import data_dir
+    from tasks.fetch.sources import ensure_files
+
+    spec = get_spec("20news")
+    ensure_files(spec.files)
+    kept = spec.load_raw()  # the registry's loader: nothing removed
+    stripped = load_20newsgroups(data_dir() / spec.files[0], remove=("headers", "footers", "quotes"))
+    assert np.array_equal(kept.y, stripped.y) and len(kept) == 18_846
+    assert kept.texts[0].startswith("From:") and not stripped.texts[0].startswith("From:")
+    assert strip_newsgroup_header(kept.texts[0]).strip()[:40] in kept.texts[0]
+    assert sum(not t.strip() for t in kept.texts) == 0 and sum(not t.strip() for t in stripped.texts) == 515
+    with pytest.raises(ValueError, match="remove takes headers, footers, quotes; got 'signatures'"):
+        load_20newsgroups(data_dir() / spec.files[0], remove=("signatures",))
 
 
 @pytest.fixture(scope="module")

@@ -137,3 +137,28 @@ def test_no_training_section_without_sla_cells(run, tmp_path):
     assert training_cells(only).empty and training_summary(training_cells(only)).empty
     files = build_report(only, tmp_path / "r", metrics=["auroc"])
     assert "training.csv" not in files and "## Training" not in files["report"].read_text()
+
+
+def test_cells_that_ran_to_max_epochs_are_listed_and_marked_in_the_tables(run, tmp_path):
+    cells = training_cells(run)
+    md = training_markdown(training_summary(cells), cells)
+    assert "Cells whose training ran to `max_epochs` without reaching `acc_threshold` (10;" in md  # 8 sla2p + 2 audit
+    assert "- sla2p on beta / a, p=0.1, seed 0: 400 steps, 20 epochs (max_epochs 20, acc_threshold 0.6)" in md
+    assert "sla on beta / a" not in md  # SLA stopped by its threshold there
+    files = build_report(run, tmp_path / "report", metrics=["auroc"])
+    table = files["table_auroc.md"].read_text()
+    beta = next(line for line in table.splitlines() if line.startswith("| beta (p=0.3)"))
+    alpha = next(line for line in table.splitlines() if line.startswith("| alpha"))
+    assert beta.count("‡") == 1 and "‡" not in alpha  # sla2p on beta only; sla and iforest unmarked
+    assert "‡: training of some of its cells ran to max_epochs" in table
+    tex = (tmp_path / "report").glob("table_auroc.tex")
+    for path in tex:
+        assert r"\ddag{}" in path.read_text() and "‡" not in path.read_text()
+
+
+def test_no_mark_when_every_cell_stopped_by_its_threshold(run, tmp_path):
+    records = {k: r for k, r in run.records.items() if r.cell.dataset == "alpha"}
+    small = RunData("p", "t", "table", "sqlite://", run.results_dir, cells_frame(list(records.values())), records, {})
+    files = build_report(small, tmp_path / "report", metrics=["auroc"])
+    assert "‡" not in files["table_auroc.md"].read_text()
+    assert "ran to `max_epochs`" not in files["report"].read_text()

@@ -35,9 +35,10 @@ CODE_VERSION = "1"  # bump when every extractor's or loader's output changes
 
 #: Per-extractor output versions, in the key only for the extractors listed (the keys of the
 #: others are unchanged). Bump one when that extractor (or the loader it reads) changes output.
-#: tfidf 2: stop words kept, raw term frequencies (no IDF); v1 removed English stop words and
-#: weighted by IDF (docs/results/tfidf-variants/README.md).
-EXTRACTOR_VERSIONS: dict[str, int] = {"tfidf": 2}
+#: tfidf 3: scikit-learn's TF-IDF defaults (stop words kept, IDF), 20News headers/quotes/footers
+#: kept (docs/results/text-features/README.md); v2: raw term frequencies (no IDF), 20News stripped;
+#: v1: English stop words removed, IDF.
+EXTRACTOR_VERSIONS: dict[str, int] = {"tfidf": 3}
 
 
 class CacheCorruptWarning(UserWarning):

@@ -70,7 +70,8 @@ def _image_extractor(arch: str):
 
 EXTRACTORS: dict[str, Extractor] = {
     "identity": Extractor("identity", "tabular", _identity),
-    "tfidf": Extractor("tfidf", "text", tfidf, {"max_features": None}),
+    "tfidf": Extractor("tfidf", "text", tfidf,
+                       {"max_features": None, "use_idf": True, "sublinear_tf": False, "stop_words": None}),
     "minilm": Extractor("minilm", "text", minilm, {"max_seq_length": 256}, require_minilm),
     "efficientnet-lite0": Extractor(
         "efficientnet-lite0", "image", _image_extractor("efficientnet-lite0"),

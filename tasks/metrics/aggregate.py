@@ -26,7 +26,8 @@ def cells_frame(records: list[CellRecord]) -> pd.DataFrame:
                "ratio": c.ratio if c.ratio is not None else np.nan, "method": c.method,
                "seed": c.seed, "detector": c.detector_name, "row_order": c.row_order, "status": r.status,
                "error": r.error, "key": r.key, "fit_seconds": r.fit_seconds if r.fit_seconds is not None else np.nan,
-               "cached": r.cached}
+               "cached": r.cached,
+               "stop_reason": (r.history or {}).get("stop_reason", "") if isinstance(r.history, dict) else ""}
         for m in (*METRICS, "aupr_tie_gain"):
             row[m] = r.metrics.get(m, np.nan)
         for k, v in sorted(c.param_dict.items()):
@@ -55,16 +56,23 @@ def row_label(dataset: str, ratio) -> str:
     return dataset if ratio is None or pd.isna(ratio) else f"{dataset} (p={ratio:g})"
 
 
+#: Appended to a table value when training of some of its cells ran to ``max_epochs`` instead of
+#: stopping by ``acc_threshold`` (the report's training section lists those cells).
+BOUND_MARK = "‡"
+
+
 def cell_text(row, digits: int = 3) -> str:
     """One summary row as the tables print it: 'mean ± std' over seeds, the mean alone when there
-    is one seed (no spread to show), or why there is no number."""
+    is one seed (no spread to show), or why there is no number. A value some of whose cells trained
+    to ``max_epochs`` ends in :data:`BOUND_MARK`."""
     if row.n_failed:
         return f"failed ({row.n_failed}/{row.n_cells})"
     if row.n_missing:
         return f"missing ({row.n_missing}/{row.n_cells})"
+    mark = BOUND_MARK if row.get("n_max_epochs", 0) else ""
     if row.get("n_seeds", 0) == 1:
-        return f"{row['mean']:.{digits}f}"
-    return f"{row['mean']:.{digits}f} ± {row['std']:.{digits}f}"
+        return f"{row['mean']:.{digits}f}{mark}"
+    return f"{row['mean']:.{digits}f} ± {row['std']:.{digits}f}{mark}"
 
 
 def summary_frame(cells: pd.DataFrame, metric: str = "auroc") -> pd.DataFrame:
@@ -77,7 +85,9 @@ def summary_frame(cells: pd.DataFrame, metric: str = "auroc") -> pd.DataFrame:
         failed = g[g.status == "failed"]
         missing = g[~g.status.isin(["ok", "failed"])]  # e.g. "missing": never logged, or its scores are gone
         row = {"dataset": ds, "ratio": ratio, "method": method, "n_cells": len(g), "n_failed": len(failed),
-               "n_missing": len(missing), "error": "; ".join(sorted(set(failed.error.astype(str))))[:500]}
+               "n_missing": len(missing), "error": "; ".join(sorted(set(failed.error.astype(str))))[:500],
+               # cells whose training ran to its max_epochs bound, not stopped by acc_threshold
+               "n_max_epochs": int((g.stop_reason == "max_epochs").sum()) if "stop_reason" in g else 0}
         if len(failed) or len(missing):
             row.update(mean=np.nan, std=np.nan, n_seeds=0)
         else:

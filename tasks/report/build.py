@@ -114,7 +114,7 @@ def _training(run, out: Path, files: dict) -> list[str]:
     for name, frame in (("training.csv", cells), ("training_summary.csv", summary)):
         frame.to_csv(out / name, index=False)
         files[name] = out / name
-    return [training_markdown(summary)]
+    return [training_markdown(summary, cells)]
 
 
 def _halves(run, out: Path, files: dict, metrics, ratio) -> list[str]:

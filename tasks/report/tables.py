@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..metrics import cell_text, comparable, row_label, summary_frame, variants
+from ..metrics.aggregate import BOUND_MARK
 from ..metrics.evaluate import TIE_GAIN_FLAG
 
 METRIC_TEXT = {
@@ -118,15 +119,23 @@ def wide(comp: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     return t
 
 
-def caption(metric: str, ratio: float | None = None, rules: list[str] | tuple = ()) -> str:
-    """The table's caption; ``rules``: the fit-subsample rules of its methods (:func:`fit_rules`)."""
+def bounded(comp: pd.DataFrame) -> bool:
+    """Whether some value of a comparison has cells whose training ran to ``max_epochs``."""
+    return bool("n_max_epochs" in comp and (comp.n_max_epochs.fillna(0) > 0).any())
+
+
+def caption(metric: str, ratio: float | None = None, rules: list[str] | tuple = (), bound: bool = False) -> str:
+    """The table's caption; ``rules``: the fit-subsample rules of its methods (:func:`fit_rules`);
+    ``bound``: some value is marked :data:`BOUND_MARK` (:func:`bounded`)."""
     where = f" at contamination ratio p={ratio:g}" if ratio is not None else ""
     ties = (f" {TIE_MARK}: tied scores inflate the trapezoid here (with the ties broken at random the area "
             f"drops by more than {TIE_GAIN_FLAG}; see the AP table); such a cell is never marked best."
             if metric == "aupr" else "")
     subs = "".join(f" Subsample: {r}." for r in rules)
+    stop = (f" {BOUND_MARK}: training of some of its cells ran to max_epochs without reaching acc_threshold "
+            f"(listed in the report's training section)." if bound else "")
     return (f"{METRIC_TEXT[metric]}{where}: mean ± standard deviation over seeds of the average over normal "
-            f"classes; best per row in bold; failed/missing cells are marked, never averaged.{ties}{subs}")
+            f"classes; best per row in bold; failed/missing cells are marked, never averaged.{ties}{stop}{subs}")
 
 
 def to_csv(comp: pd.DataFrame, path, digits: int = 3) -> None:
@@ -136,7 +145,7 @@ def to_csv(comp: pd.DataFrame, path, digits: int = 3) -> None:
 def to_markdown(comp: pd.DataFrame, metric: str, ratio: float | None = None, digits: int = 3) -> str:
     t = wide(comp, digits).drop(columns="best")
     best = {(r.row, r.method) for r in comp.itertuples() if r.best}
-    lines = [caption(metric, ratio, fit_rules(comp)), "",
+    lines = [caption(metric, ratio, fit_rules(comp), bounded(comp)), "",
              "| dataset | " + " | ".join(t.columns) + " |", "|---|" + "---|" * len(t.columns)]
     for row, vals in t.iterrows():
         cells = [f"**{v}**" if (row, m) in best else (f"*{v}*" if not v[0].isdigit() else v)
@@ -146,7 +155,8 @@ def to_markdown(comp: pd.DataFrame, metric: str, ratio: float | None = None, dig
 
 
 _TEX = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "{": r"\{",
-        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$", "†": r"\dag{}"}
+        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$", "†": r"\dag{}",
+        "‡": r"\ddag{}"}
 
 
 def tex_escape(s: str) -> str:
@@ -160,7 +170,7 @@ def to_latex(comp: pd.DataFrame, metric: str, ratio: float | None = None, digits
     best = {(r.row, r.method) for r in comp.itertuples() if r.best}
     cols = list(t.columns)
     out = [r"\begin{table}[t]", r"\centering", r"\small",
-           rf"\caption{{{tex_escape(caption(metric, ratio, fit_rules(comp)))}}}",
+           rf"\caption{{{tex_escape(caption(metric, ratio, fit_rules(comp), bounded(comp)))}}}",
            rf"\label{{{label or 'tab:' + metric}}}",
            r"\begin{tabular}{l" + "c" * len(cols) + "}", r"\toprule",
            "Dataset & " + " & ".join(tex_escape(c) for c in cols) + r" \\", r"\midrule"]
@@ -169,7 +179,7 @@ def to_latex(comp: pd.DataFrame, metric: str, ratio: float | None = None, digits
         for m, v in vals.items():
             if v[0].isdigit():
                 mark = r"\dag{}" if v.endswith(TIE_MARK) else ""
-                body = v.removesuffix(TIE_MARK).replace(" ± ", r" $\pm$ ") + mark  # one seed: no spread
+                body = v.removesuffix(TIE_MARK).replace(" ± ", r" $\pm$ ").replace(BOUND_MARK, r"\ddag{}") + mark
                 cells.append(rf"\textbf{{{body}}}" if (row, m) in best else body)
             else:
                 cells.append(rf"\textit{{{tex_escape(v)}}}")

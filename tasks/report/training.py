@@ -2,9 +2,9 @@
 
 Training stops when the running accuracy reaches ``acc_threshold`` or after ``max_epochs``
 (``sla2p/training.py``; its ``max_steps``, for benchmarks only, shows as "other"). On tabular
-data the threshold normally ends training after a few dozen batches; on the TF-IDF text sets it
-is not reached and training runs to ``max_epochs``, which is where most of the table's time goes.
-This section shows it per method and dataset, and ``training.csv`` lists every cell. A cell's
+data the threshold normally ends training after a few dozen batches; where it is not reached,
+training runs to ``max_epochs``, and those cells are named here and marked in the tables. This
+section shows it per method and dataset, and ``training.csv`` lists every cell. A cell's
 history is what ``tasks/detect`` kept (steps, epochs, stop_reason, train_seconds); cells that
 failed, are missing, or whose record has no history count as "not known", never as either reason.
 """
@@ -87,7 +87,34 @@ def training_summary(cells: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def training_markdown(summary: pd.DataFrame) -> str:
+#: At most this many cells that ran to ``max_epochs`` are named one by one (training.csv has all).
+LISTED = 40
+
+
+def bounded_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    """The cells whose training ran to ``max_epochs`` without reaching ``acc_threshold``."""
+    if cells.empty:
+        return cells
+    return cells[cells.stop_reason == "max_epochs"]
+
+
+def _bounded_lines(cells: pd.DataFrame) -> list[str]:
+    hit = bounded_cells(cells)
+    if hit.empty:
+        return []
+    lines = [f"Cells whose training ran to `max_epochs` without reaching `acc_threshold` ({len(hit)}; their "
+             "table values are marked ‡):", ""]
+    for r in hit.head(LISTED).itertuples():
+        where = r.dataset + ("" if r.normal_class == "-" else f" / {r.normal_class}")
+        ratio = "" if pd.isna(r.ratio) else f", p={r.ratio:g}"
+        lines.append(f"- {r.method} on {where}{ratio}, seed {r.seed}: {r.steps:g} steps, {r.epochs:g} epochs "
+                     f"(max_epochs {r.max_epochs}, acc_threshold {r.acc_threshold})")
+    if len(hit) > LISTED:
+        lines.append(f"- ... and {len(hit) - LISTED} more (training.csv)")
+    return lines + [""]
+
+
+def training_markdown(summary: pd.DataFrame, cells: pd.DataFrame | None = None) -> str:
     lines = ["## Training: where SLA2P and SLA stopped", "",
              "Training stops when the running accuracy reaches `acc_threshold` or after `max_epochs`. Per method "
              "and dataset, over every class, ratio and seed: how many cells stopped which way, and the median "
@@ -116,4 +143,6 @@ def training_markdown(summary: pd.DataFrame) -> str:
                      f"{r.stopped_max_epochs} finished cell(s) ran to `max_epochs` {r.max_epochs}.")
     if len(never):
         lines.append("")
+    if cells is not None:
+        lines += _bounded_lines(cells)
     return "\n".join(lines) + "\n"
