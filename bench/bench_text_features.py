@@ -22,22 +22,21 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_tfidf_variants import Corpus, first_crossing, parse_variant, vectorise  # noqa: E402
+# run as a script, Python puts this folder first on the import path
+from bench_tfidf_variants import Corpus, first_crossing, parse_variant, vectorise
 
-from baselines import make_detector  # noqa: E402
-from sla2p import paper_params  # noqa: E402
-from tasks.datasets import get_spec, make_split  # noqa: E402
-from tasks.detect.fit_score import cell_rows, fit_detector  # noqa: E402
-from tasks.embed import Features  # noqa: E402
-from tasks.metrics.evaluate import evaluate  # noqa: E402
+from baselines import make_detector
+from sla2p import paper_params
+from tasks.datasets import get_spec, make_split
+from tasks.detect.fit_score import cell_rows, fit_detector
+from tasks.embed import Features
+from tasks.metrics.evaluate import evaluate
 
 CANDIDATES = {"idf": "stop-kept", "idf-raw": "text-raw+stop-kept", "idf-stop": "today",
               "idf-sublinear": "stop-kept+tf-sublinear", "tf": "suite"}

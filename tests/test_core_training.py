@@ -106,8 +106,10 @@ def test_training_sees_the_reference_pairs_in_the_reference_order(sparse, batch_
     assert hist.stop_reason == "max_epochs" and hist.epochs == max_epochs
     assert hist.accuracy == ref_acc
     torch.testing.assert_close(torch.tensor(hist.loss), torch.tensor(ref_loss), atol=1e-5, rtol=1e-5)
+    # The copies differ from the reference's by float rounding only; after 140 Adam steps that
+    # reaches 1.1e-5 on a weight near zero on some CPUs (AMD Zen 4, 2 threads: batch 9, dense).
     for a, b in zip(net.state_dict().values(), ref_net.state_dict().values()):
-        torch.testing.assert_close(a.float(), b.float(), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(a.float(), b.float(), atol=5e-5, rtol=1e-4)
 
 
 def test_accuracy_stop_and_max_steps():
