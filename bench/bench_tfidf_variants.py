@@ -55,10 +55,9 @@ import scipy.sparse as sp
 
 from sla2p import SLA2P, paper_params
 from tasks.datasets import get_spec, make_split, take_rows
-from tasks.datasets.text import load_20newsgroups
+from tasks.datasets.text import strip_newsgroups
 from tasks.fetch.sources import ensure_files
 from tasks.embed import Features
-from tasks.fetch.paths import data_dir
 from tasks.embed.text import tfidf_features
 from tasks.env import telemetry_off
 
@@ -108,14 +107,13 @@ def parse_variant(name: str, dataset: str) -> Variant:
 
 # -- texts -----------------------------------------------------------------------------------
 class Corpus:
-    """The dataset's texts (for 20News: with headers, quotes and footers stripped or kept, from the
-    loader's ``remove``) and labels, loaded once."""
+    """The dataset's texts (for 20News: as the loader gives them, headers, quotes and footers kept,
+    and stripped as ``fetch_20newsgroups(remove=...)``) and labels, loaded once."""
 
     def __init__(self, dataset: str):
         self.dataset = dataset
         spec = get_spec(dataset)
-        ensure_files(spec.files)
-        self._path = data_dir() / spec.files[0]
+        ensure_files(spec.files)  # load_raw reads the files as they are: pull them first
         raw = spec.load_raw()
         self.y, self.class_names = raw.y, raw.class_names
         # Reuters has no headers: its one text serves both
@@ -124,10 +122,7 @@ class Corpus:
 
     def get(self, strip: bool) -> list[str]:
         if strip not in self.texts:
-            raw = load_20newsgroups(self._path, remove=("headers", "footers", "quotes"))
-            if not np.array_equal(raw.y, self.y):
-                raise RuntimeError("stripped 20News is not in the loader's order")
-            self.texts[strip] = list(raw.texts)
+            self.texts[strip] = strip_newsgroups(self.texts[False], ("headers", "footers", "quotes"))
         return self.texts[strip]
 
 

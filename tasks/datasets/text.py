@@ -56,6 +56,7 @@ from ..fetch.sources import DataError
 
 __all__ = [
     "load_20newsgroups",
+    "strip_newsgroups",
     "load_reuters",
     "NEWSGROUPS",
     "REUTERS_CLASSES",
@@ -108,12 +109,22 @@ def _open_tar(path: Path) -> tarfile.TarFile:
 _REMOVABLE = ("headers", "footers", "quotes")
 
 
-def load_20newsgroups(path: str | Path, remove: tuple[str, ...] = ()) -> RawData:
-    """20 Newsgroups 'bydate' from the raw tar.gz (see the module docstring for every choice);
-    ``remove``: what to strip, as ``fetch_20newsgroups(remove=...)`` (nothing by default)."""
+def strip_newsgroups(texts: list[str], remove: tuple[str, ...]) -> list[str]:
+    """``texts`` with the parts named in ``remove`` stripped, as ``fetch_20newsgroups(remove=...)``
+    (its order: headers, then footers, then quotes); an unknown name raises ValueError."""
     bad = sorted(set(remove) - set(_REMOVABLE))
     if bad:
         raise ValueError(f"remove takes {', '.join(_REMOVABLE)}; got {', '.join(map(repr, bad))}")
+    for part, strip in zip(_REMOVABLE, (strip_newsgroup_header, strip_newsgroup_footer, strip_newsgroup_quoting)):
+        if part in remove:
+            texts = [strip(t) for t in texts]
+    return texts
+
+
+def load_20newsgroups(path: str | Path, remove: tuple[str, ...] = ()) -> RawData:
+    """20 Newsgroups 'bydate' from the raw tar.gz (see the module docstring for every choice);
+    ``remove``: what to strip, as ``fetch_20newsgroups(remove=...)`` (nothing by default)."""
+    strip_newsgroups([], remove)  # refuse an unknown name before reading the archive
     path = Path(path)
     parts: dict[str, dict[tuple[str, str], bytes]] = {"train": {}, "test": {}}
     try:
@@ -147,12 +158,7 @@ def load_20newsgroups(path: str | Path, remove: tuple[str, ...] = ()) -> RawData
     np.random.RandomState(42).shuffle(idx)
     texts = [texts[i] for i in idx]
     y = np.asarray(labels, dtype=np.int64)[idx]
-    # scikit-learn's order of the three steps: headers, then footers, then quotes
-    for part, strip in (("headers", strip_newsgroup_header), ("footers", strip_newsgroup_footer),
-                        ("quotes", strip_newsgroup_quoting)):
-        if part in remove:
-            texts = [strip(t) for t in texts]
-    return RawData(texts=texts, y=y, class_names=NEWSGROUPS)
+    return RawData(texts=strip_newsgroups(texts, remove), y=y, class_names=NEWSGROUPS)
 
 
 _DOC_RE = re.compile(r"<REUTERS\b(.*?)>(.*?)</REUTERS>", re.S)

@@ -27,7 +27,7 @@ def cells_frame(records: list[CellRecord]) -> pd.DataFrame:
                "seed": c.seed, "detector": c.detector_name, "row_order": c.row_order, "status": r.status,
                "error": r.error, "key": r.key, "fit_seconds": r.fit_seconds if r.fit_seconds is not None else np.nan,
                "cached": r.cached,
-               "stop_reason": (r.history or {}).get("stop_reason", "") if isinstance(r.history, dict) else ""}
+               "stop_reason": r.history.get("stop_reason", "") if isinstance(r.history, dict) else ""}
         for m in (*METRICS, "aupr_tie_gain"):
             row[m] = r.metrics.get(m, np.nan)
         for k, v in sorted(c.param_dict.items()):
