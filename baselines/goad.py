@@ -27,6 +27,7 @@ Differences from the official code (github.com/lironber/GOAD, ``opt_tc_tabular.p
 from __future__ import annotations
 
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -34,7 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sla2p.torch_base import StandardizedTorchDetector, optimizer_step, record_losses
-from sla2p.validation import check_float, check_positive_int, init_linear_
+from sla2p.validation import StrictInterval, check_float, init_linear_
 
 NEGATIVE_SLOPE = 0.2  # official fcnet.py: nn.LeakyReLU(0.2)
 
@@ -167,6 +168,26 @@ class GOAD(StandardizedTorchDetector):
     seed_, device_, decision_scores_, threshold_, labels_
     """
 
+    _parameter_constraints = {
+        "n_transforms": [StrictInterval(Integral, 2, None, closed="left")],
+        "transform_dim": [StrictInterval(Integral, 1, None, closed="left")],
+        "hidden_dim": [StrictInterval(Integral, 1, None, closed="left")],
+        "depth": [StrictInterval(Integral, 1, None, closed="left")],
+        "n_epochs": [StrictInterval(Integral, 1, None, closed="left")],
+        "batch_size": [StrictInterval(Integral, 1, None, closed="left")],
+        "lr": [StrictInterval(Real, 0, None, closed="neither")],
+        "betas": ["array-like"],  # a pair in [0, 1): _check_params_beyond_constraints
+        "margin": [StrictInterval(Real, 0, None, closed="left")],
+        "lmbda": [StrictInterval(Real, 0, None, closed="left")],
+        "eps": [StrictInterval(Real, 0, None, closed="left")],
+        "translation_scale": [StrictInterval(Real, 0, None, closed="left")],
+        "standardize": ["boolean"],
+        "score_batch_size": [StrictInterval(Integral, 1, None, closed="left")],
+        "device": "no_validation",  # torch parses it in fit (resolve_device), knowing this host's devices
+        "random_state": [None, StrictInterval(Integral, 0, None, closed="left")],
+        "contamination": "no_validation",  # PyOD's constructor checks it (and takes a thresholder too)
+    }
+
     def __init__(self, n_transforms=256, transform_dim=32, hidden_dim=8, depth=1, n_epochs=1,
                  batch_size=64, lr=1e-3, betas=(0.5, 0.999), margin=1.0, lmbda=0.1, eps=0.0,
                  translation_scale=1.0, standardize=True, score_batch_size=128, device="auto",
@@ -189,23 +210,11 @@ class GOAD(StandardizedTorchDetector):
         self.device = device
         self.random_state = random_state
 
-    def _check_params(self) -> None:
-        check_positive_int("n_transforms", self.n_transforms, 2)
-        check_positive_int("transform_dim", self.transform_dim)
-        check_positive_int("hidden_dim", self.hidden_dim)
-        check_positive_int("depth", self.depth)
-        check_positive_int("n_epochs", self.n_epochs)
-        check_positive_int("batch_size", self.batch_size)
-        check_float("lr", self.lr, 0.0, float("inf"), low_open=True)
+    def _check_params_beyond_constraints(self) -> None:
         if len(tuple(self.betas)) != 2:
             raise ValueError(f"betas must be a pair of floats in [0, 1), got {self.betas!r}")
         for b in self.betas:
             check_float("betas", b, 0.0, 1.0, high_open=True)
-        check_float("margin", self.margin, 0.0, float("inf"))
-        check_float("lmbda", self.lmbda, 0.0, float("inf"))
-        check_float("eps", self.eps, 0.0, float("inf"))
-        check_float("translation_scale", self.translation_scale, 0.0, float("inf"))
-        check_positive_int("score_batch_size", self.score_batch_size)
 
     def fit(self, X, y=None):
         """Draw the transforms, train the network on X, compute the centres and score X."""

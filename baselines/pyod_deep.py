@@ -42,6 +42,7 @@ from pyod.models.auto_encoder import AutoEncoder as _PyODAutoEncoder
 from pyod.models.base import BaseDetector
 from pyod.models.deep_svdd import DeepSVDD as _PyODDeepSVDD
 from pyod.utils.torch_utility import get_criterion_by_name
+from pyod.utils.utility import check_parameter
 
 from sla2p.validation import check_fitted, check_X, resolve_device, resolve_seed
 
@@ -69,6 +70,12 @@ def seeded_global_rngs(seed: int, device: torch.device | None = None):
             finally:
                 random.setstate(py_state)
                 np.random.set_state(np_state)
+
+
+def check_dropout_rate(value) -> None:
+    """PyOD DeepSVDD's constructor check of ``dropout_rate`` (a number in [0, 1)), which the
+    adapter's constructor skips: its ``fit`` and :func:`baselines.check_params` make it."""
+    check_parameter(value, 0, 1, param_name="dropout_rate", include_left=True)
 
 
 @contextlib.contextmanager
@@ -176,8 +183,7 @@ class DeepSVDD(_PyODDeepSVDD):
         self.random_state = random_state
 
     def fit(self, X, y=None):
-        if not 0.0 <= float(self.dropout_rate) <= 1.0:
-            raise ValueError(f"dropout_rate must be in [0, 1], got {self.dropout_rate!r}")
+        check_dropout_rate(self.dropout_rate)
         X = check_X(X).astype(np.float64)
         self.seed_ = resolve_seed(self.random_state)
         self.device_ = torch.device("cpu")

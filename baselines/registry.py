@@ -27,26 +27,34 @@ gives every row the same score within ``order_tolerance``: the table flow then f
 detector once per split whose rows do not depend on the seed (``tasks.cells.reuse_plan``), and
 :func:`baselines.check_invariance` verifies the declaration.
 
-``shares_fit_of`` (with ``shared_attribute``) declares that a fit of another registered detector
-already holds this one's training-row scores, in a fitted attribute::
+``shared`` (a :class:`SharedFit`) declares that a fit of another registered detector, its
+``source``, already holds this one's training-row scores, in a fitted ``attribute``::
 
-    register("sla", SLA, shares_fit_of="sla2p", shared_attribute="unperturbed_scores_", ...)
+    register("sla", SLA, shared=SharedFit("sla2p", attribute="unperturbed_scores_", ignores=("epsilon",)),
+             ...)
 
 SLA's scores are SLA2P's unperturbed ones. When a table holds both at equal effective parameters
 (``tasks.cells.shares_fit``: the parameters of either, except ``CALL_PARAMS``, ``contamination``
-and the source's ``shared_ignores``, as the detectors built by :func:`make_detector` hold them),
-the flow fits the source once and gives this detector's cell its scores (``tasks.cells.shared_fit_plan``).
-A fit that must be asked for the scores names two functions instead of an attribute, both called
-with (the source detector, this one as :func:`make_detector` builds it): ``shared_setup`` before
-the source's fit, ``shared_scores`` after it; ``shared_cost`` is what that adds, as a fraction of
-the source cell's cost (the time estimate reads it)::
+and the source's parameters named in ``ignores``, as the detectors built by :func:`make_detector`
+hold them), the flow fits the source once and gives this detector's cell its scores
+(``tasks.cells.shared_fit_plan``). A fit that must be asked for the scores names two functions
+instead of an attribute, both called with (the source detector, this one as :func:`make_detector`
+builds it): ``setup`` before the source's fit, ``scores`` after it; ``cost`` is what that adds, as
+a fraction of the source cell's cost (the time estimate reads it). The source's class owns them,
+as methods called as ``f(source, own)``::
 
-    register("sla2p_bigstep", SLA2P, preset={"epsilon": 78.125}, shares_fit_of="sla2p",
-             shared_setup=score_also_at_epsilon, shared_scores=scores_at_own_epsilon,
-             shared_ignores=("epsilon",), shared_cost=1 / 3, ...)
+    register("sla2p_bigstep", SLA2P, preset={"epsilon": 78.125},
+             shared=SharedFit("sla2p", ignores=("epsilon",), setup=SLA2P.score_also_at_epsilon_of,
+                              scores=SLA2P.scores_at_epsilon_of, cost=1 / 3), ...)
 
-A detector may name itself: its cells that differ only in ``shared_ignores`` share one fit (SLA2P
+A detector may name itself: its cells that differ only in ``ignores`` share one fit (SLA2P
 across steps, an epsilon sweep), the first of them still to fit being fitted.
+
+:func:`check_params` checks a configuration's parameters for a detector before any work, by the
+detector's own rules: a class that declares ``_parameter_constraints`` (scikit-learn's declarative
+format: SLA2P, SLA, GOAD, RSRAE) is checked against them, then by its
+``_check_params_beyond_constraints()`` if it has one; PyOD's classes (and the suite's adapters of
+them) by what PyOD checks (:mod:`baselines.pyod_params`).
 """
 
 from __future__ import annotations
@@ -55,12 +63,55 @@ import copy
 import hashlib
 import inspect
 from collections.abc import Callable, Mapping
+import dataclasses
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
+from sklearn.utils._param_validation import validate_parameter_constraints
 
+from sla2p.settings import MAX_ROWS
 from sla2p.validation import resolve_seed
+
+from .pyod_params import check_pyod_params
+
+
+@dataclass(frozen=True)
+class SharedFit:
+    """How a detector's training-row scores come from the fit of another registered detector.
+
+    source
+        The registered detector whose fit holds the scores (it may be the detector itself: its
+        cells that differ only in ``ignores`` share one fit).
+    ignores
+        The source's parameters the scores do not depend on (for SLA from SLA2P: ``epsilon``):
+        the two cells' effective parameters must agree except these.
+    attribute
+        The source's fitted attribute that holds the scores (``"unperturbed_scores_"``), or None
+        when ``scores`` reads them.
+    setup, scores
+        Instead of ``attribute``: ``setup(source, own)`` asks the unfitted source to compute this
+        detector's scores too (None: nothing to ask), ``scores(source, own)`` reads them from the
+        fitted source; ``own`` is this detector as :func:`make_detector` builds it for the cell.
+    cost
+        What a cell sharing the fit adds to it, as a fraction of the source cell's cost: 0 for
+        SLA (its scores come with SLA2P's scoring pass), 1/3 for ``sla2p_bigstep`` (one more
+        classifier pass of the three). The time estimate reads it.
+    """
+
+    source: str
+    ignores: tuple = ()
+    attribute: str | None = None
+    setup: Callable | None = None
+    scores: Callable | None = None
+    cost: float = 0.0
+
+    def scores_of(self, source_detector, own_detector) -> np.ndarray:
+        """The sharing detector's training-row scores from the fitted ``source_detector``
+        (``own_detector``: the sharing detector as built for the cell), as float64."""
+        if self.scores is not None:
+            return np.array(self.scores(source_detector, own_detector), dtype=np.float64)
+        return np.array(getattr(source_detector, self.attribute), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -92,21 +143,10 @@ class DetectorInfo:
         score within ``order_tolerance`` (:func:`baselines.check_invariance` fits with two seeds,
         once on permuted rows, and fails a detector that declares it falsely). The table flow
         fits such a detector once per split whose rows do not depend on the seed.
-    shares_fit_of, shared_attribute, shared_ignores
-        None, or the registered detector whose fit holds this one's training-row scores in its
-        fitted attribute ``shared_attribute``, when their effective parameters agree except the
-        source's parameters named in ``shared_ignores`` (the attribute does not depend on them;
-        for SLA from SLA2P: ``epsilon``). Neither may have ``max_fit_rows``, checked by the pairing
+    shared
+        None, or how this detector's training-row scores come from the fit of another registered
+        detector (:class:`SharedFit`). Neither may have ``max_fit_rows``, checked by the pairing
         rule (``tasks.cells.shares_fit``).
-    shared_setup, shared_scores
-        Instead of ``shared_attribute``: ``shared_setup(source, own)`` asks the unfitted source
-        to compute this detector's scores too (None: nothing to ask), ``shared_scores(source,
-        own)`` reads them from the fitted source; ``own`` is this detector as ``make_detector``
-        builds it for the cell (:meth:`shared_scores_of`).
-    shared_cost
-        What a cell sharing the fit adds to it, as a fraction of the source cell's cost: 0 for
-        SLA (its scores come with SLA2P's scoring pass), 1/3 for ``sla2p_bigstep`` (one more
-        classifier pass of the three). The time estimate reads it.
     """
 
     name: str
@@ -122,19 +162,7 @@ class DetectorInfo:
     fit_note: str = ""
     preset: Mapping = field(default_factory=lambda: MappingProxyType({}), hash=False)
     seed_invariant: bool = False
-    shares_fit_of: str | None = None
-    shared_attribute: str | None = None
-    shared_ignores: tuple = ()
-    shared_setup: Callable | None = None
-    shared_scores: Callable | None = None
-    shared_cost: float = 0.0
-
-    def shared_scores_of(self, source, own) -> np.ndarray:
-        """This detector's training-row scores from the fitted ``source`` it shares (``own``:
-        this detector as built for the cell), as float64."""
-        if self.shared_scores is not None:
-            return np.array(self.shared_scores(source, own), dtype=np.float64)
-        return np.array(getattr(source, self.shared_attribute), dtype=np.float64)
+    shared: SharedFit | None = None
 
     @property
     def param_names(self) -> list[str]:
@@ -210,50 +238,57 @@ def _check_preset(name: str, preset, params: list[str]) -> Mapping:
     return MappingProxyType(copy.deepcopy(dict(preset)))
 
 
-def _check_sharing(name: str, factory, source, attribute, ignores, setup=None, scores=None, cost=0.0) -> tuple:
-    """The validated ``shared_ignores`` of a detector declared to share ``source``'s fit."""
-    if source is None:
-        if attribute is not None or ignores or setup is not None or scores is not None or cost:
-            raise ValueError(f"{name!r}: shared_attribute, shared_setup, shared_scores, shared_ignores and "
-                             f"shared_cost need shares_fit_of")
-        return ()
+def _check_shared_source(name: str, shared: SharedFit) -> None:
+    source = shared.source
+    if not isinstance(source, str) or not source:
+        raise ValueError(f"{name!r}: SharedFit.source must name a registered detector, got {source!r}")
     if source == name:  # its cells share one fit among themselves: they differ only in ``ignores``
-        if isinstance(ignores, str) or not ignores:
-            raise ValueError(f"{name!r} shares its own fit (shares_fit_of={source!r}): shared_ignores must name "
-                             f"the parameters its cells may differ in")
+        if isinstance(shared.ignores, str) or not shared.ignores:
+            raise ValueError(f"{name!r} shares its own fit (SharedFit.source={source!r}): SharedFit.ignores must "
+                             f"name the parameters its cells may differ in")
     elif source not in _REGISTRY:
-        raise ValueError(f"{name!r}: shares_fit_of={source!r} is not a registered detector; register it first "
+        raise ValueError(f"{name!r}: SharedFit.source={source!r} is not a registered detector; register it first "
                          f"(registered: {', '.join(list_detectors())})")
-    elif _REGISTRY[source].shares_fit_of not in (None, source):  # no chains: one fit, one source
-        raise ValueError(f"{name!r}: shares_fit_of={source!r}, which shares the fit of "
-                         f"{_REGISTRY[source].shares_fit_of!r} itself; name that one")
-    if (attribute is None) == (scores is None):
-        raise ValueError(f"{name!r}: give exactly one of shared_attribute (a fitted attribute of {source!r}) "
-                         f"and shared_scores (a function of the fitted source and this detector)")
+    elif (theirs := _REGISTRY[source].shared) is not None and theirs.source != source:  # no chains: one fit
+        raise ValueError(f"{name!r}: SharedFit.source={source!r}, which shares the fit of {theirs.source!r} itself; "
+                         f"name that one")
+
+
+def _check_sharing(name: str, factory, shared) -> SharedFit | None:
+    """``shared`` validated (None: the detector shares no fit), with ``ignores`` as a tuple and
+    ``cost`` as a float."""
+    if shared is None:
+        return None
+    if not isinstance(shared, SharedFit):
+        raise ValueError(f"{name!r}: shared must be a SharedFit or None, got {shared!r}")
+    _check_shared_source(name, shared)
+    source, attribute, ignores, cost = shared.source, shared.attribute, shared.ignores, shared.cost
+    if (attribute is None) == (shared.scores is None):
+        raise ValueError(f"{name!r}: give exactly one of SharedFit.attribute (a fitted attribute of {source!r}) "
+                         f"and SharedFit.scores (a function of the fitted source and this detector)")
     if attribute is not None and (not isinstance(attribute, str) or not attribute.endswith("_")):
-        raise ValueError(f"{name!r}: shared_attribute must name a fitted attribute of {source!r} (ending in '_'), "
-                         f"got {attribute!r}")
-    for what, fn in (("shared_setup", setup), ("shared_scores", scores)):
+        raise ValueError(f"{name!r}: SharedFit.attribute must name a fitted attribute of {source!r} (ending in "
+                         f"'_'), got {attribute!r}")
+    for what, fn in (("setup", shared.setup), ("scores", shared.scores)):
         if fn is not None and not callable(fn):
-            raise ValueError(f"{name!r}: {what} must be a function of (source, own detector), got {fn!r}")
+            raise ValueError(f"{name!r}: SharedFit.{what} must be a function of (source, own detector), got {fn!r}")
     if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not 0.0 <= cost <= 1.0:
-        raise ValueError(f"{name!r}: shared_cost must be a fraction of the source cell's cost in [0, 1], "
+        raise ValueError(f"{name!r}: SharedFit.cost must be a fraction of the source cell's cost in [0, 1], "
                          f"got {cost!r}")
     if isinstance(ignores, str) or not all(isinstance(p, str) for p in ignores):
-        raise ValueError(f"{name!r}: shared_ignores must be a sequence of parameter names, got {ignores!r}")
+        raise ValueError(f"{name!r}: SharedFit.ignores must be a sequence of parameter names, got {ignores!r}")
     source_params = _param_names(factory) if source == name else _REGISTRY[source].param_names
     unknown = sorted(set(ignores) - set(source_params))
     if unknown:
-        raise ValueError(f"{name!r}: shared_ignores names no parameter of {source!r}: {', '.join(map(repr, unknown))}")
-    return tuple(ignores)
+        raise ValueError(f"{name!r}: SharedFit.ignores names no parameter of {source!r}: "
+                         f"{', '.join(map(repr, unknown))}")
+    return dataclasses.replace(shared, ignores=tuple(ignores), cost=float(cost))
 
 
 def register(name: str, factory: type, *, description: str, order_tolerance: float = 0.0,
              accepts_sparse: bool = False, max_fit_rows: int | None = None, complexity: str = "linear",
              fit_note: str = "", preset: Mapping | None = None, seed_invariant: bool = False,
-             shares_fit_of: str | None = None, shared_attribute: str | None = None,
-             shared_ignores=(), shared_setup: Callable | None = None, shared_scores: Callable | None = None,
-             shared_cost: float = 0.0, replace: bool = False) -> DetectorInfo:
+             shared: SharedFit | None = None, replace: bool = False) -> DetectorInfo:
     """Register ``factory`` (a class following PyOD's ``BaseDetector`` contract) as ``name``.
 
     ``order_tolerance`` is the invariance check's tolerance (0 = exact; the detector is then
@@ -264,12 +299,9 @@ def register(name: str, factory: type, *, description: str, order_tolerance: flo
     parameters, other than ``random_state``/``device``; stored as a read-only copy).
     ``seed_invariant``: its scores depend neither on the seed nor on the order of the fitted rows
     (see :class:`DetectorInfo`; only declare what :func:`baselines.check_invariance` confirms).
-    ``shares_fit_of``/``shared_attribute``/``shared_ignores``: the registered detector whose fit
-    holds this one's scores in that fitted attribute, and the source's parameters the attribute
-    does not depend on (see :class:`DetectorInfo`; the source must be registered first and share
-    no fit itself); ``shared_setup``/``shared_scores`` in place of the attribute when the source
-    must be asked, and ``shared_cost``, what sharing adds to its fit. Registering an existing
-    name raises unless ``replace=True``.
+    ``shared``: how its scores come from the fit of another registered detector
+    (:class:`SharedFit`; the source must be registered first, or be this name, and share no other
+    detector's fit itself). Registering an existing name raises unless ``replace=True``.
     """
     if not isinstance(name, str) or not name or name != name.strip():
         raise ValueError(f"a detector name must be a non-empty string without spaces around it, got {name!r}")
@@ -289,16 +321,13 @@ def register(name: str, factory: type, *, description: str, order_tolerance: flo
         raise ValueError(f"seed_invariant must be True or False, got {seed_invariant!r}")
     params = _param_names(factory)
     frozen = _check_preset(name, preset, params)
-    ignores = _check_sharing(name, factory, shares_fit_of, shared_attribute, shared_ignores, shared_setup, shared_scores,
-                             shared_cost)
+    shared = _check_sharing(name, factory, shared)
     info = DetectorInfo(name=name, factory=factory, deterministic=tol == 0.0, order_tolerance=tol,
                         accepts_random_state="random_state" in params,
                         accepts_device="device" in params, description=description,
                         accepts_sparse=bool(accepts_sparse), max_fit_rows=max_fit_rows,
                         complexity=complexity, fit_note=str(fit_note), preset=frozen,
-                        seed_invariant=seed_invariant, shares_fit_of=shares_fit_of,
-                        shared_attribute=shared_attribute, shared_ignores=ignores, shared_setup=shared_setup,
-                        shared_scores=shared_scores, shared_cost=float(shared_cost))
+                        seed_invariant=seed_invariant, shared=shared)
     _REGISTRY[name] = info
     return info
 
@@ -354,8 +383,49 @@ def make_detector(name: str, *, random_state=None, device=None, **params):
     return info.factory(**kwargs)
 
 
+def check_params(name: str, params: dict) -> None:
+    """Check a configuration's ``params`` for the registered detector ``name`` before any work.
+
+    ValueError naming the parameter, the value and what is accepted for: a name the detector does
+    not take (the valid ones listed), ``random_state`` or ``device`` (the suite sets them), or a
+    value the detector's own rules refuse. The detector is built as a cell builds it
+    (``make_detector(name, random_state=0, **params)``: its constructor's checks run, PyOD's
+    ``contamination`` among them), then its effective parameters (preset and defaults included)
+    are checked: against its class's ``_parameter_constraints`` (scikit-learn's format) and its
+    ``_check_params_beyond_constraints()``, or, for PyOD's classes and the suite's adapters of
+    them, by what PyOD checks (:mod:`baselines.pyod_params`). Values whose validity depends on
+    the data (``n_neighbors`` beyond the rows) pass; the cell fails with its error.
+    """
+    info = _lookup(name)
+    if not isinstance(params, Mapping):
+        raise ValueError(f"the parameters of {name!r} must be a mapping of parameter -> value, got {params!r}")
+    by_suite = [p for p in CALL_PARAMS if p in params]
+    if by_suite:
+        raise ValueError(f"{' and '.join(map(repr, by_suite))} {'is' if len(by_suite) == 1 else 'are'} set by "
+                         f"the suite (random_state: each cell's seed; device: the run's), not by the parameters "
+                         f"of {name}; got {', '.join(f'{p}={params[p]!r}' for p in by_suite)}")
+    valid = [p for p in info.param_names if p not in CALL_PARAMS]
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+                         f"for {name}; valid: {', '.join(valid)}")
+    try:
+        det = make_detector(name, random_state=0, **params)
+    except (TypeError, ValueError) as exc:  # the constructor's own checks (PyOD's contamination, HBOS's alpha)
+        raise ValueError(f"{name} refuses {dict(params)!r}: {exc}") from exc
+    caller = f"{type(det).__name__} (detector {name!r})"
+    constraints = getattr(det, "_parameter_constraints", None)
+    if constraints is None:
+        check_pyod_params(det, caller)
+        return
+    validate_parameter_constraints(constraints, det.get_params(deep=False), caller_name=caller)
+    beyond = getattr(det, "_check_params_beyond_constraints", None)
+    if beyond is not None:
+        beyond()
+
+
 # -- the built-in detectors: one line each ------------------------------------------------------
-# Tolerances: 0 = bit-exact under row permutation (checked by tests/test_baselines_contract.py);
+# Tolerances: 0 = bit-exact under row permutation (checked by tests/unit/baselines/test_baselines_contract.py);
 # 1e-5 = float32 networks, whose batched matmuls may round a row differently at another position;
 # 1e-9 = float64 code whose sums run over the scored batch (ECOD/COPOD's skewness).
 # accepts_sparse: fit takes scipy sparse rows (SLA2P/SLA/GOAD/RSRAE densify them to float32 themselves;
@@ -363,9 +433,9 @@ def make_detector(name: str, *, random_state=None, device=None, **params):
 # PyOD's other wrappers refuse sparse input).
 # max_fit_rows: the superlinear methods (kernel matrix, neighbour search) and the trained networks
 # (epochs x rows: DeepSVDD's 100 epochs over KDDCup99's 494,021 rows would take most of a day per
-# cell here) are fitted on at most FIT_ROWS rows, the protocol's own cap on one-vs-rest sets
-# (tasks.datasets.protocol), so only KDDCup99 is subsampled: it costs what a 12,000-row set costs
-# to fit, plus a scoring pass linear in its rows.
+# cell here) are fitted on at most MAX_ROWS rows, the protocol's own cap on one-vs-rest sets
+# (sla2p.settings, applied by tasks.datasets.protocol), so only KDDCup99 is subsampled: it costs
+# what a 12,000-row set costs to fit, plus a scoring pass linear in its rows.
 # seed_invariant (fitted once per split of seed-independent rows): declared where refitting with
 # another seed on permuted rows gives every row the same score, as check_invariance verifies and
 # as measured on the 24 ADBench classical sets of at most 6,000 rows (kNN: the 17 of at most 3,000),
@@ -374,21 +444,7 @@ def make_detector(name: str, *, random_state=None, device=None, **params):
 # the row order), OC-SVM (libsvm's solver path follows the row order: up to 9e-4 on vertebral,
 # AUROC 0.624 -> 0.631) and PCA (the covariance's rounding, amplified by the 1/variance weights:
 # 1.9e-5 on fault, 2.6e-9 on vertebral, beyond its 1e-9). IForest and the networks draw from the seed.
-FIT_ROWS = 12_000
 TRAINING_NOTE = "training passes over the fitted rows every epoch"
-
-
-def score_also_at_epsilon(source, own) -> None:
-    """``shared_setup`` of an SLA2P preset that differs only in ``epsilon``: the source's fit also
-    scores at ``own.epsilon`` (``SLA2P.extra_epsilons``: one more forward pass, from the same gradient)."""
-    eps = float(own.epsilon)
-    if eps not in source.scored_epsilons():  # its own step and 0 come with the fit: no extra pass
-        source.set_params(extra_epsilons=(*source.extra_epsilons, eps))
-
-
-def scores_at_own_epsilon(source, own) -> np.ndarray:
-    """``shared_scores`` to :func:`score_also_at_epsilon`: the fitted source's scores at ``own.epsilon``."""
-    return source.scores_at_epsilon(own.epsilon)
 
 
 def _register_builtins() -> None:
@@ -408,39 +464,39 @@ def _register_builtins() -> None:
     from .rsrae import RSRAE
 
     # Its cells that differ only in the step (an epsilon sweep) share one fit: one more forward
-    # pass each (SLA2P.extra_epsilons), bit-identical to separate fits.
-    register("sla2p", SLA2P, order_tolerance=1e-5, accepts_sparse=True, shares_fit_of="sla2p",
-             shared_ignores=("epsilon",), shared_setup=score_also_at_epsilon, shared_scores=scores_at_own_epsilon,
-             shared_cost=1 / 3,
+    # pass each (SLA2P.extra_epsilons), bit-identical to separate fits. SLA2P's own methods, called
+    # as f(source, own), ask the fit for the rider's step and read its scores.
+    by_step = SharedFit("sla2p", ignores=("epsilon",), setup=SLA2P.score_also_at_epsilon_of,
+                        scores=SLA2P.scores_at_epsilon_of, cost=1 / 3)
+    register("sla2p", SLA2P, order_tolerance=1e-5, accepts_sparse=True, shared=by_step,
              description="SLA2P (Wang et al., CIKM 2022): random projections + adversarial-perturbation score")
     # SLA's scores are SLA2P's unperturbed ones (same training, no step): at equal parameters a
     # table fits SLA2P once and takes SLA's cell from it.
-    register("sla", SLA, order_tolerance=1e-5, accepts_sparse=True, shares_fit_of="sla2p",
-             shared_attribute="unperturbed_scores_", shared_ignores=("epsilon",),
+    register("sla", SLA, order_tolerance=1e-5, accepts_sparse=True,
+             shared=SharedFit("sla2p", attribute="unperturbed_scores_", ignores=("epsilon",)),
              description="SLA: SLA2P without the perturbation (the paper's ablation)")
     # Issue 15's variant, selected on ADBench's development half only (README, "Where SLA2P stands"):
     # of the diagnosis's one-parameter changes, a 10x per-sample step (eps_paper 10,000) was the
     # only one better on the most development sets (6 of 11) with a positive mean AUROC change.
     # Only the step differs, so SLA2P's fit scores it too: one more forward pass, not a fit.
     register("sla2p_bigstep", SLA2P, order_tolerance=1e-5, accepts_sparse=True,
-             preset={"epsilon": 78.125}, shares_fit_of="sla2p", shared_ignores=("epsilon",),
-             shared_setup=score_also_at_epsilon, shared_scores=scores_at_own_epsilon, shared_cost=1 / 3,
+             preset={"epsilon": 78.125}, shared=by_step,
              description="SLA2P with a 10x adversarial step (epsilon 78.125 per sample), chosen on ADBench's "
                          "development half")
-    register("goad", GOAD, order_tolerance=1e-5, accepts_sparse=True, max_fit_rows=FIT_ROWS,
+    register("goad", GOAD, order_tolerance=1e-5, accepts_sparse=True, max_fit_rows=MAX_ROWS,
              fit_note=TRAINING_NOTE,
              description="GOAD (Bergman & Hoshen, ICLR 2020), tabular form: random affine transforms, CE + triplet-centre loss")
-    register("rsrae", RSRAE, order_tolerance=1e-5, accepts_sparse=True, max_fit_rows=FIT_ROWS,
+    register("rsrae", RSRAE, order_tolerance=1e-5, accepts_sparse=True, max_fit_rows=MAX_ROWS,
              fit_note=TRAINING_NOTE,
              description="RSRAE (Lai, Zou & Lerman, ICLR 2020): autoencoder with a robust subspace recovery layer")
     register("iforest", IForest, description="Isolation Forest (PyOD, scikit-learn's)")
-    register("ocsvm", OCSVM, order_tolerance=1e-9, accepts_sparse=True, max_fit_rows=FIT_ROWS, complexity="quadratic",
+    register("ocsvm", OCSVM, order_tolerance=1e-9, accepts_sparse=True, max_fit_rows=MAX_ROWS, complexity="quadratic",
              fit_note="kernel matrix over the fitted rows",
              description="One-class SVM, RBF kernel (PyOD's, libsvm's solver on a BLAS-computed kernel: baselines.ocsvm)")
-    register("lof", LOF, order_tolerance=1e-9, accepts_sparse=True, max_fit_rows=FIT_ROWS, complexity="quadratic",
+    register("lof", LOF, order_tolerance=1e-9, accepts_sparse=True, max_fit_rows=MAX_ROWS, complexity="quadratic",
              fit_note="neighbour search among the fitted rows",
              description="Local Outlier Factor (PyOD)")
-    register("knn", KNN, order_tolerance=1e-9, max_fit_rows=FIT_ROWS, complexity="quadratic",
+    register("knn", KNN, order_tolerance=1e-9, max_fit_rows=MAX_ROWS, complexity="quadratic",
              fit_note="neighbour search among the fitted rows", seed_invariant=True,
              description="k-nearest-neighbour distance (PyOD)")
     register("ecod", ECOD, order_tolerance=1e-9, seed_invariant=True,
@@ -451,9 +507,9 @@ def _register_builtins() -> None:
              description="PCA weighted projection distance (PyOD's score by BLAS, over the non-null axes: baselines.pca)")
     register("hbos", HBOS, seed_invariant=True,
              description="Histogram-based outlier score (PyOD)")
-    register("deepsvdd", DeepSVDD, order_tolerance=1e-5, max_fit_rows=FIT_ROWS, fit_note=TRAINING_NOTE,
+    register("deepsvdd", DeepSVDD, order_tolerance=1e-5, max_fit_rows=MAX_ROWS, fit_note=TRAINING_NOTE,
              description="Deep SVDD (PyOD's, seeded locally by baselines.pyod_deep)")
-    register("autoencoder", AutoEncoder, order_tolerance=1e-5, max_fit_rows=FIT_ROWS, fit_note=TRAINING_NOTE,
+    register("autoencoder", AutoEncoder, order_tolerance=1e-5, max_fit_rows=MAX_ROWS, fit_note=TRAINING_NOTE,
              description="Fully connected autoencoder, reconstruction error (PyOD's, seeded locally by baselines.pyod_deep)")
 
 

@@ -24,13 +24,16 @@ Score: ``score="l2"`` (default) is the reconstruction error ||x - x_tilde||_2 of
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 import torch
+from sklearn.utils._param_validation import StrOptions
 from torch import nn
 from torch.nn import functional as F
 
 from sla2p.torch_base import StandardizedTorchDetector, optimizer_step, record_losses
-from sla2p.validation import check_float, check_positive_int
+from sla2p.validation import StrictInterval, check_positive_int
 
 from .goad import build_on_cpu
 
@@ -151,6 +154,25 @@ class RSRAE(StandardizedTorchDetector):
     left out here, which keeps scores independent of batch composition.
     """
 
+    _parameter_constraints = {
+        "hidden_sizes": ["array-like"],  # widths, each an int >= 1: _check_params_beyond_constraints
+        "intrinsic_dim": [StrictInterval(Integral, 1, None, closed="left")],
+        "lambda1": [StrictInterval(Real, 0, None, closed="left")],
+        "lambda2": [StrictInterval(Real, 0, None, closed="left")],
+        "lr": [StrictInterval(Real, 0, None, closed="neither")],
+        "epochs": [StrictInterval(Integral, 1, None, closed="left")],
+        "batch_size": [StrictInterval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(_ACTIVATIONS))],
+        "renormalize": ["boolean"],
+        "optimization": [StrOptions({"alternating", "joint"})],
+        "score": [StrOptions({"l2", "cosine"})],
+        "standardize": ["boolean"],
+        "score_batch_size": [StrictInterval(Integral, 1, None, closed="left")],
+        "device": "no_validation",  # torch parses it in fit (resolve_device), knowing this host's devices
+        "random_state": [None, StrictInterval(Integral, 0, None, closed="left")],
+        "contamination": "no_validation",  # PyOD's constructor checks it (and takes a thresholder too)
+    }
+
     def __init__(self, hidden_sizes=(32, 64, 128), intrinsic_dim=10, lambda1=0.1, lambda2=0.1,
                  lr=2.5e-4, epochs=200, batch_size=128, activation="auto", renormalize=True,
                  optimization="alternating", score="l2", standardize=True, score_batch_size=1024,
@@ -172,25 +194,12 @@ class RSRAE(StandardizedTorchDetector):
         self.device = device
         self.random_state = random_state
 
-    def _check_params(self) -> None:
+    def _check_params_beyond_constraints(self) -> None:
         sizes = tuple(self.hidden_sizes)
         if not sizes:
             raise ValueError("hidden_sizes must hold at least one width")
         for s in sizes:
             check_positive_int("hidden_sizes", s)
-        check_positive_int("intrinsic_dim", self.intrinsic_dim)
-        check_float("lambda1", self.lambda1, 0.0, float("inf"))
-        check_float("lambda2", self.lambda2, 0.0, float("inf"))
-        check_float("lr", self.lr, 0.0, float("inf"), low_open=True)
-        check_positive_int("epochs", self.epochs)
-        check_positive_int("batch_size", self.batch_size)
-        check_positive_int("score_batch_size", self.score_batch_size)
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {self.activation!r}")
-        if self.optimization not in ("alternating", "joint"):
-            raise ValueError(f"optimization must be 'alternating' or 'joint', got {self.optimization!r}")
-        if self.score not in ("l2", "cosine"):
-            raise ValueError(f"score must be 'l2' or 'cosine', got {self.score!r}")
 
     def fit(self, X, y=None):
         """Train the network on X (transductive) and score X."""

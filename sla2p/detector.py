@@ -27,10 +27,12 @@ KDDCup99       1000       7.8125
 from __future__ import annotations
 
 import time
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.utils._param_validation import StrOptions
 
 from .network import ProjectionClassifier, fold_eval
 from .scoring import (AGGREGATES, fast_matmul, normality_score_sets, normality_scores, official_steps,
@@ -38,8 +40,8 @@ from .scoring import (AGGREGATES, fast_matmul, normality_score_sets, normality_s
 from .settings import PAPER_SCORING_BATCH
 from .torch_base import TorchDetector
 from .training import train_classifier
-from .validation import (check_choice, check_fitted, check_float, check_positive_int, column_ranges,
-                         column_statistics, normalize_rows, standardize_columns)
+from .validation import (StrictInterval, check_fitted, check_float, column_ranges, column_statistics,
+                         normalize_rows, standardize_columns)
 
 _COMPAT = ("none", "official")
 _NORMALIZE = ("l2", "none", "zscore", "zscore_l2", "minmax_l2")
@@ -159,6 +161,27 @@ class SLA2P(TorchDetector):
         scoring pass; :meth:`scores_at_epsilon` looks one up by its step.
     """
 
+    _parameter_constraints = {
+        "n_projections": [StrictInterval(Integral, 2, None, closed="left")],
+        "proj_dim": [StrictInterval(Integral, 1, None, closed="left")],
+        "epsilon": [StrictInterval(Real, 0, None, closed="left")],
+        "acc_threshold": [StrictInterval(Real, 0, 1, closed="both")],
+        "min_steps": [StrictInterval(Integral, 0, None, closed="left")],
+        "max_epochs": [StrictInterval(Integral, 1, None, closed="left")],
+        "batch_size": [StrictInterval(Integral, 2, None, closed="left")],
+        "lr": [StrictInterval(Real, 0, None, closed="neither")],
+        "adam_eps": [StrictInterval(Real, 0, None, closed="neither")],
+        "weight_decay": [StrictInterval(Real, 0, None, closed="left")],
+        "normalize": [StrOptions(set(_NORMALIZE))],
+        "aggregate": [StrOptions(set(AGGREGATES))],
+        "score_batch_size": [StrOptions({"auto"}), StrictInterval(Integral, 1, None, closed="left")],
+        "compat": [StrOptions(set(_COMPAT))],
+        "extra_epsilons": ["array-like"],  # each step: _check_params_beyond_constraints
+        "device": "no_validation",  # torch parses it in fit (resolve_device), knowing this host's devices
+        "random_state": [None, StrictInterval(Integral, 0, None, closed="left")],
+        "contamination": "no_validation",  # PyOD's constructor checks it (and takes a thresholder too)
+    }
+
     def __init__(self, n_projections=256, proj_dim=256, epsilon=1000 / PAPER_SCORING_BATCH,
                  acc_threshold=0.6, min_steps=0, max_epochs=20, batch_size=128, lr=1e-3,
                  adam_eps=1e-7, weight_decay=5e-4, normalize="l2", aggregate="mean",
@@ -183,23 +206,8 @@ class SLA2P(TorchDetector):
         self.device = device
         self.random_state = random_state
 
-    def _check_params(self) -> None:
-        check_positive_int("n_projections", self.n_projections, 2)
-        check_positive_int("proj_dim", self.proj_dim)
-        check_float("epsilon", self.epsilon, 0.0, float("inf"))
-        check_float("acc_threshold", self.acc_threshold, 0.0, 1.0)
-        check_positive_int("min_steps", self.min_steps, 0)
-        check_positive_int("max_epochs", self.max_epochs)
-        check_positive_int("batch_size", self.batch_size, 2)
-        check_float("lr", self.lr, 0.0, float("inf"), low_open=True)
-        check_float("adam_eps", self.adam_eps, 0.0, float("inf"), low_open=True)
-        check_float("weight_decay", self.weight_decay, 0.0, float("inf"))
-        check_choice("normalize", self.normalize, _NORMALIZE)
-        check_choice("aggregate", self.aggregate, AGGREGATES)
-        if self.score_batch_size != "auto":
-            check_positive_int("score_batch_size", self.score_batch_size)
-        check_choice("compat", self.compat, _COMPAT)
-        self._extra_epsilons()
+    def _check_params_beyond_constraints(self) -> None:
+        self._extra_epsilons()  # each step a finite number >= 0
 
     def fit(self, X, y=None):
         """Draw the projections, train the classifier on X, and score X (transductive)."""
@@ -266,6 +274,20 @@ class SLA2P(TorchDetector):
         (:meth:`scores_at_epsilon` reads each of them)."""
         return [float(self.epsilon), *((0.0,) if self.compat == "none" else ()), *self._extra_epsilons()]
 
+    # -- sharing this fit (baselines' SharedFit: the registry calls these as f(source, own)) ----
+    def score_also_at_epsilon_of(self, other) -> None:
+        """Before ``fit``: have the fit also score the training rows at ``other.epsilon``, one more
+        forward pass (appended to ``extra_epsilons``, unless the fit scores that step anyway). How
+        an SLA2P that differs from this one only in the step rides on this fit."""
+        eps = float(other.epsilon)
+        if eps not in self.scored_epsilons():  # its own step and 0 come with the fit: no extra pass
+            self.set_params(extra_epsilons=(*self.extra_epsilons, eps))
+
+    def scores_at_epsilon_of(self, other) -> np.ndarray:
+        """After ``fit``: ``other``'s training-row scores, the ones at ``other.epsilon``
+        (:meth:`scores_at_epsilon`; :meth:`score_also_at_epsilon_of` asked for them)."""
+        return self.scores_at_epsilon(other.epsilon)
+
     # -- internals ---------------------------------------------------------------------------
     def _input_transform(self, Xt: torch.Tensor) -> torch.Tensor:
         # The paper normalises rows (l2); GOAD and RSRAE standardise columns; zscore_l2 does both.
@@ -326,6 +348,10 @@ class SLA(SLA2P):
     """SLA: SLA2P's ablation without perturbation (epsilon = 0). Its default ``acc_threshold``
     is 0.8, as in the authors' code; the other parameters (``min_steps``, ``normalize``,
     ``aggregate`` among them) are SLA2P's."""
+
+    # SLA2P's, less the parameters SLA fixes (epsilon 0, compat "none", no extra steps).
+    _parameter_constraints = {k: v for k, v in SLA2P._parameter_constraints.items()
+                              if k not in ("epsilon", "compat", "extra_epsilons")}
 
     def __init__(self, n_projections=256, proj_dim=256, acc_threshold=0.8, min_steps=0, max_epochs=20,
                  batch_size=128, lr=1e-3, adam_eps=1e-7, weight_decay=5e-4, normalize="l2",

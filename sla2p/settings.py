@@ -7,6 +7,9 @@ eps_paper / 128 (the same step for every full scoring batch of 128 in the author
 from __future__ import annotations
 
 PAPER_SCORING_BATCH = 128
+#: The protocol's cap (method.md s4): a set larger than this is randomly subsampled to it. The split
+#: protocol (tasks.datasets) and the fit cap of superlinear or trained baselines (baselines) both read it.
+MAX_ROWS = 12_000
 
 
 def paper_to_per_sample(eps_paper: float) -> float:

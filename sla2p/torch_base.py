@@ -1,6 +1,8 @@
 """What the suite's torch detectors (SLA2P/SLA, GOAD, RSRAE) share, written once.
 
-* the start of ``fit`` (:meth:`TorchDetector._begin_fit`): parameter check, ``check_X``, PyOD's
+* the start of ``fit`` (:meth:`TorchDetector._begin_fit`): the parameter check (each parameter
+  against the class's ``_parameter_constraints``, scikit-learn's declarative format, then what no
+  constraint can say: :meth:`TorchDetector._check_params`), ``check_X``, PyOD's
   ``_set_n_classes``, ``n_features_in_``, the device (``device_``), the seed (``seed_``) and the
   local generator every random draw of the fit comes from;
 * the input transform: every input, at fit and at scoring, becomes a float32 tensor on the
@@ -22,6 +24,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 from pyod.models.base import BaseDetector
+from sklearn.utils._param_validation import validate_parameter_constraints
 
 from .validation import check_fitted, check_X, make_generator, resolve_device, resolve_seed
 
@@ -43,17 +46,31 @@ class TorchDetector(BaseDetector):
     """Base of the suite's torch detectors.
 
     A subclass stores its parameters (``device`` and ``random_state`` among them) in
-    ``__init__``, implements ``_check_params()`` and ``_score(Xt)`` (a float64 NumPy score per row
-    of a tensor made by :meth:`_to_tensor`), and writes ``fit`` as::
+    ``__init__``, declares ``_parameter_constraints`` (scikit-learn's format: parameter -> list of
+    constraints, any one of which a valid value meets), implements ``_score(Xt)`` (a float64 NumPy
+    score per row of a tensor made by :meth:`_to_tensor`), and writes ``fit`` as::
 
         X, gen = self._begin_fit(X, y)
         Xt = self._to_tensor(X)
         ...                                  # draw from gen, train, set the fitted attributes
         return self._finish_fit(Xt)
+
+    What a constraint cannot say (the items of a sequence, two parameters together) goes in
+    :meth:`_check_params_beyond_constraints`.
     """
 
+    _parameter_constraints: dict = {}
+
     def _check_params(self) -> None:
-        raise NotImplementedError
+        """Each parameter against ``_parameter_constraints`` (scikit-learn's check: its error names
+        the parameter, the value and what is accepted), then :meth:`_check_params_beyond_constraints`."""
+        validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
+                                       caller_name=type(self).__name__)
+        self._check_params_beyond_constraints()
+
+    def _check_params_beyond_constraints(self) -> None:
+        """The checks no single-parameter constraint expresses (ValueError naming the parameter and
+        the value). None here."""
 
     def _score(self, Xt: torch.Tensor) -> np.ndarray:
         raise NotImplementedError

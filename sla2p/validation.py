@@ -13,7 +13,17 @@ import numbers
 import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array
+
+
+class StrictInterval(Interval):
+    """scikit-learn's ``Interval`` constraint (``sklearn.utils._param_validation``) that refuses
+    True and False: Python counts them as ints, and the suite's detectors always refused them as
+    numbers (``n_projections=True`` is a mistake, not 1)."""
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
 
 
 def check_X(X, *, n_features: int | None = None, min_samples: int = 2) -> np.ndarray:

@@ -8,12 +8,16 @@ it, e.g. kNN's distance without the row itself). The record's ``history`` keeps 
 
 Shared fits (``tasks.cells.shared_fit_plan``): ``fit_and_score(work, results_dir, shared)`` also
 gives each cell of ``shared`` (SLA's and sla2p_bigstep's, when ``work`` is SLA2P's at equal
-parameters) its record and scores from the fitted detector (the registry's ``shared_attribute``,
-or its ``shared_setup`` before the fit and ``shared_scores`` after), with no fit of its own:
+parameters) its record and scores from the fitted detector (the registry's ``SharedFit``: its
+``attribute``, or its ``setup`` before the fit and ``scores`` after), with no fit of its own:
 its own files and metrics, ``fit_seconds`` None (the time counts once, on the fit), the fit's
 history, ``shares_fit_of`` = the fitted cell's key. When the fit fails, each gets a failed
 record saying so; a cell that cannot share (the pairing rule says no, or its set-up raises) gets
 its own failed record and the fit goes on.
+
+Threads: ``fit_and_score(..., threads=n)`` runs the cell with ``n`` torch threads (the flow passes
+its share of the cores, so that cells running at once do not oversubscribe them); None leaves
+torch's setting as it is.
 
 A cell that raises keeps a failed record with its error next to the results and raises
 :class:`CellFailed`, so Prefect never caches it and the flow shows it as failed and goes on.
@@ -21,7 +25,7 @@ A cell that raises keeps a failed record with its error next to the results and 
 
 from __future__ import annotations
 
-import os
+import numbers
 import threading
 import time
 import traceback
@@ -53,11 +57,12 @@ def _device_of(det) -> str:
     return str(dev) if dev not in (None, "auto") else "cpu"
 
 
-def fit_and_score(work: KeyedCell, results_dir: str, shared: tuple[KeyedCell, ...] = ()) -> CellRecord:
+def fit_and_score(work: KeyedCell, results_dir: str, shared: tuple[KeyedCell, ...] = (),
+                  threads: int | None = None) -> CellRecord:
     """Run one cell, store its scores, and return its record; store the records and scores of
     the cells that ``shared`` its fit too (read them with ``tasks.store.load_record``; a failed
-    one has its failure file)."""
-    _apply_thread_setting()
+    one has its failure file). ``threads``: torch's thread count for the cell (None: as it is)."""
+    _set_torch_threads(threads)
     cell = work.cell
     riders = None  # the cells of ``shared`` that ride on this fit, once asked
     try:
@@ -98,7 +103,7 @@ def fit_and_score(work: KeyedCell, results_dir: str, shared: tuple[KeyedCell, ..
 
 def _ask_shared(shared: tuple[KeyedCell, ...], work: KeyedCell, det, results_dir: Path) -> list:
     """The (cell, its own unfitted detector) pairs of ``shared`` that ride on ``det``'s fit, each
-    source asked for its scores (the registry's ``shared_setup``). A cell the pairing rule refuses
+    source asked for its scores (the registry's ``SharedFit.setup``). A cell the pairing rule refuses
     (the flow's plan says it cannot happen: a caller's mistake, named) or whose set-up raises gets
     its failed record now; the fit goes on without it."""
     riders = []
@@ -107,7 +112,7 @@ def _ask_shared(shared: tuple[KeyedCell, ...], work: KeyedCell, det, results_dir
             if not shares_fit(s.cell, work.cell):
                 raise ValueError(f"{s.name} cannot share the fit of {work.name} (tasks.cells.shares_fit)")
             own = build_detector(s.cell)
-            setup = detector_info(s.cell.detector_name).shared_setup
+            setup = detector_info(s.cell.detector_name).shared.setup
             if setup is not None:
                 setup(det, own)
             riders.append((s, own))
@@ -120,7 +125,7 @@ def _save_shared(s: KeyedCell, own, work: KeyedCell, det, split, fitted: CellRec
     """Evaluate and store the cell ``s`` (``own``: its detector, unfitted) from the fitted detector
     of ``work``; a failure is saved as ``s``'s failed record (the flow reads either)."""
     try:
-        scores = detector_info(s.cell.detector_name).shared_scores_of(det, own)
+        scores = detector_info(s.cell.detector_name).shared.scores_of(det, own)
         if scores.shape != (len(split.indices),):
             raise ValueError(f"{s.name}'s scores from the fit of {work.name} have shape {scores.shape}, "
                              f"expected ({len(split.indices)},)")
@@ -173,14 +178,17 @@ def fit_detector(det, detector: str, X, seed: int, timings: dict | None = None) 
     return scores, fit_rows
 
 
-def _apply_thread_setting() -> None:
-    """Dask/Ray workers inherit SLA2P_TORCH_THREADS from the flow: cells must not oversubscribe."""
-    n = os.environ.get("SLA2P_TORCH_THREADS")
-    if n:
-        import torch
+def _set_torch_threads(threads: int | None) -> None:
+    """``threads`` torch threads from now on (None: torch's setting as it is); set only when it
+    differs, since setting it is not free."""
+    if threads is None:
+        return
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
+        raise ValueError(f"threads must be None or an int >= 1, got {threads!r}")
+    import torch
 
-        if torch.get_num_threads() != int(n):
-            torch.set_num_threads(int(n))
+    if torch.get_num_threads() != int(threads):
+        torch.set_num_threads(int(threads))
 
 
 def _cuda_available() -> bool:
