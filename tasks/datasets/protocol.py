@@ -49,7 +49,7 @@ import scipy.sparse as sp
 
 from .registry import DatasetSpec, get_spec
 
-__all__ = ["Split", "make_split", "take_rows", "split_rng", "n_outliers", "resolve_class", "DegenerateSplitError"]
+__all__ = ["Split", "make_split", "take_rows", "split_rng", "n_outliers", "split_size", "resolve_class", "DegenerateSplitError"]
 
 
 class DegenerateSplitError(ValueError):
@@ -85,6 +85,18 @@ def n_outliers(spec: DatasetSpec, ratio: float, n_normal: int) -> int:
     return int(math.floor(ratio * base + 1e-9))
 
 
+def split_size(spec: DatasetSpec, y, normal_class=None, ratio: float | None = None) -> int:
+    """The rows of the split (``normal_class``, ``ratio``) of a dataset whose labels are ``y``,
+    without drawing it: what :func:`make_split` gives (all normals plus :func:`n_outliers`, at
+    most ``max_rows``; an intrinsic set's :meth:`DatasetSpec.intrinsic_rows`). The time estimate
+    and the fit plan count rows with it."""
+    y = np.asarray(y)
+    if spec.protocol == "intrinsic":
+        return spec.intrinsic_rows(int(y.shape[0]))
+    n_norm = int(np.count_nonzero(y == resolve_class(spec, normal_class)))
+    return min(spec.max_rows, n_norm + n_outliers(spec, _check_ratio(ratio), n_norm))
+
+
 def resolve_class(spec: DatasetSpec, normal_class) -> int:
     classes = spec.classes
     if isinstance(normal_class, str):
@@ -117,37 +129,48 @@ def _check_rankable(what: str, seed, labels: np.ndarray, *, min_outliers: int, o
     )
 
 
-def make_split(name: str, normal_class=None, ratio: float | None = None, seed: int = 0, *, features=None) -> Split:
+def make_split(
+    name: str, normal_class=None, ratio: float | None = None, seed: int = 0, *, features=None, y=None
+) -> Split:
     """The rows of one (dataset, normal class, ratio, seed) run; see the module docstring.
 
-    ``features`` (a :class:`~tasks.embed.Features`) supplies the labels; without it they
-    are read with :func:`~tasks.embed.load_labels` (cached; no embedding is computed).
+    The caller supplies the dataset's labels (one per row, in dataset order), exactly one of:
+    ``features``, anything with a ``.y`` (a :class:`~tasks.embed.Features`), or ``y``, the label
+    array itself (e.g. ``tasks.embed.load_labels(name)[0]``, which computes no embedding). The
+    data layer reads no file here: it sits below :mod:`tasks.embed` and never imports it.
     """
     spec = get_spec(name)
     if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if features is not None:
-        y = np.asarray(features.y)
-    else:
-        from ..embed import load_labels
-
-        y, _, _ = load_labels(name)
-
+    if (features is None) == (y is None):
+        raise TypeError(f"make_split({name!r}, ...) needs the dataset's labels: pass exactly one of features= "
+                        f"(a tasks.embed.Features) or y= (e.g. tasks.embed.load_labels({name!r})[0])")
+    y = np.asarray(features.y if features is not None else y)
     if spec.protocol == "intrinsic":
-        if normal_class is not None or ratio is not None:
-            raise ValueError(f"{name} is an intrinsic dataset: pass normal_class=None and ratio=None")
-        rng = split_rng(name, None, None, seed)
-        n = int(y.shape[0])
-        if n > spec.intrinsic_rows(n):  # the cap draws before the shuffle, as in one-vs-rest
-            idx = np.sort(rng.choice(n, size=spec.intrinsic_rows(n), replace=False)).astype(np.int64)
-            idx = idx[rng.permutation(idx.size)]
-        else:  # all rows: the same draw as before the cap existed
-            idx = rng.permutation(n).astype(np.int64)
-        labels = (y[idx] == 1).astype(np.int8)
-        n_out = int(labels.sum())
-        _check_rankable(name, seed, labels, min_outliers=2, of=n)
-        return Split(idx, labels, len(idx) - n_out, n_out, name, None, None, int(seed))
+        return _intrinsic_split(spec, name, y, normal_class, ratio, seed)
+    return _one_vs_rest_split(spec, name, y, normal_class, ratio, seed)
 
+
+def _intrinsic_split(spec: DatasetSpec, name: str, y: np.ndarray, normal_class, ratio, seed) -> Split:
+    """All rows shuffled, or (a capped extra) a subsample of ``max_rows`` shuffled; label 1 = outlier."""
+    if normal_class is not None or ratio is not None:
+        raise ValueError(f"{name} is an intrinsic dataset: pass normal_class=None and ratio=None")
+    rng = split_rng(name, None, None, seed)
+    n = int(y.shape[0])
+    if n > spec.intrinsic_rows(n):  # the cap draws before the shuffle, as in one-vs-rest
+        idx = np.sort(rng.choice(n, size=spec.intrinsic_rows(n), replace=False)).astype(np.int64)
+        idx = idx[rng.permutation(idx.size)]
+    else:  # all rows: the same draw as before the cap existed
+        idx = rng.permutation(n).astype(np.int64)
+    labels = (y[idx] == 1).astype(np.int8)
+    n_out = int(labels.sum())
+    _check_rankable(name, seed, labels, min_outliers=2, of=n)
+    return Split(idx, labels, len(idx) - n_out, n_out, name, None, None, int(seed))
+
+
+def _one_vs_rest_split(spec: DatasetSpec, name: str, y: np.ndarray, normal_class, ratio, seed) -> Split:
+    """All rows of the normal class plus the outliers, capped at ``max_rows``, shuffled. One
+    rng draws, in this order: the outliers (random mode), the cap, the shuffle."""
     if normal_class is None:
         raise ValueError(f"{name} is a one-vs-rest dataset: give normal_class (one of {spec.classes})")
     c = resolve_class(spec, normal_class)

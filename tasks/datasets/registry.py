@@ -76,6 +76,8 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
+from sla2p.settings import MAX_ROWS
+
 from ..fetch import paths
 from . import images, rsrae, tabular, text
 from .raw import RawData
@@ -86,7 +88,6 @@ __all__ = [
     "list_datasets", "get_spec", "configure_paths", "optional_status", "MAX_ROWS", "GROUPS", "list_groups",
 ]  # fmt: skip
 
-MAX_ROWS = 12_000
 # The groups named whether or not the store holds a file of them (a config naming one that is empty
 # here is told so, not told the group does not exist); adbench-<folder> groups are discovered too.
 GROUPS = ("paper", "paper-formats", "odds", "adbench-classical", "adbench-cv-resnet18", "adbench-nlp-bert",

@@ -68,18 +68,8 @@ def load_features(
     extractors (``batch_size``, ``threads``, ``mode``, ``device``, ``progress``: not in the key).
     """
     spec = get_spec(name, data_dir=data_dir)
-    ext_name = extractor or spec.default_extractor
-    if ext_name not in EXTRACTORS:
-        raise ValueError(f"unknown extractor {ext_name!r}; known extractors: {', '.join(sorted(EXTRACTORS))}")
-    if ext_name not in spec.extractors:
-        raise ValueError(f"extractor {ext_name!r} does not apply to {name} ({spec.modality}); use one of {spec.extractors}")
-    ext = EXTRACTORS[ext_name]
-    rt_names = (RUNTIME_PARAMS if ext.modality == "image" else set()) | set(ext.runtime)
-    allowed = rt_names | (set(ext.defaults) - DESCRIPTIVE_PARAMS)
-    bad = set(options) - allowed
-    if bad:
-        raise TypeError(f"unexpected options {sorted(bad)} for {ext_name}; allowed: {sorted(allowed)}")
-    runtime = {k: v for k, v in options.items() if k in rt_names}
+    ext_name, ext = _extractor(spec, name, extractor)
+    rt_names, runtime = _runtime_options(ext_name, ext, options)
     if ext.check:
         ext.check()  # a missing extra fails here, before any file is pulled
     key_extra: dict = {}
@@ -93,18 +83,45 @@ def load_features(
         return None
 
     def compute():
-        raw = spec.load_raw(data_dir)
-        EXTRACTOR_CALLS[ext_name] += 1
-        call = {k: v for k, v in params.items() if k not in DESCRIPTIVE_PARAMS and k not in key_extra}
-        X = ext.fn(raw, **call, **runtime)
-        if X.shape[0] != len(raw):
-            raise RuntimeError(f"{ext_name} returned {X.shape[0]} rows for {len(raw)} inputs")
-        meta = {"dataset": spec.name, "extractor": ext_name, "params": {k: params[k] for k in sorted(params)},
-                "source_hash": shash, "code_version": CODE_VERSION}  # fmt: skip
-        return X, raw.y, raw.class_names, meta
+        return _extract(spec, data_dir, ext_name, ext, params, key_extra, runtime, shash)
 
     X, y, class_names, _ = cached(cdir / f"{key}.npz", compute)
     return Features(X=X, y=y, class_names=class_names, source_hash=shash, extractor=ext_name, key=key)
+
+
+def _extractor(spec, name: str, extractor: str | None):
+    """(name, extractor) asked for, or the dataset's default; refused if unknown or not for
+    this dataset's modality."""
+    ext_name = extractor or spec.default_extractor
+    if ext_name not in EXTRACTORS:
+        raise ValueError(f"unknown extractor {ext_name!r}; known extractors: {', '.join(sorted(EXTRACTORS))}")
+    if ext_name not in spec.extractors:
+        raise ValueError(f"extractor {ext_name!r} does not apply to {name} ({spec.modality}); use one of {spec.extractors}")
+    return ext_name, EXTRACTORS[ext_name]
+
+
+def _runtime_options(ext_name: str, ext, options: dict) -> tuple[set, dict]:
+    """(names of the speed-only options, those given): they stay out of the cache key. Any
+    option that is neither one nor a parameter of the extractor is refused."""
+    rt_names = (RUNTIME_PARAMS if ext.modality == "image" else set()) | set(ext.runtime)
+    allowed = rt_names | (set(ext.defaults) - DESCRIPTIVE_PARAMS)
+    bad = set(options) - allowed
+    if bad:
+        raise TypeError(f"unexpected options {sorted(bad)} for {ext_name}; allowed: {sorted(allowed)}")
+    return rt_names, {k: v for k, v in options.items() if k in rt_names}
+
+
+def _extract(spec, data_dir, ext_name: str, ext, params: dict, key_extra: dict, runtime: dict, shash: str):
+    """(X, y, class_names, meta) computed from the raw dataset: what the cache stores."""
+    raw = spec.load_raw(data_dir)
+    EXTRACTOR_CALLS[ext_name] += 1
+    call = {k: v for k, v in params.items() if k not in DESCRIPTIVE_PARAMS and k not in key_extra}
+    X = ext.fn(raw, **call, **runtime)
+    if X.shape[0] != len(raw):
+        raise RuntimeError(f"{ext_name} returned {X.shape[0]} rows for {len(raw)} inputs")
+    meta = {"dataset": spec.name, "extractor": ext_name, "params": {k: params[k] for k in sorted(params)},
+            "source_hash": shash, "code_version": CODE_VERSION}  # fmt: skip
+    return X, raw.y, raw.class_names, meta
 
 
 def load_labels(

@@ -124,15 +124,39 @@ def embed_image_bytes(
     mode = resolve_mode(mode, n, device)
     resize = ARCH_RESIZE.get(arch, "crop")
     model, mean, std = get_model(arch, mode, device, weights)
-    is_pixels = isinstance(images, np.ndarray)
-    if is_pixels and (images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8):
-        raise ValueError(f"pixels must be a uint8 array (n, H, W, 3), got {images.dtype} {images.shape}")
-    prep = (lambda a: resize_pixels(a, image_size, resize)) if is_pixels else (lambda b: decode_image(b, image_size, resize))
-    autocast = (
-        torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
-        if precision == "bf16"
-        else contextlib.nullcontext()
-    )
+    prep = _preprocessor(images, image_size, resize)
+    autocast = _autocast(precision, device)
+    batch = _batcher(images, prep, batch_size, mean, std)
+    report = _reporter(progress, arch, n)
+    pad = mode == "compile"  # a compiled model has static shapes
+    with _torch_threads(threads), torch.inference_mode(), autocast:
+        out = _run_batches(model, batch, n, batch_size, pad, device, report)
+    d = out[0].shape[1] if out else 0
+    return np.ascontiguousarray(np.concatenate(out) if out else np.zeros((0, d)), dtype=np.float32)
+
+
+def _preprocessor(images, image_size: int, resize: str) -> Callable:
+    """One image -> (image_size, image_size, 3) uint8: pixels are resized, files decoded first."""
+    if isinstance(images, np.ndarray):
+        if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
+            raise ValueError(f"pixels must be a uint8 array (n, H, W, 3), got {images.dtype} {images.shape}")
+        return lambda a: resize_pixels(a, image_size, resize)
+    return lambda b: decode_image(b, image_size, resize)
+
+
+def _autocast(precision: str, device: str):
+    """bf16 autocast on the device's type, or no context for fp32."""
+    import torch
+
+    if precision == "bf16":
+        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _batcher(images, prep: Callable, batch_size: int, mean, std) -> Callable:
+    """start row -> the normalised (b, 3, H, W) float tensor of the batch from that row."""
+    import torch
+
     mean_t = torch.tensor(mean).view(1, 3, 1, 1)
     inv_std = 1.0 / torch.tensor(std).view(1, 3, 1, 1)
 
@@ -141,25 +165,41 @@ def embed_image_bytes(
         x = torch.from_numpy(arr).permute(0, 3, 1, 2)  # NHWC memory = channels-last
         return (x.float() - mean_t) * inv_std
 
+    return batch
+
+
+def _reporter(progress: Callable[[int, int], None] | None, arch: str, n: int) -> Callable[[int, int], None]:
+    """(batch number, rows done) -> ``progress(done, n)`` when given, else a log line every
+    20 batches and at the end (rate measured from now)."""
+    if progress:
+        return lambda j, done: progress(done, n)
+    t0 = time.perf_counter()
+
+    def log_rate(j: int, done: int) -> None:
+        if j % 20 == 19 or done == n:
+            rate = done / (time.perf_counter() - t0)
+            log.info("%s: %d/%d images, %.1f images/s, %.0f s left", arch, done, n, rate, (n - done) / rate)
+
+    return log_rate
+
+
+def _run_batches(model, batch: Callable, n: int, batch_size: int, pad: bool, device: str, report: Callable) -> list:
+    """The model's (b, d) outputs batch by batch; a background thread decodes the next batch
+    while the current one runs."""
+    import torch
+
     out: list[np.ndarray] = []
     starts = list(range(0, n, batch_size))
-    t0 = time.perf_counter()
-    with _torch_threads(threads), torch.inference_mode(), autocast, ThreadPoolExecutor(1) as pool:
+    with ThreadPoolExecutor(1) as pool:
         fut = pool.submit(batch, 0) if starts else None
         for j, s in enumerate(starts):
             x = fut.result()
             if j + 1 < len(starts):
                 fut = pool.submit(batch, starts[j + 1])  # decode the next batch while this one runs
             m = x.shape[0]
-            if mode == "compile" and m < batch_size:  # static shapes: pad, no recompilation
+            if pad and m < batch_size:  # static shapes: pad, no recompilation
                 x = torch.cat([x, x.new_zeros((batch_size - m, *x.shape[1:]))])
             x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             out.append(model(x)[:m].float().cpu().numpy())
-            done = min(s + batch_size, n)
-            if progress:
-                progress(done, n)
-            elif j % 20 == 19 or done == n:
-                rate = done / (time.perf_counter() - t0)
-                log.info("%s: %d/%d images, %.1f images/s, %.0f s left", arch, done, n, rate, (n - done) / rate)
-    d = out[0].shape[1] if out else 0
-    return np.ascontiguousarray(np.concatenate(out) if out else np.zeros((0, d)), dtype=np.float32)
+            report(j, min(s + batch_size, n))
+    return out

@@ -230,7 +230,21 @@ def ensure_files(
     _, out = dvc_pin(root)
     is_project_data = ddir == (root / out).resolve()
     relpaths = list(relpaths)
+    _restore_missing(relpaths, ddir, root, out, pull=pull, is_project_data=is_project_data)
+    man = manifest(root, pull_targets=[r for r in relpaths] if is_project_data and pull else None)
+    if man is None:
+        raise DataError(
+            f"cannot verify {', '.join(relpaths)}: the DVC manifest that data.dvc pins is neither in "
+            f"{root}/.dvc/cache nor in the remote; run `dvc fetch` (or `dvc pull`) in {root}"
+        )
+    return _verify_pinned(relpaths, man, ddir, cdir, root, out, full_check)
 
+
+def _restore_missing(
+    relpaths: list[str], ddir: Path, root: Path, out: str, *, pull: bool, is_project_data: bool
+) -> None:
+    """Pull the absent files (only into the project's own data folder, and only with ``pull``); raise
+    :class:`DataMissingError` naming the ``dvc pull`` to run for any still absent."""
     missing = [r for r in relpaths if not (ddir / r).is_file()]
     if missing and pull and is_project_data:
         # The provenance of the files comes with the first of them, as `make data` would give it.
@@ -245,12 +259,11 @@ def ensure_files(
             + f"; restore with `dvc pull {' '.join(f'{out}/{r}' for r in missing)}` in {root}{where}"
         )
 
-    man = manifest(root, pull_targets=[r for r in relpaths] if is_project_data and pull else None)
-    if man is None:
-        raise DataError(
-            f"cannot verify {', '.join(relpaths)}: the DVC manifest that data.dvc pins is neither in "
-            f"{root}/.dvc/cache nor in the remote; run `dvc fetch` (or `dvc pull`) in {root}"
-        )
+
+def _verify_pinned(
+    relpaths: list[str], man: dict[str, str], ddir: Path, cdir: Path, root: Path, out: str, full_check: bool
+) -> dict[str, str]:
+    """``{relpath: md5}`` of present files, each checked against the manifest (memoised)."""
     with _LOCK:
         memo = _load_memo(cdir)
         dirty = False
@@ -266,7 +279,7 @@ def ensure_files(
                         f"{p} is not pinned by data.dvc, so it cannot be verified; "
                         f"pin it with `dvc add {out}` and commit data.dvc",
                         UntrackedDataWarning,
-                        stacklevel=2,
+                        stacklevel=3,  # the caller of ensure_files
                     )
                 elif md5 != expected:
                     memo.pop(str(p), None)

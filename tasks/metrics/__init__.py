@@ -13,11 +13,10 @@ from .aggregate import (
     over_seeds,
     row_label,
     summary_frame,
-    table_frame,
     variants,
 )
 from .evaluate import evaluate
 
 __all__ = ["evaluate", "METRICS", "cells_frame", "comparable", "over_seeds", "row_label", "cell_text",
-           "summary_frame", "table_frame", "ablation_curves", "ablation_base",
+           "summary_frame", "ablation_curves", "ablation_base",
            "ablation_effects", "effects_summary", "variants"]

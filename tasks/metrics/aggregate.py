@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from ..cells import DEFAULT_ROW_ORDER, CellRecord, canonical, same_value
+from ..cells import DEFAULT_ROW_ORDER, CellRecord, canonical, same_value, value_text
 
 METRICS = ("auroc", "aupr", "ap")
 
@@ -97,10 +97,6 @@ def summary_frame(cells: pd.DataFrame, metric: str = "auroc") -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _value_text(v) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
 def variants(cells: pd.DataFrame) -> pd.DataFrame:
     """The cells with each method relabelled by the parameters that differ within one of its
     (dataset, ratio) groups, e.g. ``sla2p epsilon=0.078125 n_projections=16``: an ablation's
@@ -115,24 +111,9 @@ def variants(cells: pd.DataFrame) -> pd.DataFrame:
         varying = [c for c in params if (per_group[c] > 1).any()]
         if varying:
             out.loc[g.index, "method"] = [
-                f"{method} " + " ".join(f"{c[len('param.'):]}={_value_text(v)}" for c, v in zip(varying, vals))
+                f"{method} " + " ".join(f"{c[len('param.'):]}={value_text(v)}" for c, v in zip(varying, vals))
                 for vals in g[varying].itertuples(index=False, name=None)]
     return out
-
-
-def table_frame(cells: pd.DataFrame, metric: str = "auroc", digits: int = 3) -> pd.DataFrame:
-    """Datasets (and ratios) by methods (an ablation's grid points each on their own: see
-    :func:`variants`), 'mean ± std' strings ('mean' with one seed); failed groups say 'failed'."""
-    s = summary_frame(variants(cells), metric)
-    s["row"] = [row_label(d, r) for d, r in zip(s.dataset, s.ratio)]
-    s["value"] = s.apply(cell_text, axis=1, digits=digits)
-    order = list(dict.fromkeys(s.row))
-    t = s.pivot(index="row", columns="method", values="value").reindex(order)
-    seeds = s.n_seeds[s.n_seeds > 0]
-    one_seed = len(seeds) and (seeds == 1).all()
-    t.index.name = f"{metric} (" + ("one seed, class average" if one_seed else
-                                     "mean ± std over seeds of the class average") + ")"
-    return t
 
 
 def ablation_curves(cells: pd.DataFrame, points: list[dict], metrics=("auroc", "aupr")) -> pd.DataFrame:
