@@ -109,7 +109,7 @@ def representative_cell(ds: str, kdd_rows: int):
     # tabular and text features are computed (and cached) if missing: seconds to a minute; image
     # embeddings take tens of minutes, so only cached ones are used
     feats = load_features(ds, only_if_cached=spec.modality == "image")
-    split = make_split(ds, cls, ratio, 0, features=feats) if feats is not None else make_split(ds, cls, ratio, 0)
+    split = make_split(ds, cls, ratio, 0, y=y)
     idx, labels = split.indices, split.labels
     full = len(idx)
     where = f"{ds}/{cls or 'all'}/p{ratio if ratio is not None else '-'}/s0"

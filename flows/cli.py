@@ -76,102 +76,134 @@ def _stopped() -> NoReturn:
 
 
 def _run(kind: str, config: str, filters: dict, options: dict) -> None:
+    """Parse and validate, print the estimate, then run the job's flow and print what it did."""
     interrupt = INTERRUPT.install()  # Ctrl-C/SIGTERM: stop scheduling; a second one: exit at once
     try:
         filters, options = Filters.parse(**filters), RunOptions(**options)
     except OptionError as exc:
         _refuse("error", exc)
-
     from rich.console import Console
 
-    from tasks.estimate import CostsFileError, estimate, human
+    console = Console(soft_wrap=True)  # long ids and paths stay on one line in logs
+    job = _load_job(kind, config, filters, options)
+    _print_estimate(console, job, _estimate(job))
+    if options.dry_run:
+        return
+    options = replace(options, progress=sys.stderr.isatty()).resolved()
+    _lock(job, options, interrupt)
+    server = None if os.environ.get("PREFECT_API_URL") else _spawn_prefect_server(interrupt)
+
     from tasks.fetch import DataError
 
+    from .run import benchmark_flow  # Prefect is imported while the server starts
+    from .runners import ClusterError, make_runner
+
+    if server is not None:
+        _wait_for(server, interrupt)
+    _set_threads(options.threads)
+    console.print(f"running on {options.runner} ({options.workers} workers, {options.threads} torch thread(s) each)")
+    try:  # an existing Dask cluster is checked here: one line, exit 2, before any work
+        runner = make_runner(options.runner, options.workers, options.address, results_dir=options.results_dir)
+    except ClusterError as exc:
+        _refuse("dask error", exc)
+    try:
+        out = benchmark_flow(kind, runner)(job=job, options=options)
+    except DataError as exc:
+        _refuse("data error", exc)
+    if out.get("interrupted"):
+        _stopped()
+    _print_outcome(console, out)
+    if interrupt.requested:  # the signal came after the last cell: everything is saved
+        _stopped()
+    if out["failed"]:
+        raise typer.Exit(1)
+
+
+def _load_job(kind: str, config: str, filters: Filters, options: RunOptions):
+    """The job, expanded once: every config mistake surfaces here (exit 2)."""
     from .config import ConfigError, load_job
 
-    console = Console(soft_wrap=True)  # long ids and paths stay on one line in logs
     try:
-        job = load_job(config, device=options.device, **filters.as_dict())  # every config mistake surfaces here
+        job = load_job(config, device=options.device, **filters.as_dict())
     except ConfigError as exc:
         _refuse("config error", exc)
     if job.kind != kind:
         _refuse("config error", f"{job.path} is {'an' if job.kind == 'ablation' else 'a'} {job.kind} config: "
                 f"run it with `sla2p-bench {COMMAND_OF[job.kind]} --config {job.path}`")
+    return job
+
+
+def _estimate(job):
+    """The estimate of the job's plan (the one its flow executes)."""
+    from tasks.estimate import CostsFileError, estimate
+    from tasks.fetch import DataError
+    from tasks.plan import plan_job
+
     try:
-        est = estimate(job)
+        return estimate(plan_job(job))
     except DataError as exc:  # e.g. a data file that differs from data.dvc: the message says how to restore it
         _refuse("data error", exc)
-    except CostsFileError as exc:  # the message names the command that rewrites the file
+    except CostsFileError as exc:  # the message names the command that rewrites it
         _refuse("estimate error", exc)
-    distinct = len(job.distinct_cells())
-    what = f"{len(job.cells)} cells" if distinct == len(job.cells) else f"{len(job.cells)} grid points, {distinct} distinct cells"
+
+
+def _print_estimate(console, job, est) -> None:
+    from tasks.estimate import human
+
+    n = est.counts
+    what = f"{len(job.cells)} cells" if n["cells"] == len(job.cells) else \
+        f"{len(job.cells)} grid points, {n['cells']} distinct cells"
     console.print(f"{job.kind} [bold]{job.name}[/bold] ({job.path}): {what}")
-    for m, s in sorted(est["by_method"].items(), key=lambda kv: -kv[1]):
+    for m, s in sorted(est.by_method.items(), key=lambda kv: -kv[1]):
         console.print(f"  {m:<12} ~{human(s)}")
-    if est["embedding"]:
-        rate = f"{est['images_per_s']:.0f} images/s" + (" measured" if est["images_per_s_measured"] else " assumed")
-        console.print(f"  embedding   ~{human(est['embedding'])} (once, at {rate}; cached afterwards)")
-    console.print(f"  expected time if nothing is cached: ~{human(est['total'])} on this machine "
-                  f"(measured costs: {est['costs_file']}, {est['costs_date']})")
-    if est["subsampled"]:  # the rules in full are in the table's caption
+    if est.embedding:
+        rate = f"{est.images_per_s:.0f} images/s" + (" measured" if est.images_per_s_measured else " assumed")
+        console.print(f"  embedding   ~{human(est.embedding)} (once, at {rate}; cached afterwards)")
+    console.print(f"  expected time if nothing is cached: ~{human(est.total)} on this machine "
+                  f"(measured costs: {est.costs_file}, {est.costs_date})")
+    if est.subsampled:  # the rules in full are in the table's caption
         console.print(f"  fitted on a seeded subsample of the rows where a cell is larger than its cap: "
-                      f"{', '.join(sorted(est['subsampled']))}")
-    if est.get("reused"):  # one fit per split (tasks.cells.reuse_plan)
-        console.print(f"  one fit per split: {est['fits']} fits; {est['reused']} cells reuse the fit of another seed "
-                      f"(seed-invariant methods on intrinsic sets of all rows)")
-    if est.get("shared"):  # shared fits (tasks.cells.shared_fit_plan): no cost of their own
-        console.print(f"  {est['shared']} cells share the fit of another cell ({', '.join(est['shared_pairs'])})")
-    if est["unmeasured"]:
-        console.print(f"  scaled from another dataset (not measured): {_pairs(est['unmeasured'])}")
-    if est["lower_bounds"]:
-        console.print(f"  at least (the measurement ran out of time): {', '.join(est['lower_bounds'])}")
-    if options.dry_run:
-        return
+                      f"{', '.join(sorted(est.subsampled))}")
+    # the plan the flow executes: its counts are what the run reports as it finishes
+    shared = f" ({', '.join(est.shared_pairs)})" if n["riders"] else ""
+    console.print(f"  plan: {n['fits']} fits; {n['riders']} cells share the fit of another cell{shared}; "
+                  f"{n['reuses']} cells reuse the fit of another seed (one fit per split)")
+    if est.unmeasured:
+        console.print(f"  scaled from another dataset (not measured): {_pairs(est.unmeasured)}")
+    if est.lower_bounds:
+        console.print(f"  at least (the measurement ran out of time): {', '.join(est.lower_bounds)}")
 
-    from tasks.store import default_results_dir
 
+def _lock(job, options: RunOptions, interrupt) -> None:
+    """The job's lock on its results folder, held until this process exits: a second run of the
+    same job there refuses (exit 2), naming the first."""
     from . import locks
 
-    # absolute: the workers of an existing Dask cluster write there from their own working directory
-    results = (Path(options.results_dir) if options.results_dir else default_results_dir()).resolve()
-    options = replace(options, results_dir=str(results), progress=sys.stderr.isatty())
     try:
-        locks.acquire(results, job.kind, job.cells)  # a second run of this job here refuses, naming the first
+        locks.acquire(Path(options.results_dir), job)
     except locks.RunLocked as exc:
         _refuse("refused", exc)
-    interrupt.status = {"results": str(results)}
+    interrupt.status = {"results": options.results_dir}
     if interrupt.requested:
         _stopped()
-    server = None if os.environ.get("PREFECT_API_URL") else _spawn_prefect_server(interrupt)
 
-    from .run import FLOWS, configure_threads  # Prefect is imported while the server starts
-    from .runners import ClusterError, default_workers, make_runner
 
-    if server is not None:
-        _wait_for(server, interrupt)
-    n = options.workers or default_workers()
-    threads = configure_threads(n)
-    console.print(f"running on {options.runner} ({n} workers, {threads} torch thread(s) each)")
-    try:  # an existing Dask cluster is checked here: one line, exit 2, before any work
-        runner = make_runner(options.runner, n, options.address, results_dir=options.results_dir)
-    except ClusterError as exc:
-        _refuse("dask error", exc)
-    try:
-        out = FLOWS[kind].with_options(task_runner=runner)(
-            config=job.path, filters=filters.as_dict(), options=options)
-    except DataError as exc:
-        _refuse("data error", exc)
-    if out.get("interrupted"):
-        _stopped()
+def _set_threads(threads: int) -> None:
+    """This process's torch threads (the threads runner's cells run here); every cell also gets
+    them as an argument (a Dask or Ray worker is another process)."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _print_outcome(console, out: dict) -> None:
+    from tasks.track import is_tracking_server
+
     console.print(out.pop("table_auroc"))  # methods (or grid points) as rows: fits a terminal
     console.print(f"cells: {out['cells']} ({out['cached']} cached, {out['run']} run, {out['failed']} failed) "
                   f"in {out['seconds']} s")
-    if out.get("reused"):
-        console.print(f"fits: {out['fitted']}; {out['reused']} cells reuse the fit of another seed (one fit per split)")
-    if out.get("shared"):
-        console.print(f"{out['shared']} cells share the fit of another cell (their scores came with its fit)")
-    from tasks.track import is_tracking_server
-
+    console.print(f"fits: {out['fitted']}; {out['shared']} cells shared the fit of another cell; {out['reused']} cells "
+                  f"reused the fit of another seed")
     remote = is_tracking_server(out["tracking_uri"])
     console.print(f"tables: {out['tables_dir']}\nMLflow: {out['tracking_uri']} parent run {out['parent_run_id']} "
                   f"({'open its UI' if remote else 'browse: sla2p-bench ui'})")
@@ -179,10 +211,6 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
         console.print(f"MLflow UI: {out['mlflow_links']['cells']}")
     if out.get("report"):
         console.print(f"report: {out['report']} (also logged to the parent run under report/)")
-    if interrupt.requested:  # the signal came after the last cell: everything is saved
-        _stopped()
-    if out["failed"]:
-        raise typer.Exit(1)
 
 
 def _spawn_prefect_server(interrupt):
@@ -225,6 +253,8 @@ _SE = typer.Option(None, help="comma-separated seeds to keep (integers >= 0)")
 _ME = typer.Option(None, help="comma-separated methods to keep")
 _WO = typer.Option(None, help="cells in parallel, >= 1 (default: all cores here; with --address: "
                    "the cells kept in flight)")
+_TH = typer.Option(None, help="torch threads per cell, >= 1 (default: this machine's cores / --workers; on an "
+                   "existing cluster: a worker's cores / the cells it runs at once)")
 _RU = typer.Option("threads", help=" | ".join(RUNNERS))
 _AD = typer.Option(None, help="address of an existing Dask scheduler or Ray cluster")
 _RE = typer.Option(False, "--refresh", metavar="", help="refit every cell and start a new MLflow parent run")
@@ -238,28 +268,30 @@ def _filters(datasets, classes, ratios, seeds, methods=None) -> dict:
     return {"datasets": datasets, "classes": classes, "ratios": ratios, "seeds": seeds, "methods": methods}
 
 
-def _options(workers, runner, address, refresh, tracking_uri, results_dir, device, dry_run) -> dict:
+def _options(workers, threads, runner, address, refresh, tracking_uri, results_dir, device, dry_run) -> dict:
     return {"refresh": refresh, "tracking_uri": tracking_uri, "results_dir": results_dir, "device": device,
-            "workers": workers, "runner": runner, "address": address, "dry_run": dry_run}
+            "workers": workers, "threads": threads, "runner": runner, "address": address, "dry_run": dry_run}
 
 
 @app.command()
 def table(config: str = _CFG, profile: str = _PROFILE, datasets: str = _DS, classes: str = _CL, ratios: str = _RA,
-          seeds: str = _SE, methods: str = _ME, workers: int = _WO, runner: str = _RU, address: str = _AD,
+          seeds: str = _SE, methods: str = _ME, workers: int = _WO, threads: int = _TH, runner: str = _RU,
+          address: str = _AD,
           refresh: bool = _RE, tracking_uri: str = _TU, results_dir: str = _RD, device: str = _DE,
           dry_run: bool = _DRY):
     """The comparison table (configs/table.yaml; --profile smoke for a first look)."""
     _run("table", config or profile or "table", _filters(datasets, classes, ratios, seeds, methods),
-         _options(workers, runner, address, refresh, tracking_uri, results_dir, device, dry_run))
+         _options(workers, threads, runner, address, refresh, tracking_uri, results_dir, device, dry_run))
 
 
 @app.command()
 def ablate(config: str = _CFG, profile: str = _PROFILE, datasets: str = _DS, classes: str = _CL, ratios: str = _RA,
-           seeds: str = _SE, workers: int = _WO, runner: str = _RU, address: str = _AD, refresh: bool = _RE,
+           seeds: str = _SE, workers: int = _WO, threads: int = _TH, runner: str = _RU, address: str = _AD,
+           refresh: bool = _RE,
            tracking_uri: str = _TU, results_dir: str = _RD, device: str = _DE, dry_run: bool = _DRY):
     """Ablation grids over epsilon, n_projections, proj_dim, acc_threshold (configs/ablation.yaml)."""
     _run("ablation", config or profile or "ablation", _filters(datasets, classes, ratios, seeds),
-         _options(workers, runner, address, refresh, tracking_uri, results_dir, device, dry_run))
+         _options(workers, threads, runner, address, refresh, tracking_uri, results_dir, device, dry_run))
 
 
 @app.command()

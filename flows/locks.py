@@ -1,37 +1,30 @@
 """One run of a job at a time per results folder: a second one refuses, naming the first.
 
 Two runs of the same job on the same results folder would fit every cell twice and log every
-cell twice under the same MLflow parent. :func:`job_lock` takes a non-blocking ``flock`` on
+cell twice under the same MLflow parent. :func:`acquire` takes a non-blocking ``flock`` on
 ``<results>/.locks/<kind>-<job key>.lock`` and writes the holder (pid, start time, command) into
 it; a second run gets :class:`RunLocked`, whose message is that holder, and the CLI exits 2
 (it does not wait: a run can take hours). The lock goes with the process (the kernel drops a
 flock when its holder exits, SIGKILL included), so a crashed run never blocks the next one.
 
-The job key hashes the job's kind and its distinct cells (what the run key of the MLflow parent
-hashes, before the data keys are known), so the lock is taken before any server, data or DB work.
+The job key (:attr:`tasks.jobs.Job.key`) hashes the job's kind and its distinct cells (what the
+run key of the MLflow parent hashes, before the data keys are known), so the CLI takes the lock,
+once, before any server, data or DB work.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from tasks.cells import canonical
-
 from .supervise import SUPERVISED
 
 
 class RunLocked(RuntimeError):
     """Another process runs this job on this results folder; the message names it."""
-
-
-def job_key(kind: str, cells) -> str:
-    ids = sorted(canonical(c.identity()) for c in cells)
-    return hashlib.sha256(canonical({"kind": kind, "cells": ids}).encode()).hexdigest()[:24]
 
 
 _HELD: dict[str, int] = {}  # lock path -> open fd, for this process
@@ -43,10 +36,10 @@ def _command() -> str:
     return shlex.join(["sla2p-bench", *sys.argv[1:]])
 
 
-def acquire(results_dir: str | os.PathLike, kind: str, cells) -> Path:
+def acquire(results_dir: str | os.PathLike, job) -> Path:
     """Hold the job's lock until this process exits (or :func:`release`). Re-entrant within a
     process. Raises :class:`RunLocked` naming the holder."""
-    path = Path(results_dir) / ".locks" / f"{kind}-{job_key(kind, cells)}.lock"
+    path = Path(results_dir) / ".locks" / f"{job.kind}-{job.key}.lock"
     if str(path) in _HELD:
         return path
     try:
@@ -64,7 +57,7 @@ def acquire(results_dir: str | os.PathLike, kind: str, cells) -> Path:
             holder = {}
         os.close(fd)
         raise RunLocked(
-            f"this {kind} job is already running on {Path(results_dir)}: pid {holder.get('pid', '?')}, "
+            f"this {job.kind} job is already running on {Path(results_dir)}: pid {holder.get('pid', '?')}, "
             f"started {holder.get('started', '?')}, command: {holder.get('command', '?')} "
             f"(wait for it, or stop it with: kill -INT {holder.get('pid', '<pid>')})") from None
     os.ftruncate(fd, 0)

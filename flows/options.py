@@ -9,11 +9,18 @@ before any server, database, run or fit exists.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 RUNNERS = ("threads", "dask", "ray")
 DEVICES = "auto, cpu, cuda, cuda:N"
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def default_workers() -> int:
+    """Cells in parallel when --workers is not given: one per core."""
+    return os.cpu_count() or 1
 
 
 class OptionError(ValueError):
@@ -80,12 +87,18 @@ class RunOptions:
     address: str | None = None          # an existing Dask scheduler or Ray cluster
     dry_run: bool = False               # validate and estimate only
     progress: bool = False              # a progress bar (on a terminal)
+    threads: int | None = None          # torch threads per cell (default: the cores shared by the workers)
+    artifact_root: str | None = None    # a new experiment's artifact folder (None: the tracking store's own)
 
     def __post_init__(self):
         if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
                                          or self.workers < 1):
             raise OptionError(f"--workers: {self.workers!r} is not a number of cells in parallel; give an integer "
                               ">= 1 (default: all cores)")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            raise OptionError(f"--threads: {self.threads!r} is not a number of torch threads per cell; give an "
+                              "integer >= 1 (default: the cores / --workers)")
         if self.runner not in RUNNERS:
             raise OptionError(f"--runner: {self.runner!r} is not a runner; choose one of {', '.join(RUNNERS)}")
         if self.device is not None and not _DEVICE.fullmatch(self.device):
@@ -95,3 +108,28 @@ class RunOptions:
                               "with an address")
         if self.tracking_uri is not None and not self.tracking_uri.strip():
             raise OptionError("--tracking-uri: empty; give an MLflow URI, e.g. sqlite:///mlflow.db")
+
+    @property
+    def is_resolved(self) -> bool:
+        return None not in (self.results_dir, self.tracking_uri, self.workers, self.threads)
+
+    def resolved(self) -> RunOptions:
+        """These options with every default made concrete, once, by the CLI: the results folder
+        (absolute: the workers of an existing Dask cluster write there from their own working
+        directory), the tracking URI, the artifact folder, the workers and the torch threads per
+        cell (the cores shared by the workers, so that they do not oversubscribe them)."""
+        if self.is_resolved:
+            return self
+        from tasks.store import default_results_dir
+        from tasks.track import default_tracking_uri, is_tracking_server
+
+        results = (Path(self.results_dir) if self.results_dir else default_results_dir()).resolve()
+        workers = self.workers or default_workers()
+        threads = self.threads or max(1, (os.cpu_count() or 1) // workers)
+        uri = self.tracking_uri or default_tracking_uri()
+        # beside the results for the default local store; for a tracking server (also one named by
+        # MLFLOW_TRACKING_URI) or a store the user named, the store's own (artifacts never go to a
+        # folder of this machine only)
+        local = self.tracking_uri is None and not is_tracking_server(uri)
+        return replace(self, results_dir=str(results), tracking_uri=uri, workers=workers, threads=threads,
+                       artifact_root=str(results / "mlartifacts") if local else None)

@@ -28,7 +28,7 @@ import uuid
 from functools import lru_cache
 from pathlib import Path
 
-from .options import RUNNERS
+from .options import RUNNERS, default_workers
 
 __all__ = ["RUNNERS", "ClusterError", "check_cluster", "make_runner", "default_workers"]
 
@@ -52,7 +52,7 @@ def make_runner(kind: str, workers: int, address: str | None = None, *, results_
             check_cluster(address, results_dir=results_dir, api_url=os.environ.get("PREFECT_API_URL"))
             return runner(address=address)
         # A local cluster of single-threaded worker processes; they inherit this environment
-        # (PREFECT_API_URL, SLA2P_TORCH_THREADS, telemetry settings) and leave Ctrl-C to the CLI.
+        # (PREFECT_API_URL, telemetry settings; each cell gets its torch threads as an argument) and leave Ctrl-C to the CLI.
         return runner(cluster_class="distributed.LocalCluster",
                       cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                                       "dashboard_address": None, "preload": ["flows.dask_worker"]})
@@ -63,10 +63,6 @@ def make_runner(kind: str, workers: int, address: str | None = None, *, results_
             raise RuntimeError("--runner ray needs the 'ray' extra: pip install -c constraints.txt -e '.[ray]'") from exc
         return RayTaskRunner(address=address) if address else RayTaskRunner()
     raise ValueError(f"unknown runner {kind!r}; choose one of {RUNNERS}")
-
-
-def default_workers() -> int:
-    return os.cpu_count() or 1
 
 
 # -- an existing cluster, checked before any work ---------------------------------------------

@@ -15,12 +15,12 @@ row the same score. Only the lowest seed of such a group is fitted; the others' 
 derived from its record (:meth:`CellRecord.reusing`: same metrics, own cell and key,
 ``reused_from`` = the fitted cell's key) on every run, and have no files of their own.
 
-Shared fits (:func:`shared_fit_plan`): a cell of a detector registered ``shares_fit_of`` another
-(SLA and sla2p_bigstep of SLA2P; SLA2P of itself, across steps) takes its scores from that
-detector's cell on the same split at equal effective parameters (:func:`shares_fit`), computed
-in the same fit. Unlike a
-reused record, such a record (``shares_fit_of`` = the fitted cell's key) has scores of its own
-(they differ from the fitted cell's), so its own files, and is cached like any fitted cell.
+Shared fits (:func:`shared_fit_plan`): a cell of a detector registered sharing the fit of another
+(``shared=SharedFit(...)``: SLA and sla2p_bigstep of SLA2P; SLA2P of itself, across steps) takes
+its scores from that detector's cell on the same split at equal effective parameters
+(:func:`shares_fit`), computed in the same fit. Unlike a reused record, such a record
+(``shares_fit_of`` = the fitted cell's key) has scores of its own (they differ from the fitted
+cell's), so its own files, and is cached like any fitted cell.
 The two plans compose: a cell that one fit per split derives is never fitted, so it neither
 shares a fit nor gives one (a sharing cell then is fitted itself, or derived by its own reuse
 plan); a cell that shares a fit may be the fitted seed of its own reuse group, whose other seeds
@@ -46,6 +46,8 @@ _CODE_PATHS = ("sla2p/*.py", "baselines/*.py", "tasks/detect/*.py", "tasks/metri
 ROW_ORDERS = ("shuffled", "inliers_first")  # "inliers_first": the authors' loaders' order (order audit only)
 DEFAULT_ROW_ORDER = ROW_ORDERS[0]
 STATUSES = ("ok", "failed", "missing")
+# The error of a cell an interrupted run never ran (the flow's record, and the report's rebuilt later).
+NOT_RUN = "not run: the run was interrupted (rerun the job to finish it)"
 
 
 @lru_cache(maxsize=1)
@@ -328,10 +330,18 @@ def reuse_plan(cells: list[Cell], n_rows) -> dict[int, int]:
 
 # -- shared fits ---------------------------------------------------------------------------------
 
-# Never compared: the seed is the cells' own (compared as such), the device does not change what
-# is computed, and contamination sets only PyOD's threshold_/labels_, which no cell uses.
-_NOT_COMPARED = ("random_state", "device", "contamination")
 _MISSING = object()
+
+
+def _not_compared() -> tuple:
+    """The parameters :func:`shares_fit` never compares: the call parameters (``CALL_PARAMS``: the
+    seed is the cells' own, compared as such; the device does not change what is computed) and
+    contamination, which sets only PyOD's threshold_/labels_, which no cell uses."""
+    # Read when asked, not at import: baselines loads torch (seconds), which the store and the
+    # report, importing this module, never need.
+    from baselines import CALL_PARAMS
+
+    return (*CALL_PARAMS, "contamination")
 
 
 def _split_of(cell: Cell) -> tuple:
@@ -358,21 +368,21 @@ def _built(cell: Cell):
 def shares_fit(cell: Cell, source: Cell) -> bool:
     """Whether ``cell``'s scores are given by the fit of ``source`` (the one rule of shared fits).
 
-    ``cell``'s detector is registered ``shares_fit_of`` ``source``'s (it may be the same detector:
-    SLA2P's cells at two steps share one fit); both are cells of the same
+    ``cell``'s detector is registered sharing the fit of ``source``'s (``shared.source``; it may be
+    the same detector: SLA2P's cells at two steps share one fit); both are cells of the same
     split (dataset, class, ratio, seed, extractor, device, row order); neither detector has
     ``max_fit_rows`` (a subsample would be drawn per detector) and both take the rows in the same
     form (``accepts_sparse``); and their EFFECTIVE parameters (presets and defaults included, as
     ``make_detector`` builds them) are equal, except ``random_state``, ``device``,
-    ``contamination`` and the parameters the registry says the shared attribute ignores
-    (``shared_ignores``). A parameter of one that the other lacks compares with the other's
+    ``contamination`` and the parameters the registry says the shared scores ignore
+    (``shared.ignores``). A parameter of one that the other lacks compares with the other's
     attribute of that name: SLA holds ``compat="none"``, so an SLA2P source must be "none"
     (``compat="official"``, the order audit, replays the authors' batch step and stays its own fit).
     """
     from baselines import detector_info
 
     info, src = detector_info(cell.detector_name), detector_info(source.detector_name)
-    if info.shares_fit_of is None or info.shares_fit_of != source.detector_name:
+    if info.shared is None or info.shared.source != source.detector_name:
         return False
     if _split_of(cell) != _split_of(source) or info.max_fit_rows is not None or src.max_fit_rows is not None:
         return False
@@ -381,8 +391,8 @@ def shares_fit(cell: Cell, source: Cell) -> bool:
     a, b = _built(cell), _built(source)
     if a is None or b is None:
         return False
-    names = (set(a.get_params(deep=False)) | set(b.get_params(deep=False))) - set(_NOT_COMPARED) \
-        - set(info.shared_ignores)
+    names = (set(a.get_params(deep=False)) | set(b.get_params(deep=False))) - set(_not_compared()) \
+        - set(info.shared.ignores)
     return all(same_value(getattr(a, n, _MISSING), getattr(b, n, _MISSING)) for n in sorted(names))
 
 
@@ -405,8 +415,8 @@ def shared_fit_plan(cells: list[Cell], derived=()) -> dict[int, int]:
     """Shared fits: ``{i: j}`` for each cell ``cells[i]`` whose record comes from the fit of
     ``cells[j]`` (:func:`shares_fit`; the first such ``j`` in the list that is fitted: a cell that
     rides gives no fit, a cell that gives one rides on none). Cells of a detector that shares its
-    own fit (SLA2P at several steps, registered ``shares_fit_of="sla2p"``) ride on the first of
-    them in the list. ``derived``: indices of cells that one fit per split derives
+    own fit (SLA2P at several steps, registered ``shared=SharedFit("sla2p", ...)``) ride on the
+    first of them in the list. ``derived``: indices of cells that one fit per split derives
     (:func:`reuse_plan`'s keys): never fitted, they neither share a fit nor give one."""
     from baselines import detector_info
 
@@ -418,9 +428,10 @@ def shared_fit_plan(cells: list[Cell], derived=()) -> dict[int, int]:
     plan: dict[int, int] = {}
     sources: set[int] = set()
     for i, c in enumerate(cells):
-        source = detector_info(c.detector_name).shares_fit_of
-        if source is None or i in skip or i in sources:  # a fitted cell that gives its fit rides on none
+        shared = detector_info(c.detector_name).shared
+        if shared is None or i in skip or i in sources:  # a fitted cell that gives its fit rides on none
             continue
+        source = shared.source
         own = source == c.detector_name  # one detector's cells among themselves: the first is fitted
         for j in by_split.get(_split_of(c), ()):
             if j == i or j in plan or (own and j > i):  # a rider never gives a fit: no chains

@@ -21,15 +21,11 @@ Where the figures come from:
   another, they are rescaled by the ratio of the bench's GEMM probe to the one measured now
   (:func:`gemm_core_rate`, best of 40 short single-threaded probes, stable within ~10% on a
   loaded machine). SLA2P/SLA's FLOPs always go at the rate measured now.
-* One fit per split: the seeds of a split whose rows do not depend on the seed, for a
-  ``seed_invariant`` detector (:func:`tasks.cells.reuse_plan`, the flow's own rule), cost one
-  fit; ``reused`` counts the cells that reuse it.
-* Shared fits: a cell whose scores come from another method's fit (:func:`tasks.cells.shared_fit_plan`,
-  the flow's own rule: SLA's and sla2p_bigstep's from SLA2P's at equal parameters) costs what it
-  adds to that fit, the registry's ``shared_cost`` times the source cell's cost (SLA 0,
-  sla2p_bigstep a third: one more classifier pass of the three); ``shared`` counts them and
-  ``shared_pairs`` names the methods ("SLA from SLA2P"). (The flow fits such a cell on its own when
-  its source is cached and it is not: the estimate is for nothing cached.)
+* What runs: the job's :class:`tasks.plan.Plan`, the one the flow executes. A cell that reuses
+  another seed's fit (one fit per split) costs nothing; a cell riding on a shared fit (SLA's and
+  sla2p_bigstep's on SLA2P's at equal parameters) costs what it adds to that fit, the registry's
+  ``shared.cost`` times the source cell's cost (SLA 0, sla2p_bigstep a third: one more classifier
+  pass of the three). A dry run plans with nothing cached.
 * A detector registered with a ``preset`` costs what its class costs at the preset's values
   (an SLA2P preset is SLA2P at those settings).
 * Images not yet embedded add their embedding time (the measured images/s from the costs file's
@@ -44,11 +40,11 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sla2p.network import classifier_flops, pair_flops
 
-from .cells import reuse_plan, shared_fit_plan, shared_pairs_text
 
 COSTS_FILE = Path(__file__).resolve().parent.parent / "bench" / "measured_costs.json"
 COSTS_FORMAT = 1
@@ -202,28 +198,6 @@ def _training_seconds(c, n: int, d: float, modality: str, costs: dict, rate: flo
     return steps * batch * pair_flops(d, mm, K, passes=3) / (rate / 3)
 
 
-def cell_rows(job) -> dict:
-    """Rows of each (dataset, class, ratio) split, from the labels alone (no embedding)."""
-    from .datasets import get_spec, n_outliers
-    from .embed import load_labels
-
-    out = {}
-    for ds in dict.fromkeys(c.dataset for c in job.cells):
-        spec = get_spec(ds)
-        y, classes, _ = load_labels(ds)
-        counts = Counter(int(v) for v in y)
-        for c in job.cells:
-            if c.dataset != ds or (ds, c.normal_class, c.ratio) in out:
-                continue
-            if c.normal_class is None:
-                n = spec.intrinsic_rows(len(y))  # all rows, or the cap on a large extra
-            else:
-                n_norm = counts[classes.index(c.normal_class)]
-                n = min(spec.max_rows, n_norm + n_outliers(spec, c.ratio, n_norm))  # the protocol's own rule
-            out[(ds, c.normal_class, c.ratio)] = n
-    return out
-
-
 _DIMS = {"tfidf": {"20news": 10_000, "reuters": 24_349}, "efficientnet-lite0": 1280, "resnet50": 2048, "minilm": 384}
 
 
@@ -296,21 +270,6 @@ def baseline_seconds(det: str, n: int, d: int, m: dict | None) -> float:
     return fit + per_row * (f / fm) ** (p - 1) * n * dscale
 
 
-def _distinct(cells) -> list:
-    """Each distinct cell once (as ``Job.distinct_cells``: the device does not count), fast."""
-    from .cells import canonical
-
-    seen: dict = {}
-    for c in cells:
-        key = (c.dataset, c.normal_class, c.ratio, c.method, c.seed, c.extractor, c.detector, c.row_order)
-        try:
-            key = (*key, hash(c.params) and c.params)
-        except TypeError:  # a list-valued parameter
-            key = (*key, canonical(c.param_dict))
-        seen.setdefault(key, c)
-    return list(seen.values())
-
-
 def _same_cpu(costs: dict) -> bool:
     """Whether this machine has the CPU model and core count the costs were measured on."""
     import os
@@ -327,89 +286,115 @@ def _speed(costs: dict, core: float, same_cpu: bool) -> float:
     return 1.0 if same_cpu else float(costs["gemm_core_gflops"]) / core
 
 
-def estimate(job, costs: dict | None = None, rate_gflops: float | None = None, same_cpu: bool | None = None) -> dict:
-    """Seconds by method, embedding seconds, and the total (all cores, one cell at a time).
+@dataclass(frozen=True)
+class Estimate:
+    """A job's expected wall time on this machine, all cores, one cell at a time (seconds)."""
+
+    by_method: dict[str, float]        # method -> seconds of its fits (and what sharing adds)
+    embedding: float                   # images not yet embedded, once
+    counts: dict[str, int]             # the plan's counts: cells, cached, fits, riders, reuses
+    shared_pairs: list[str]            # which methods share whose fit, e.g. "SLA from SLA2P"
+    unmeasured: list[str]              # "detector/dataset" pairs scaled from another dataset
+    lower_bounds: list[str]            # pairs whose measurement ran out of time: at least
+    subsampled: dict[str, str]         # method -> its fit-subsample rule, where a cell is capped
+    images_per_s: float
+    images_per_s_measured: bool
+    gemm_core_gflops: float
+    costs_file: str
+    costs_date: str | None
+
+    @property
+    def total(self) -> float:
+        return sum(self.by_method.values()) + self.embedding
+
+
+@dataclass
+class _Coster:
+    """One cell's seconds, memoised per (detector, dataset, rows, features, settings)."""
+
+    costs: dict
+    core: float
+    rate: float
+    same_cpu: bool
+    dims: dict
+    unmeasured: set = field(default_factory=set)
+    lower: set = field(default_factory=set)
+    subsampled: dict = field(default_factory=dict)
+    memo: dict = field(default_factory=dict)
+
+    def __call__(self, c, n: int) -> float:
+        from baselines import detector_info
+
+        d = self.dims[(c.dataset, c.extractor)]
+        sla = _sla_kind(c.detector_name)  # a labelled variant costs what its detector costs
+        key = (c.detector_name, c.dataset, n, d, c.params if sla else None)
+        if key not in self.memo:
+            self.memo[key] = self._sla(c, n, d, sla) if sla else self._baseline(c, n, d)
+        info = detector_info(c.detector_name)
+        if info.fit_rows(n) < n:
+            self.subsampled[c.method] = info.fit_rule()
+        return self.memo[key]
+
+    def _sla(self, c, n: int, d: int, sla: str) -> float:
+        from .datasets import get_spec
+
+        speed = _speed(self.costs, self.core, self.same_cpu)
+        dp = _projected_width(c.dataset, d, self.costs)
+        scoring = _sla_scoring_measured(c, n, self.costs, speed)
+        if scoring is None:
+            scoring = _sla_flops(n, dp, _params(c), sla == "sla2p") / self.rate
+        modality = get_spec(c.dataset).modality
+        return scoring + _training_seconds(c, n, dp, modality, self.costs, self.rate, speed)
+
+    def _baseline(self, c, n: int, d: int) -> float:
+        det = c.detector_name
+        m, own = _measured(self.costs, det, c.dataset)
+        if not own:
+            self.unmeasured.add(f"{det}/{c.dataset}")
+        if (m or {}).get("status") == "timeout":
+            self.lower.add(f"{det}/{c.dataset}")
+        return baseline_seconds(det, n, d, m) * _speed(self.costs, self.core, self.same_cpu)
+
+
+def estimate(plan, costs: dict | None = None, rate_gflops: float | None = None,
+             same_cpu: bool | None = None) -> Estimate:
+    """The :class:`Estimate` of a :class:`tasks.plan.Plan` (the flow executes the same plan).
 
     ``costs``: the measured-costs document (default: :func:`load_costs`); ``rate_gflops``: one
     core's GEMM rate (default: measured now); ``same_cpu``: whether this is the CPU the costs were
-    measured on (default: compared with the file's ``machine``). Returns ``by_method``, ``embedding``, ``total``,
-    ``cells``, ``unmeasured`` (sorted "detector/dataset" scaled from another dataset),
-    ``lower_bounds`` (pairs whose measurement ran out of time: their figure is a lower bound), ``subsampled``
-    (method -> its fit rule, for the methods whose cells this job subsamples), ``fits`` (the fits
-    the job makes), ``reused`` (the cells that reuse another seed's fit instead: one fit per split),
-    ``shared`` and ``shared_pairs`` (the cells that take their scores from another method's fit, and
-    which methods, e.g. "SLA from SLA2P") and ``costs_file``.
+    measured on (default: compared with the file's ``machine``). Every fitted cell costs its fit; a
+    cell that reuses another seed's fit costs nothing; a cell riding on a shared fit costs the
+    registry's ``shared.cost`` times the fit it shares; a cached cell costs nothing.
     """
     import torch
 
     from baselines import detector_info
 
-    from .datasets import get_spec
-
     costs = load_costs() if costs is None else costs
     core = gemm_core_rate() if rate_gflops is None else float(rate_gflops)
     t = torch.get_num_threads()
     rate = core * (1.0 if t <= 1 else t * PARALLEL_EFFICIENCY) * 1e9 * _EFFICIENCY
-    same_cpu = _same_cpu(costs) if same_cpu is None else same_cpu
-    rows = cell_rows(job)
-    dims = {}
-    for c in job.cells:
-        if (c.dataset, c.extractor) not in dims:
-            dims[(c.dataset, c.extractor)] = _dim(c.dataset, c.extractor, costs)
+    dims = {k: _dim(k[0], k[1], costs) for k in dict.fromkeys((c.dataset, c.extractor) for c in plan.cells)}
+    cost = _Coster(costs, core, rate, _same_cpu(costs) if same_cpu is None else same_cpu, dims)
     by_method: Counter = Counter()
-    unmeasured, lower, subsampled = set(), set(), {}
-    memo: dict = {}
-    distinct = _distinct(job.cells)  # each distinct cell runs once
-    reused = set(reuse_plan(distinct, lambda c: rows_total(c.dataset)))  # ... and some reuse a fit
-    shared = shared_fit_plan(distinct, derived=reused)  # ... or take their scores from another method's
-
-    def cost(c) -> float:
-        n = rows[(c.dataset, c.normal_class, c.ratio)]
-        d = dims[(c.dataset, c.extractor)]
-        det = c.detector_name  # a labelled variant costs what its detector costs
-        sla = _sla_kind(det)
-        key = (det, c.dataset, n, d, c.params if sla else None)
-        if key not in memo:
-            if sla:
-                modality = get_spec(c.dataset).modality
-                speed = _speed(costs, core, same_cpu)
-                dp = _projected_width(c.dataset, d, costs)
-                scoring = _sla_scoring_measured(c, n, costs, speed)
-                if scoring is None:
-                    scoring = _sla_flops(n, dp, _params(c), sla == "sla2p") / rate
-                memo[key] = scoring + _training_seconds(c, n, dp, modality, costs, rate, speed)
-            else:
-                m, own = _measured(costs, det, c.dataset)
-                if not own:
-                    unmeasured.add(f"{det}/{c.dataset}")
-                if (m or {}).get("status") == "timeout":
-                    lower.add(f"{det}/{c.dataset}")
-                memo[key] = baseline_seconds(det, n, d, m) * _speed(costs, core, same_cpu)
-        info = detector_info(det)
-        if info.fit_rows(n) < n:
-            subsampled[c.method] = info.fit_rule()
-        return memo[key]
-
-    for i, c in enumerate(distinct):
-        if i in reused:
-            continue
-        if i in shared:  # what it adds to the fit it shares (SLA: nothing; sla2p_bigstep: one pass of three)
-            by_method[c.method] += detector_info(c.detector_name).shared_cost * cost(distinct[shared[i]])
-        else:
-            by_method[c.method] += cost(c)
-    embed, emb = 0.0, costs.get("embedding") or {}
+    for i in plan.fits:
+        by_method[plan.cells[i].method] += cost(plan.cells[i], plan.rows[i])
+    for i, j in plan.rides.items():  # what it adds to the fit it shares (SLA: nothing; a second step: a pass)
+        c, src = plan.cells[i], plan.cells[j]
+        by_method[c.method] += detector_info(c.detector_name).shared.cost * cost(src, plan.rows[j])
+    emb = costs.get("embedding") or {}
     images_per_s = float(emb.get("images_per_s") or DEFAULT_IMAGES_PER_S)
-    for ds in dict.fromkeys(c.dataset for c in job.cells):
-        spec = get_spec(ds)
-        if spec.modality == "image" and not _embedded(ds):
-            embed += rows_total(ds) / images_per_s
-    return {"by_method": dict(by_method), "embedding": embed, "total": sum(by_method.values()) + embed,
-            "cells": len(job.cells), "unmeasured": sorted(unmeasured), "lower_bounds": sorted(lower),
-            "subsampled": subsampled, "fits": len(distinct) - len(reused) - len(shared), "reused": len(reused),
-            "shared": len(shared),
-            "shared_pairs": shared_pairs_text((distinct[i], distinct[j]) for i, j in shared.items()),
-            "images_per_s": images_per_s, "images_per_s_measured": bool(emb.get("images_per_s")),
-            "gemm_core_gflops": core, "costs_file": str(COSTS_FILE), "costs_date": costs.get("date")}
+    return Estimate(dict(by_method), _embedding_seconds(plan, images_per_s), plan.counts, plan.shared_pairs(),
+                    sorted(cost.unmeasured), sorted(cost.lower), cost.subsampled, images_per_s,
+                    bool(emb.get("images_per_s")), core, str(COSTS_FILE), costs.get("date"))
+
+
+def _embedding_seconds(plan, images_per_s: float) -> float:
+    """Images of the plan's datasets not embedded yet, at ``images_per_s``."""
+    from .datasets import get_spec
+
+    return sum(rows_total(ds) / images_per_s for ds in dict.fromkeys(c.dataset for c in plan.cells)
+               if get_spec(ds).modality == "image" and not _embedded(ds))
 
 
 def rows_total(ds: str) -> int:

@@ -64,16 +64,19 @@ Top-level keys: ``kind`` (table | ablation), ``name`` (default: the file's stem)
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import numbers
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Mapping
 
-from baselines import detector_info, list_detectors, make_detector
+from baselines import CALL_PARAMS, check_params, detector_info, list_detectors
 
 from .cells import DEFAULT_ROW_ORDER, ROW_ORDERS, Cell, canonical, make_cell, name_points
+from .plan import distinct
 
-SUITE_PARAMS = ("random_state", "device")  # set by the suite for every detector
 SCOPES = ("full", "first")  # a table method's cells: all of them, or one seed and one ratio per dataset
 DEFAULT_SCOPE = SCOPES[0]
 
@@ -82,18 +85,34 @@ class ConfigError(ValueError):
     """A config that cannot run; the message names the mistake."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Job:
+    """A config with its CLI filters, validated and expanded into its cells: the one value of a
+    job that the CLI builds and everything below it reads (nothing re-reads the config file)."""
+
     kind: str
     name: str
     path: str
-    raw: dict
-    cells: list[Cell] = field(default_factory=list)
-    points: list[dict] = field(default_factory=list)  # ablation: the grid point of each cell
+    raw: Mapping                          # the config as read, in its order (the parent run stores it)
+    cells: tuple[Cell, ...]
+    points: tuple[dict, ...] = ()         # ablation: the grid point of each cell
+    filters: Mapping = field(default_factory=dict)  # the CLI filters that are set
+
+    @cached_property
+    def key(self) -> str:
+        """The job's identity: its kind and its distinct cells (the run lock's name; the MLflow
+        parent's key adds the data keys, known once the data are prepared)."""
+        ids = sorted(canonical(c.identity()) for c in self.cells)
+        return hashlib.sha256(canonical({"kind": self.kind, "cells": ids}).encode()).hexdigest()[:24]
+
+    def summary(self) -> dict:
+        """What names the job without its cells (what Prefect shows of a flow run's job)."""
+        return {"kind": self.kind, "name": self.name, "path": self.path, "key": self.key, "cells": len(self.cells),
+                "filters": dict(self.filters)}
 
     def distinct_cells(self) -> list[Cell]:
         """Each cell once: a 'separate' ablation repeats its base point on every curve."""
-        return list({canonical(c.identity()): c for c in self.cells}.values())
+        return distinct(self.cells)
 
 
 def _expect(cond, msg):
@@ -169,56 +188,20 @@ def _validate_method(method: str, entry: dict, where: str, *, table: bool = True
     if entry.get("scope", DEFAULT_SCOPE) not in SCOPES:
         raise ConfigError(f"{where}.{method}.scope must be one of {list(SCOPES)} (full: every cell; first: the "
                           f"first seed and ratio of each dataset, all classes), got {entry['scope']!r}")
-    valid = [p for p in detector_info(detector).param_names if p not in SUITE_PARAMS]
-    blocks = [("params", entry.get("params") or {})]
-    blocks += [(f"per_dataset.{d}", p or {}) for d, p in (entry.get("per_dataset") or {}).items()]
-    for label, block in blocks:
+    # the values (names included) are the detector's own check's, once the blocks are merged per dataset
+    for label, block in [("params", entry.get("params") or {}),
+                         *((f"per_dataset.{d}", p or {}) for d, p in (entry.get("per_dataset") or {}).items())]:
         _expect(isinstance(block, dict), f"{where}.{method}.{label} must be a mapping")
-        for p in block:
-            if p in SUITE_PARAMS:
-                raise ConfigError(f"{where}.{method}.{label}: {p!r} is set by the suite (seeds / device), not per method")
-            if p not in valid:
-                raise ConfigError(f"{where}.{method}.{label}: unknown parameter {p!r} for {detector}; valid: {', '.join(valid)}")
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
-
-def _check_types_against_defaults(detector: str, params: dict) -> None:
-    """A value whose kind contradicts the detector's default is refused (``n_estimators:
-    "lots"`` where the default is 100). The default is the registered name's: its preset's value
-    where it has one (``DetectorInfo.defaults``), else the constructor's. PyOD's classes check
-    their values only inside ``fit``; this catches the type mistakes before any work. Values of
-    data-dependent validity (``n_neighbors`` larger than a dataset) are left to the cell, which
-    fails with its error."""
-    defaults = detector_info(detector).defaults
-    for name, value in params.items():
-        default = defaults.get(name)
-        if default is None or value is None:
-            continue
-        if isinstance(default, bool):
-            ok = isinstance(value, bool)
-            want = "true or false"
-        elif _is_number(default):
-            ok = _is_number(value)
-            want = "a number"
-        else:
-            continue  # strings and objects: many detectors accept several kinds (e.g. "auto" or an int)
-        if not ok:
-            raise ValueError(f"parameter {name!r} must be {want} (its default is {default!r}), got {value!r}")
-
-
-def _check_param_values(method: str, params: dict, where: str) -> None:
-    """Build the detector once and check its values, so bad values fail now, not hours into a run."""
+def _check_param_values(detector: str, params: dict, where: str) -> None:
+    """The detector's own parameter checks (:func:`baselines.check_params`), so that bad values fail
+    now, not hours into a run. Values of data-dependent validity (``n_neighbors`` larger than a
+    dataset) are left to the cell, which fails with its error."""
     try:
-        det = make_detector(method, random_state=0, **params)
-        _check_types_against_defaults(method, params)
-        check = getattr(det, "_check_params", None)
-        if callable(check):
-            check()
+        check_params(detector, params)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {method} with {params}: {exc}") from exc
+        raise ConfigError(f"{where}: {detector} with {params}: {exc}") from exc
 
 
 DATASET_OPTIONS = {"classes", "ratios", "extractor"}
@@ -300,6 +283,30 @@ def expand_job(raw: dict, path: str | Path = "<config>", *, datasets=None, class
                methods=None, device: str | None = None) -> Job:
     """Validate a config (the mapping its YAML holds) plus CLI filters and expand it into its
     cells. Raises ConfigError naming the mistake; nothing else runs before it is known valid."""
+    kind = _check_top(raw, path)
+    seeds_all = _check_seeds(raw.get("seeds", [0]))
+    ds = _datasets(raw, _check_ratios("ratios", raw.get("ratios", [0.1])))
+    variants = _table_variants(raw) if kind == "table" else _ablation_variants(raw)
+    # CLI filters
+    ds = [d for d in ds if d[0] in _apply_filter("datasets", [d[0] for d in ds], datasets)]
+    seeds_run = _apply_filter("seeds", seeds_all, seeds, int)
+    if methods:
+        keep = _apply_filter("methods", [v[0] for v in variants], methods)
+        variants = [v for v in variants if v[0] in keep]
+    cells, points = _cells(ds, variants, seeds_run, classes, ratios, device or raw.get("device", "auto"))
+    _expect(cells, "the config and filters select no cells")
+    if kind == "ablation":  # each cell named by its grid point (naming only: keys unchanged)
+        cells = name_points(cells, points)
+    elif len(distinct(cells)) != len(cells):  # a 'separate' ablation repeats its base point; a table never
+        raise ConfigError("the config lists the same cell twice (same dataset, class, ratio, method, params, seed): "
+                          "look for a class, ratio or seed listed twice")
+    filters = {k: v for k, v in dict(datasets=datasets, classes=classes, ratios=ratios, seeds=seeds,
+                                        methods=methods).items() if v}
+    return Job(kind, raw.get("name", Path(path).stem), str(path), raw, tuple(cells), tuple(points), filters)
+
+
+def _check_top(raw, path) -> str:
+    """The config's kind, once its top-level keys are known valid."""
     _expect(isinstance(raw, dict), f"{path}: the top level must be a mapping, got {type(raw).__name__}")
     kind = raw.get("kind", "table")
     _expect(kind in ("table", "ablation"), f"kind must be 'table' or 'ablation', got {kind!r}")
@@ -307,45 +314,42 @@ def expand_job(raw: dict, path: str | Path = "<config>", *, datasets=None, class
     allowed = common | ({"methods", "halves"} if kind == "table" else {"method", "base", "grid", "mode"})
     _check_keys(str(path), raw, allowed)
     _expect(isinstance(raw.get("halves", False), bool), f"halves must be true or false, got {raw.get('halves')!r}")
-    seeds_all = _check_seeds(raw.get("seeds", [0]))
-    default_ratios = _check_ratios("ratios", raw.get("ratios", [0.1]))
-    dev = device or raw.get("device", "auto")
-    ds = _datasets(raw, default_ratios)
+    return kind
 
-    if kind == "table":
-        m = raw.get("methods")
-        _expect(isinstance(m, dict) and m, "methods must be a non-empty mapping of method -> options")
-        method_entries = {name: (e or {}) for name, e in m.items()}
-        for name, e in method_entries.items():
-            _validate_method(name, e, "methods")
-        variants = [(name, e, {}) for name, e in method_entries.items()]
+
+def _table_variants(raw: dict) -> list[tuple[str, dict, dict]]:
+    """(method, its entry, no grid point) for each method of a table."""
+    m = raw.get("methods")
+    _expect(isinstance(m, dict) and m, "methods must be a non-empty mapping of method -> options")
+    entries = {name: (e or {}) for name, e in m.items()}
+    for name, e in entries.items():
+        _validate_method(name, e, "methods")
+    return [(name, e, {}) for name, e in entries.items()]
+
+
+def _ablation_variants(raw: dict) -> list[tuple[str, dict, dict]]:
+    """(the method, its base entry, a grid point) for each point of an ablation's grid."""
+    method = raw.get("method", "sla2p")
+    base = raw.get("base") or {}
+    _validate_method(method, base, "base", table=False)
+    grid = raw.get("grid")
+    _expect(isinstance(grid, dict) and grid, "grid must map parameter -> list of values")
+    valid = [p for p in detector_info(_detector_of(method, base)).param_names if p not in CALL_PARAMS]
+    for p, vals in grid.items():
+        _expect(p in valid, f"grid: unknown parameter {p!r} for {method}; valid: {', '.join(valid)}")
+        _expect(isinstance(vals, list) and vals, f"grid.{p} must be a non-empty list")
+    mode = raw.get("mode", "separate")
+    _expect(mode in ("separate", "product"), f"mode must be 'separate' or 'product', got {mode!r}")
+    if mode == "separate":
+        points = [{p: v} for p, vals in grid.items() for v in vals]
     else:
-        method = raw.get("method", "sla2p")
-        base = raw.get("base") or {}
-        _validate_method(method, base, "base", table=False)
-        grid = raw.get("grid")
-        _expect(isinstance(grid, dict) and grid, "grid must map parameter -> list of values")
-        valid = [p for p in detector_info(_detector_of(method, base)).param_names if p not in SUITE_PARAMS]
-        for p, vals in grid.items():
-            _expect(p in valid, f"grid: unknown parameter {p!r} for {method}; valid: {', '.join(valid)}")
-            _expect(isinstance(vals, list) and vals, f"grid.{p} must be a non-empty list")
-        mode = raw.get("mode", "separate")
-        _expect(mode in ("separate", "product"), f"mode must be 'separate' or 'product', got {mode!r}")
-        if mode == "separate":
-            points = [{p: v} for p, vals in grid.items() for v in vals]
-        else:
-            names = list(grid)
-            points = [dict(zip(names, combo)) for combo in itertools.product(*grid.values())]
-        variants = [(method, base, pt) for pt in points]
+        points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
+    return [(method, base, pt) for pt in points]
 
-    # CLI filters
-    ds = [d for d in ds if d[0] in _apply_filter("datasets", [d[0] for d in ds], datasets)]
-    seeds_run = _apply_filter("seeds", seeds_all, seeds, int)
-    if methods:
-        names = [v[0] for v in variants]
-        keep = _apply_filter("methods", names, methods)
-        variants = [v for v in variants if v[0] in keep]
 
+def _cells(ds, variants, seeds_run, classes, ratios, dev) -> tuple[list[Cell], list[dict]]:
+    """Every (dataset, class, ratio, method, seed) cell of the filtered job, with its grid point;
+    each detector's parameters checked once per distinct set."""
     cells: list[Cell] = []
     points: list[dict] = []
     checked: set = set()
@@ -361,15 +365,11 @@ def expand_job(raw: dict, path: str | Path = "<config>", *, datasets=None, class
             if sig not in checked:
                 _check_param_values(detector, params, f"{method} on {name}")
                 checked.add(sig)
-            if entry.get("scope", DEFAULT_SCOPE) == "first":  # one seed and one ratio, every class
-                combos = itertools.product(cls_list, ratio_list[:1], seeds_run[:1])
-            else:
-                combos = itertools.product(cls_list, ratio_list, seeds_run)
+            first = entry.get("scope", DEFAULT_SCOPE) == "first"  # one seed and one ratio, every class
+            combos = itertools.product(cls_list, ratio_list[:1] if first else ratio_list,
+                                       seeds_run[:1] if first else seeds_run)
             for c, r, s in combos:
                 cells.append(make_cell(name, c, r, method, params, s, extractor, dev, detector,
                                        entry.get("row_order", DEFAULT_ROW_ORDER)))
                 points.append(point)
-    _expect(cells, "the config and filters select no cells")
-    if kind == "ablation":  # each cell named by its grid point (naming only: keys unchanged)
-        cells = name_points(cells, points)
-    return Job(kind, raw.get("name", Path(path).stem), str(path), raw, cells, points)
+    return cells, points

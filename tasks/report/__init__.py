@@ -6,10 +6,13 @@
 MLflow's artifact viewer renders with its plots, and each plot is also under ``plots/``).
 """
 
+import re
 from pathlib import Path
 
+import pandas as pd
+
 from .build import build_report
-from .source import ReportError, RunData, find_parent, load_run, tracking_client
+from .source import ReportError, RunData, find_parent, load_run, results_notes, tracking_client
 
 
 def log_report(run: RunData, out_dir) -> None:
@@ -23,4 +26,17 @@ def log_report(run: RunData, out_dir) -> None:
         client.log_artifact(run.parent_id, str(png), artifact_path=f"plots/{png.parent.parent.name}")
 
 
-__all__ = ["ReportError", "RunData", "build_report", "find_parent", "load_run", "log_report"]
+def parent_tables(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
+    """The tables of a built report (:func:`build_report`'s ``files``) as the parent run logs them
+    (MLflow tables and CSV): each metric's comparison, rows by methods (an ablation's grid points
+    as rows), and an ablation's curves. Read from the report's own files: one rendering."""
+    tables = {name[:-4]: pd.read_csv(path, index_col=0, dtype=str, keep_default_na=False)
+              for name, path in files.items() if re.fullmatch(r"table_[a-z]+\.csv", name)}
+    if "curves.csv" in files:
+        curves = pd.read_csv(files["curves.csv"])
+        if not curves.empty:
+            tables["curves"] = curves.set_index(["parameter", "value", "dataset", "metric"])
+    return tables
+
+
+__all__ = ["ReportError", "RunData", "build_report", "find_parent", "load_run", "log_report", "parent_tables", "results_notes"]

@@ -49,7 +49,7 @@ def build_report(run, out_dir: str | Path, *, metrics=DEFAULT_METRICS, ratio: fl
                  ""]
     head.append("Cells: " + ", ".join(f"{v} {k}" for k, v in sorted(status.items())) + ".")
     head += [f"- note: {n}" for n in run.notes]
-    body = (_ablation(run, out, files) if run.kind == "ablation"
+    body = (_ablation(run, out, files, metrics) if run.kind == "ablation"
             else _table(run, out, files, metrics, ratio, cell))
     failed = run.cells[run.cells.status != "ok"]
     if len(failed):
@@ -244,7 +244,9 @@ def _roc_pr(run, out: Path, files: dict, cell: str | None) -> list[str]:
             "![ROC and PR](plots/roc_pr.png)", ""]
 
 
-def _ablation(run, out: Path, files: dict) -> list[str]:
+def _ablation(run, out: Path, files: dict, metrics) -> list[str]:
+    # each grid point a row of its own (aggregate.variants): the table the flow prints
+    _comparisons(run.cells, metrics, None, out, files)
     rows, points = [], []
     for key, pts in run.points.items():
         for pt in pts:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..cells import DEFAULT_ROW_ORDER, Cell, CellRecord, KeyedCell, make_cell
+from ..cells import DEFAULT_ROW_ORDER, NOT_RUN, Cell, CellRecord, KeyedCell, make_cell
 from ..env import telemetry_off
 from ..metrics import cells_frame, evaluate
 from ..store import default_results_dir, load_failure, load_record, load_scores
@@ -45,6 +45,17 @@ class RunData:
     def results_note(self) -> str | None:
         """The note that says where the scores were read from, when that is not the obvious place."""
         return next((n for n in self.notes if n.startswith("scores are read from")), None)
+
+    @classmethod
+    def from_records(cls, records: list[CellRecord], *, parent_id: str, run_name: str, kind: str,
+                     tracking_uri: str, results_dir: Path, points: dict[str, list] | None = None,
+                     notes: list[str] | None = None, experiment_id: str = "", config: dict | None = None) -> RunData:
+        """A run from its cell records, in the job's order: what the flow hands to the report as
+        it finishes, and what :func:`load_run` rebuilds from MLflow and the stored scores."""
+        points = points or {}
+        by_key = _named_by_points({r.key: r for r in records}, points)
+        return cls(parent_id, run_name, kind, tracking_uri, Path(results_dir), cells_frame(list(by_key.values())),
+                   by_key, points, list(notes or []), experiment_id, dict(config or {}))
 
     def scores(self, key: str) -> dict[str, np.ndarray]:
         rec = self.records.get(key)  # a cell that reuses another seed's fit: that fit's scores
@@ -128,7 +139,8 @@ def _expected_cells(client, parent) -> tuple[dict[str, object], dict[str, list],
 
 def load_run(parent_id: str | None = None, *, kind: str = "table", tracking_uri: str | None = None,
              results_dir: str | Path | None = None, check_metrics: bool = True) -> RunData:
-    """Everything a report needs about one parent run (default: the latest of ``kind``)."""
+    """Everything a report needs about one parent run (default: the latest of ``kind``), read
+    back from MLflow and the stored scores (``sla2p-bench report`` on a run made earlier)."""
     client, uri = tracking_client(tracking_uri)
     parent = _get_parent(client, parent_id) if parent_id else find_parent(client, kind)
     tags = parent.data.tags
@@ -136,56 +148,66 @@ def load_run(parent_id: str | None = None, *, kind: str = "table", tracking_uri:
     kind = tags.get("sla2p.kind") or next((k for k, v in EXPERIMENTS.items() if v == exp.name), kind)
     written = tags.get("sla2p.results_dir")
     results = Path(results_dir or written or default_results_dir())
-    notes: list[str] = []
-    if written and Path(written).resolve() != results.resolve():
-        notes.append(f"scores are read from {results} (as asked); the run wrote them to {written}")
-    elif written and results_dir is None and results.resolve() != default_results_dir().resolve():
-        notes.append(f"scores are read from {results}, where the run wrote them, not from this checkout's "
-                     f"{default_results_dir()}: pass --results-dir to read another copy")
-    if not results.is_dir():
-        notes.append(f"results folder {results} does not exist: every finished cell shows as missing "
-                     f"(pass --results-dir)")
-
+    notes = results_notes(results, written, asked=results_dir is not None)
     expected, points, why = _expected_cells(client, parent)
     if why:
         notes.append(f"cells never logged cannot be listed: {why}")
-
-    records: dict[str, CellRecord] = {}
-    for child in _children(client, parent):
-        key = child.data.tags.get("sla2p.cell_key")
-        if not key or child.info.status not in ("FINISHED", "FAILED"):
-            continue  # half-logged by a crash: the next run of the job replaces it
-        status = child.data.tags.get("status", "failed" if child.info.status == "FAILED" else "ok")
-        reused = child.data.tags.get("sla2p.reuses_cell_key")  # one fit per split: the fit's files
-        if status == "ok":
-            rec = load_record(results, reused or key, verify=False)  # _recompute says what is wrong with the scores
-            if rec is None:
-                rec = _from_mlflow(child, expected.get(key), "missing",
-                                   f"scores not found in {results} (deleted, or another --results-dir)")
-            else:
-                if reused:
-                    cell = expected.get(key) or _from_mlflow(child, None, "ok", "").cell
-                    rec = rec.reusing(KeyedCell(cell, "", key))
-                rec = _recompute(results, key, rec, child, notes, check_metrics)
-        else:
-            rec = load_failure(results, key) or _from_mlflow(child, expected.get(key), "failed",
-                                                             child.data.tags.get("error", "failed (no error logged)"))
-            rec = rec.replace(status="failed")
-        records[key] = rec
+    records = _logged_records(client, parent, expected, results, notes, check_metrics)
     for key, cell in expected.items():
         if key not in records:
-            records[key] = CellRecord(key, cell, "missing",
-                                      error="never logged (the run was interrupted: rerun the job to finish it)")
+            records[key] = CellRecord(key, cell, "missing", error=NOT_RUN)
     if not records:
         raise ReportError(f"run {parent.info.run_id} holds no cells")
     n_expected = int(parent.data.params.get("n_cells", len(records)))
     if not expected and len(records) < n_expected:
         notes.append(f"the run should hold {n_expected} cells; {len(records)} were logged")
-    records = _named_by_points(records, points)
     ordered = [records[k] for k in expected if k in records] + [r for k, r in records.items() if k not in expected]
-    frame = cells_frame(ordered)
-    return RunData(parent.info.run_id, parent.data.tags.get("mlflow.runName", parent.info.run_id), kind, uri, results,
-                   frame, records, points, notes, parent.info.experiment_id, _config(parent))
+    return RunData.from_records(ordered, parent_id=parent.info.run_id, kind=kind, tracking_uri=uri,
+                                run_name=parent.data.tags.get("mlflow.runName", parent.info.run_id),
+                                results_dir=results, points=points, notes=notes,
+                                experiment_id=parent.info.experiment_id, config=_config(parent))
+
+
+def results_notes(results: Path, written: str | None, asked: bool = False) -> list[str]:
+    """What the report says about where the scores were read from, when that is not the obvious
+    place: another folder than the run wrote (``asked``), or not this checkout's default."""
+    notes = []
+    if written and Path(written).resolve() != results.resolve():
+        notes.append(f"scores are read from {results} (as asked); the run wrote them to {written}")
+    elif written and not asked and results.resolve() != default_results_dir().resolve():
+        notes.append(f"scores are read from {results}, where the run wrote them, not from this checkout's "
+                     f"{default_results_dir()}: pass --results-dir to read another copy")
+    if not results.is_dir():
+        notes.append(f"results folder {results} does not exist: every finished cell shows as missing "
+                     f"(pass --results-dir)")
+    return notes
+
+
+def _logged_records(client, parent, expected: dict, results: Path, notes: list[str], check: bool) -> dict:
+    """key -> record of each child run that finished logging, its metrics recomputed from the
+    stored scores (a child half-logged by a crash is skipped: the next run of the job replaces it)."""
+    records: dict[str, CellRecord] = {}
+    for child in _children(client, parent):
+        key = child.data.tags.get("sla2p.cell_key")
+        if not key or child.info.status not in ("FINISHED", "FAILED"):
+            continue
+        status = child.data.tags.get("status", "failed" if child.info.status == "FAILED" else "ok")
+        reused = child.data.tags.get("sla2p.reuses_cell_key")  # one fit per split: the fit's files
+        if status != "ok":
+            rec = load_failure(results, key) or _from_mlflow(child, expected.get(key), "failed",
+                                                             child.data.tags.get("error", "failed (no error logged)"))
+            records[key] = rec.replace(status="failed")
+            continue
+        rec = load_record(results, reused or key, verify=False)  # _recompute says what is wrong with the scores
+        if rec is None:
+            records[key] = _from_mlflow(child, expected.get(key), "missing",
+                                        f"scores not found in {results} (deleted, or another --results-dir)")
+            continue
+        if reused:
+            cell = expected.get(key) or _from_mlflow(child, None, "ok", "").cell
+            rec = rec.reusing(KeyedCell(cell, "", key))
+        records[key] = _recompute(results, key, rec, child, notes, check)
+    return records
 
 
 def _config(parent) -> dict:

@@ -11,7 +11,7 @@ import textwrap
 import time
 
 import pytest
-from test_flows_e2e import ROOT, children_of, cli, env_for, finished_cells, mlflow_runs
+from support.flows_cli import ROOT, children_of, cli, env_for, finished_cells, mlflow_runs
 
 from tasks.env import telemetry_off
 

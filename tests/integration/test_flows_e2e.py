@@ -4,7 +4,7 @@ without help from any Prefect cache, and a Dask cluster of two processes gives t
 as the default runner.
 
 Each run is a subprocess with its own PREFECT_HOME, results folder and SQLite tracking DB.
-The helpers here are shared by the other ``test_flows_*`` files.
+The helpers are in ``support/flows_cli.py``.
 """
 
 from __future__ import annotations
@@ -13,18 +13,14 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import psutil
 import pytest
 
-from tasks.env import telemetry_off
+from support.flows_cli import cli, env_for, finished_cells, mlflow_runs, table_csv
 
-ROOT = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-m", "flows.cli"]
 
 TABLE = """
 kind: table
@@ -58,102 +54,6 @@ datasets: {arrhythmia: {}}
 methods:
   sla2p: {params: {n_projections: 64, proj_dim: 64, epsilon: 1.0}}
 """
-
-
-_PREFECT_DB: list[Path] = []
-
-
-def _migrated_prefect_db() -> Path:
-    """A Prefect database with every migration applied, made once per test session in a temporary
-    folder: each test's own PREFECT_HOME starts from a copy (a fresh one costs ~10 s of migrations
-    on 2 cores at the first server start of every test)."""
-    if not _PREFECT_DB:
-        import atexit
-        import shutil
-        import tempfile
-
-        from flows.prefect_server import PrefectServer
-
-        home = Path(tempfile.mkdtemp(prefix="sla2p-prefect-"))
-        atexit.register(shutil.rmtree, home, True)
-        old = os.environ.get("PREFECT_HOME")
-        os.environ["PREFECT_HOME"] = str(home)
-        try:
-            server = PrefectServer()
-            server.start()
-            server.stop()
-            import sqlite3
-
-            db = sqlite3.connect(home / "prefect.db")
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything into the one file that is copied
-            db.close()
-        finally:
-            if old is None:
-                del os.environ["PREFECT_HOME"]
-            else:
-                os.environ["PREFECT_HOME"] = old
-        _PREFECT_DB.append(home / "prefect.db")
-    return _PREFECT_DB[0]
-
-
-def env_for(tmp: Path, fresh_prefect: bool = False) -> dict:
-    """The environment of a CLI run in ``tmp``: its own PREFECT_HOME (a copy of a migrated
-    database unless ``fresh_prefect``), no MLflow/Prefect settings of the caller, telemetry off."""
-    home = tmp / "prefect"
-    if not fresh_prefect and not (home / "prefect.db").exists():
-        import shutil
-
-        home.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(_migrated_prefect_db(), home / "prefect.db")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120", COLUMNS="200")
-    return telemetry_off(env)
-
-
-def cli(tmp: Path, kind: str, config: str, *extra, env=None, check=True, popen=False, results: Path | None = None,
-        name: str | None = None, **popen_kw):
-    cfg = tmp / f"{name or kind}.yaml"
-    cfg.write_text(config)
-    args = CLI + [kind, "--config", str(cfg), "--results-dir", str(results or tmp / "results"),
-                  "--tracking-uri", f"sqlite:///{tmp / 'mlflow.db'}", "--workers", "2", *extra]
-    if popen:
-        return subprocess.Popen(args, cwd=ROOT, env=env or env_for(tmp), **popen_kw)
-    out = subprocess.run(args, cwd=ROOT, env=env or env_for(tmp), capture_output=True, text=True, timeout=900)
-    if check and out.returncode != 0:
-        raise AssertionError(f"exit {out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return out
-
-
-def mlflow_runs(tmp: Path, experiment: str):
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}")
-    exp = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([exp.experiment_id], max_results=10000)
-    parents = [r for r in runs if r.data.tags.get("sla2p.role") == "parent"]
-    children = [r for r in runs if r.data.tags.get("sla2p.role") == "cell"]
-    return parents, children
-
-
-def table_csv(tmp: Path, metric="auroc", results: Path | None = None) -> pd.DataFrame:
-    (d,) = list((results or tmp / "results").joinpath("tables").glob("table-*"))
-    return pd.read_csv(d / f"table_{metric}.csv", index_col=0)
-
-
-def finished_cells(results: Path) -> dict[str, float]:
-    """key -> mtime of the record of every cell whose checksummed files check out."""
-    from tasks.store import load_record
-
-    out = {}
-    for f in (results / "cells").rglob("*.json"):
-        if not f.name.endswith(".failed.json"):
-            assert load_record(results, f.stem) is not None, f"{f} is not a whole result"
-            out[f.stem] = f.stat().st_mtime
-    return out
-
-
-def children_of(children, parent) -> list[str]:
-    return sorted(r.info.run_name for r in children if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id)
 
 
 @pytest.mark.slow
@@ -214,7 +114,7 @@ def test_table_runs_tracks_and_reruns_warm(tmp_path):
     out = cli(tmp_path, "ablate", ABLATION)
     # its table: one column per grid point (never configurations averaged together), one seed: no spread
     (d,) = list((tmp_path / "results" / "tables").glob("ablation-*"))
-    t = pd.read_csv(d / "table_auroc.csv", index_col=0, dtype=str)
+    t = pd.read_csv(d / "report" / "table_auroc.csv", index_col=0, dtype=str).drop(columns="best")
     assert sorted(t.columns) == ["sla2p epsilon=0 n_projections=16", "sla2p epsilon=1 n_projections=16",
                                  "sla2p epsilon=1 n_projections=8"]
     assert all(re.fullmatch(r"0\.\d{3}", v) for v in t.loc["arrhythmia"]), t

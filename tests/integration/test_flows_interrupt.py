@@ -17,8 +17,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from servers import process_group
-from test_flows_e2e import cli, env_for, finished_cells, mlflow_runs
+from support.servers import process_group
+from support.flows_cli import cli, env_for, finished_cells, mlflow_runs
 
 # Cells of about a second or two each (2 workers): a run is still going when the first one is saved.
 STEADY = """

@@ -19,7 +19,7 @@ from sklearn.metrics import auc, precision_recall_curve, roc_auc_score
 
 from baselines import detector_info
 
-from test_flows_e2e import ROOT, cli, env_for, mlflow_runs
+from support.flows_cli import ROOT, cli, env_for, mlflow_runs
 
 pytestmark = pytest.mark.slow
 
@@ -98,6 +98,24 @@ def test_report_table_matches_stored_scores(run, tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "## Failed and missing cells" in md and "knn/odds_glass/all/intrinsic/s0 | failed |" in md
     assert "n_neighbors" in md  # the error says why
+
+
+def test_the_runs_report_is_the_one_rebuilt_later(run, tmp_path):
+    """The flow builds its report once, from the records it holds (RunData.from_records);
+    `sla2p-bench report` rebuilds it from MLflow and the stored scores: the same tables, CSVs and
+    page, byte for byte (the plots are not compared)."""
+    cmd = [sys.executable, "-m", "flows.cli", "report", "--out", str(tmp_path), "--no-log",
+           "--tracking-uri", f"sqlite:///{run / 'mlflow.db'}"]  # the results folder: the one the run wrote
+    out = subprocess.run(cmd, cwd=ROOT, env=env_for(run), capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    made = next((run / "results" / "tables").glob("table-report-*")) / "report"
+    names = sorted(p.relative_to(made).as_posix() for p in made.rglob("*") if p.suffix in (".csv", ".md", ".tex"))
+    assert {"table_auroc.csv", "table_auroc.tex", "audit.csv", "report.md"} <= set(names)
+    rebuilt = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")
+                     if p.suffix in (".csv", ".md", ".tex"))
+    assert names == rebuilt
+    for name in names:
+        assert (made / name).read_text() == (tmp_path / name).read_text(), name
 
 
 def test_report_significance_matches_scipy(run, tmp_path):

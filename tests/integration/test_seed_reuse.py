@@ -15,12 +15,14 @@ import pytest
 
 import flows.run as run_mod
 import tasks.estimate as est
+from tasks.plan import plan_job
+from flows.config import load_job
 from flows.options import RunOptions
 from tasks.cells import CellRecord, KeyedCell, make_cell, reuse_plan, split_rows_fixed
 from tasks.detect import fit_and_score
 from tasks.jobs import expand_job
 
-from inline_flow import Submit, cell_runs, inline_flow
+from support.inline_flow import Submit, cell_runs, inline_flow, run_inline
 
 SEEDS = [0, 1, 2]
 CONFIG = """
@@ -49,7 +51,7 @@ def flow(monkeypatch, tmp_path):
         sub = submit or Submit()
         monkeypatch.setattr(run_mod, "fit_and_score_task", sub)
         opts = RunOptions(results_dir=str(tmp_path / "results"), tracking_uri=uri, workers=1, **options)
-        return run_mod._execute(str(cfg), None, opts), sub.fitted
+        return run_inline(load_job(str(cfg)), opts), sub.fitted
 
     go.uri, go.results = uri, tmp_path / "results"
     return go
@@ -147,11 +149,11 @@ def test_the_dry_run_estimate_counts_one_fit_per_split():
     job3 = expand_job(_yaml(CONFIG), "seed-reuse.yaml")
     job1 = expand_job(_yaml(CONFIG), "seed-reuse.yaml", seeds=[0])
     costs = est.load_costs()
-    e3, e1 = (est.estimate(j, costs=costs, rate_gflops=80.0, same_cpu=True) for j in (job3, job1))
-    assert (e3["cells"], e3["fits"], e3["reused"]) == (12, 8, 4)
-    assert (e1["fits"], e1["reused"]) == (4, 0)
-    assert e3["by_method"]["ecod"] == pytest.approx(e1["by_method"]["ecod"])  # one fit, not three
-    assert e3["by_method"]["iforest"] == pytest.approx(3 * e1["by_method"]["iforest"])
+    e3, e1 = (est.estimate(plan_job(j), costs=costs, rate_gflops=80.0, same_cpu=True) for j in (job3, job1))
+    assert (e3.counts["cells"], e3.counts["fits"], e3.counts["reuses"]) == (12, 8, 4)
+    assert (e1.counts["fits"], e1.counts["reuses"]) == (4, 0)
+    assert e3.by_method["ecod"] == pytest.approx(e1.by_method["ecod"])  # one fit, not three
+    assert e3.by_method["iforest"] == pytest.approx(3 * e1.by_method["iforest"])
 
 
 def _yaml(text):
@@ -196,3 +198,23 @@ def test_a_derived_record_round_trips_and_old_records_load_unchanged():
     assert "reused_from" not in fitted.to_dict() and CellRecord.from_dict(fitted.to_dict()).reused_from is None
     with pytest.raises(ValueError, match="reuses another fit itself"):
         d.reusing(KeyedCell(cell0, "data", "k2"))
+
+
+def test_a_cell_runs_with_the_torch_threads_it_is_given(tmp_path, monkeypatch):
+    import torch
+
+    from tasks.embed import prepare_dataset
+
+    work = KeyedCell.of(make_cell("adbench_wbc", None, None, "ecod", {}, 0), prepare_dataset("adbench_wbc")["data_key"])
+    monkeypatch.setenv("SLA2P_TORCH_THREADS", "3")  # no longer read: the argument is the one setting
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        fit_and_score(work, str(tmp_path))
+        assert torch.get_num_threads() == 2  # None: left as it is
+        fit_and_score(work, str(tmp_path), threads=1)
+        assert torch.get_num_threads() == 1
+        with pytest.raises(ValueError, match="threads must be None or an int >= 1, got 0"):
+            fit_and_score(work, str(tmp_path), threads=0)
+    finally:
+        torch.set_num_threads(before)

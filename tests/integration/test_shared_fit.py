@@ -18,14 +18,16 @@ import scipy.sparse as sp
 
 import flows.run as run_mod
 import tasks.estimate as est
-from baselines import make_detector, register, unregister
+from tasks.plan import plan_job
+from baselines import SharedFit, make_detector, register, unregister
+from flows.config import load_job
 from flows.options import RunOptions
 from sla2p import SLA, SLA2P
 from tasks.cells import CellRecord, KeyedCell, make_cell, shared_fit_plan, shares_fit
 from tasks.jobs import expand_job
 from tasks.store import load_failure, load_record
 
-from inline_flow import Submit, cell_runs, inline_flow
+from support.inline_flow import Submit, cell_runs, inline_flow, run_inline
 
 # -- detector level ---------------------------------------------------------------------------------
 _DENSE = np.random.default_rng(0).normal(size=(150, 12)).astype(np.float32)
@@ -102,8 +104,8 @@ def test_cells_that_do_not_pair(sla_cell, src_cell):
 
 
 def test_a_detector_with_max_fit_rows_never_shares():
-    register("sla_capped", SLA, description="test", accepts_sparse=True, max_fit_rows=100, shares_fit_of="sla2p",
-             shared_attribute="unperturbed_scores_", shared_ignores=("epsilon",))
+    register("sla_capped", SLA, description="test", accepts_sparse=True, max_fit_rows=100,
+             shared=SharedFit("sla2p", attribute="unperturbed_scores_", ignores=("epsilon",)))
     try:
         assert not shares_fit(_cell("sla_capped", ADB_SLA), _cell("sla2p", ADB_SLA2P))
     finally:
@@ -111,36 +113,35 @@ def test_a_detector_with_max_fit_rows_never_shares():
 
 
 def test_the_registry_validates_the_declaration():
-    with pytest.raises(ValueError, match="not a registered detector"):
-        register("x_share", SLA, description="t", shares_fit_of="nope", shared_attribute="a_")
-    with pytest.raises(ValueError, match="shares the fit of 'sla2p' itself"):
-        register("x_share", SLA, description="t", shares_fit_of="sla", shared_attribute="a_")
-    with pytest.raises(ValueError, match="need shares_fit_of"):
-        register("x_share", SLA, description="t", shared_attribute="a_")
-    with pytest.raises(ValueError, match="give exactly one of shared_attribute .* and shared_scores"):
-        register("x_share", SLA, description="t", shares_fit_of="sla2p")
-    with pytest.raises(ValueError, match="give exactly one of shared_attribute .* and shared_scores"):
-        register("x_share", SLA, description="t", shares_fit_of="sla2p", shared_attribute="a_",
-                 shared_scores=lambda src, own: src.a_)
-    with pytest.raises(ValueError, match="shared_attribute must name a fitted attribute"):
-        register("x_share", SLA, description="t", shares_fit_of="sla2p", shared_attribute="a")
-    with pytest.raises(ValueError, match="shared_setup must be a function"):
-        register("x_share", SLA, description="t", shares_fit_of="sla2p", shared_attribute="a_", shared_setup="f")
-    for bad in (-0.1, 1.5, True, "1/3"):
-        with pytest.raises(ValueError, match="shared_cost must be a fraction"):
-            register("x_share", SLA, description="t", shares_fit_of="sla2p", shared_attribute="a_",
-                     shared_cost=bad)
-    with pytest.raises(ValueError, match="need shares_fit_of"):
-        register("x_share", SLA, description="t", shared_cost=0.5)
-    with pytest.raises(ValueError, match="names no parameter"):
-        register("x_share", SLA, description="t", shares_fit_of="sla2p", shared_attribute="a_",
-                 shared_ignores=("eps",))
+    def bad(shared, message):
+        with pytest.raises(ValueError, match=message):
+            register("x_share", SLA, description="t", shared=shared)
+
+    bad(SharedFit("nope", attribute="a_"), "not a registered detector")
+    bad(SharedFit("sla", attribute="a_"), "shares the fit of 'sla2p' itself")
+    bad(SharedFit("", attribute="a_"), "SharedFit.source must name a registered detector")
+    bad({"source": "sla2p", "attribute": "a_"}, "shared must be a SharedFit or None")
+    bad(SharedFit("sla2p"), r"give exactly one of SharedFit\.attribute .* and SharedFit\.scores")
+    bad(SharedFit("sla2p", attribute="a_", scores=lambda src, own: src.a_),
+        r"give exactly one of SharedFit\.attribute .* and SharedFit\.scores")
+    bad(SharedFit("sla2p", attribute="a"), r"SharedFit\.attribute must name a fitted attribute")
+    bad(SharedFit("sla2p", attribute="a_", setup="f"), r"SharedFit\.setup must be a function")
+    for cost in (-0.1, 1.5, True, "1/3"):
+        bad(SharedFit("sla2p", attribute="a_", cost=cost), r"SharedFit\.cost must be a fraction")
+    bad(SharedFit("sla2p", attribute="a_", ignores="epsilon"), r"SharedFit\.ignores must be a sequence")
+    bad(SharedFit("sla2p", attribute="a_", ignores=("eps",)), "names no parameter")
     from baselines import detector_info, list_detectors
 
     assert "x_share" not in list_detectors()
-    info = detector_info("sla")
-    assert (info.shares_fit_of, info.shared_attribute, info.shared_ignores) == ("sla2p", "unperturbed_scores_",
-                                                                               ("epsilon",))
+    shared = detector_info("sla").shared
+    assert shared == SharedFit("sla2p", ignores=("epsilon",), attribute="unperturbed_scores_")
+    # what register keeps: ignores as a tuple, cost as a float
+    info = register("x_share", SLA, description="t", shared=SharedFit("sla2p", attribute="a_", ignores=["epsilon"],
+                                                                      cost=0))
+    try:
+        assert info.shared.ignores == ("epsilon",) and type(info.shared.cost) is float
+    finally:
+        unregister("x_share")
 
 
 def test_the_plan_and_its_composition_with_one_fit_per_split():
@@ -194,7 +195,7 @@ def flow(monkeypatch, tmp_path):
         monkeypatch.setattr(run_mod, "fit_and_score_task", sub)
         # one MLflow store for all (creating one costs seconds); a results folder per ``where``
         opts = RunOptions(results_dir=str(go.results(where)), tracking_uri=go.uri, workers=1)
-        return run_mod._execute(str(cfg), None, opts), sub
+        return run_inline(load_job(str(cfg)), opts), sub
 
     go.uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     go.results = lambda where="a": tmp_path / where / "results"
@@ -351,9 +352,9 @@ def test_the_estimate_counts_a_shared_cell_at_no_cost():
     both = expand_job(yaml.safe_load(TABLE), "shared-fit.yaml")
     alone = expand_job(yaml.safe_load(SLA2P_ONLY), "shared-fit.yaml")
     costs = est.load_costs()
-    e, e0 = (est.estimate(j, costs=costs, rate_gflops=80.0, same_cpu=True) for j in (both, alone))
-    assert (e["cells"], e["fits"], e["shared"], e["shared_pairs"]) == (4, 2, 2, ["SLA from SLA2P"])
-    assert e["by_method"]["sla"] == 0.0 and e["total"] == pytest.approx(e0["total"])
+    e, e0 = (est.estimate(plan_job(j), costs=costs, rate_gflops=80.0, same_cpu=True) for j in (both, alone))
+    assert (e.counts["cells"], e.counts["fits"], e.counts["riders"], e.shared_pairs) == (4, 2, 2, ["SLA from SLA2P"])
+    assert e.by_method["sla"] == 0.0 and e.total == pytest.approx(e0.total)
 
 
 def test_make_detector_builds_what_the_rule_compares():

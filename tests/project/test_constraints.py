@@ -5,11 +5,12 @@ pins the standards call for are there."""
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
 from packaging.requirements import Requirement
 
-PINS = Path(__file__).resolve().parents[1] / "constraints.txt"
+from support import ROOT
+
+PINS = ROOT / "constraints.txt"
 
 
 def _pins() -> list[Requirement]:

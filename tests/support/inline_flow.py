@@ -2,7 +2,7 @@
 submission replaced by a direct call of the plain cell function. Shared by the flow tests that
 count fits (``test_seed_reuse.py``, ``test_shared_fit.py``)::
 
-    from inline_flow import Submit, cell_runs, inline_flow
+    from support.inline_flow import Submit, cell_runs, inline_flow
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class Submit:
     def __init__(self, fn=fit_and_score):
         self.fn, self.fitted, self.shared = fn, [], []
 
-    def submit(self, work, results_dir, shared=()):
+    def submit(self, work, results_dir, shared=(), threads=None):
         self.fitted.append(work.cell)
         self.shared += [s.cell for s in shared]
         # ``shared`` only when given, as the flow calls it: a plain ``fn(work, results_dir)`` works
@@ -53,12 +53,21 @@ def cell_runs(uri: str, parent: str | None = None) -> dict:
     return {r.info.run_name: r for r in client.search_runs([exp.experiment_id], query, max_results=1000)}
 
 
-def inline_flow(monkeypatch, logger: str) -> None:
-    """Patch :mod:`flows.run` so that its body runs here: one thread a cell, data prepared in this
-    process, futures taken in submission order, no report (its own tests build it). Install a
-    :class:`Submit` with ``monkeypatch.setattr(flows.run, "fit_and_score_task", Submit())``."""
-    monkeypatch.setenv("SLA2P_TORCH_THREADS", "1")
+def inline_flow(monkeypatch, logger: str, report: bool = False) -> None:
+    """Patch :mod:`flows.run` so that its body runs here: data prepared in this process, futures
+    taken in submission order, no report unless ``report`` (its own tests build it; the run's
+    cells.csv is written either way). Install a :class:`Submit` with
+    ``monkeypatch.setattr(flows.run, "fit_and_score_task", Submit())``."""
+    import tasks.report
+
     monkeypatch.setattr(run_mod, "get_run_logger", lambda: logging.getLogger(logger))
     monkeypatch.setattr(run_mod, "prepare_dataset_task", lambda ds, ex, progress=None: prepare_dataset(ds, ex))
     monkeypatch.setattr(run_mod, "as_completed", lambda futures: (f for f in futures))
-    monkeypatch.setattr(run_mod, "_report", lambda *a, **k: "")
+    if not report:
+        monkeypatch.setattr(tasks.report, "build_report", lambda *a, **k: {})
+
+
+def run_inline(job, options):
+    """The flow's body on ``job`` (a :class:`tasks.jobs.Job`) with ``options`` resolved, as the CLI
+    passes them."""
+    return run_mod._execute(job, options.resolved())

@@ -2,7 +2,7 @@
 (also when the test fails): a throwaway PostgreSQL cluster, an MLflow tracking server, a Prefect
 server, and ``sla2p-bench server`` itself (both of those at once).
 
-    from servers import postgres, mlflow_server, prefect_server, team_server, require_postgres
+    from support.servers import postgres, mlflow_server, prefect_server, team_server, require_postgres
 
     require_postgres()                                  # pytest.skip with the reason if initdb/pg_ctl are absent
     with postgres() as pg:                              # initdb + pg_ctl in a temporary folder
@@ -35,7 +35,7 @@ from pathlib import Path
 
 from flows.prefect_server import free_port, port_in_use  # noqa: F401 (free_port: for the tests)
 
-ROOT = Path(__file__).resolve().parent.parent
+from . import ROOT
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -25,8 +25,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from test_flows_e2e import cli, mlflow_runs, table_csv
-from test_flows_ui import START_TIMEOUT, free_port, stop_all, ui_process, wait_for_url
+from support.flows_cli import cli, mlflow_runs, table_csv
+from flows.ui_server import free_port
+from support.ui import START_TIMEOUT, stop_all, ui_process, wait_for_url
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-from test_flows_e2e import ROOT, cli, env_for, table_csv
+from support.flows_cli import ROOT, cli, env_for, table_csv
 
 from flows.prefect_server import PrefectServer, free_port
 from flows.runners import ClusterError, _problems, check_cluster

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from servers import ROOT, clean_env, free_port, port_free, postgres, require_postgres, team_server
+from support.servers import ROOT, clean_env, free_port, port_free, postgres, require_postgres, team_server
 
 # Four cells, one of which fails (more neighbours than rows): a Failed task run, a FAILED child.
 TABLE = """
@@ -77,14 +77,16 @@ def test_no_backend_store_and_a_busy_port_are_one_line(tmp_path):
 def test_a_tracking_server_keeps_the_artifacts(monkeypatch):
     """A new experiment on a tracking server (named by --tracking-uri or MLFLOW_TRACKING_URI) gets
     the server's artifact store, never a folder of the client's machine."""
-    from flows.run import artifact_root
+    from flows.options import RunOptions
 
-    results = Path("/r")
+    def root(uri):
+        return RunOptions(tracking_uri=uri, results_dir="/r").resolved().artifact_root
+
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
-    assert artifact_root(None, results) is None and artifact_root("http://h:5000", results) is None
+    assert root(None) is None and root("http://h:5000") is None
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
-    assert artifact_root(None, results) == results / "mlartifacts"  # the zero-setup default: beside the results
-    assert artifact_root("sqlite:////x/mlflow.db", results) is None  # a named store: its own default
+    assert root(None) == "/r/mlartifacts"  # the zero-setup default: beside the results
+    assert root("sqlite:////x/mlflow.db") is None  # a named store: its own default
 
 
 # -- the real thing ----------------------------------------------------------------------------
@@ -254,7 +256,7 @@ def test_the_one_server_helpers(pg, tmp_path):
 
     from mlflow.tracking import MlflowClient
 
-    from servers import mlflow_server, prefect_server
+    from support.servers import mlflow_server, prefect_server
 
     with prefect_server(tmp_path / "prefect") as pf, mlflow_server(pg.create_database("solo"), tmp_path / "art") as ml:
         with urllib.request.urlopen(pf.url.removesuffix("/api") + "/", timeout=10) as r:

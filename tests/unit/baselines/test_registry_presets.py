@@ -9,7 +9,8 @@ from pyod.models.iforest import IForest
 from pyod.models.knn import KNN
 from pyod.models.lof import LOF
 
-from baselines import check_invariance, detector_info, list_detectors, make_detector, register, unregister
+from baselines import (check_invariance, check_params, detector_info, list_detectors, make_detector, register,
+                       unregister)
 from baselines.ocsvm import OCSVM
 
 # What the registry declares seed_invariant, each verified below (LOF, OC-SVM and PCA are not:
@@ -124,17 +125,6 @@ def test_a_false_declaration_fails_the_check(registered, factory, tol, data):
         assert res.max_seed_diff == 0 and res.max_refit_order_diff > 1e-6  # the fit's row order does
 
 
-def _jobs_read_registered_defaults() -> bool:
-    import inspect
-
-    import tasks.jobs as jobs
-
-    return "detector_info(detector).defaults" in inspect.getsource(jobs)
-
-
-@pytest.mark.xfail(not _jobs_read_registered_defaults(), strict=True,
-                   reason="tasks/jobs.py still reads the constructor's defaults (the change is in issue 15's helper "
-                          "report); this test then passes and the marker no longer applies")
 def test_a_config_is_checked_against_the_presets_defaults(registered):
     from baselines.pca import PCA
     from tasks.jobs import ConfigError, expand_job
@@ -146,26 +136,33 @@ def test_a_config_is_checked_against_the_presets_defaults(registered):
                            "methods": {"pca_k3": {"params": params}}})
 
     assert job({"n_components": 5}).cells[0].param_dict == {"n_components": 5}
-    # PCA's own default is None (no kind to check against); under this name it is 3, a number
-    with pytest.raises(ConfigError, match=r"'n_components' must be a number \(its default is 3\)"):
+    # the preset's value is checked too (baselines.check_params checks the detector as built)
+    with pytest.raises(ValueError, match=r"'n_components' parameter of PCA \(detector 'pca_bad'\).*'three'"):
+        registered("pca_bad", PCA, order_tolerance=1e-9, preset={"n_components": "three"})
+        check_params("pca_bad", {})
+    # checked by the rules of the class behind the name (PyOD hands n_components to scikit-learn's PCA)
+    with pytest.raises(ConfigError, match=r"'n_components' parameter of PCA \(detector 'pca_k3'\) must be .*"
+                                          r"Got 'lots' instead"):
         job({"n_components": "lots"})
 
 
 def test_the_time_estimate_costs_a_preset_at_its_values(registered):
     import tasks.estimate as est
+    from tasks.plan import plan_job
     from sla2p import SLA2P
     from tasks.cells import make_cell
 
     registered("sla2p_small", SLA2P, order_tolerance=1e-5, preset={"n_projections": 16, "proj_dim": 16})
 
     class Job:
+        kind = "table"
         cells = [make_cell("arrhythmia", None, None, "sla2p", {}, 0),
                  make_cell("arrhythmia", None, None, "sla2p_small", {}, 0),
                  make_cell("arrhythmia", None, None, "sla2p_k16", {"n_projections": 16, "proj_dim": 16}, 0,
                            detector="sla2p")]
 
-    e = est.estimate(Job(), costs=est.load_costs(), rate_gflops=80.0, same_cpu=True)
-    by = e["by_method"]
+    e = est.estimate(plan_job(Job()), costs=est.load_costs(), rate_gflops=80.0, same_cpu=True)
+    by = e.by_method
     # the SLA2P cost model at the preset's settings: what SLA2P costs with them passed explicitly
     assert by["sla2p_small"] == pytest.approx(by["sla2p_k16"]) and 0 < by["sla2p_small"] < by["sla2p"] / 20, by
-    assert "sla2p_small/arrhythmia" not in e["unmeasured"]
+    assert "sla2p_small/arrhythmia" not in e.unmeasured

@@ -1,7 +1,8 @@
 """One fit, several step sizes: ``SLA2P(extra_epsilons=...)`` scores the training rows at further
 per-sample steps in the same scoring pass (training, the forward pass and the input gradient do
 not depend on the step), and ``sla2p_bigstep``, which differs from SLA2P only in its step, takes
-its cell from SLA2P's fit that way (registry: ``shared_setup``/``shared_scores``/``shared_cost``).
+its cell from SLA2P's fit that way (registry: ``SharedFit``'s ``setup``/``scores``/``cost``, the
+first two SLA2P's own methods).
 
 Detector level: bit-identity with separate fits. Registry and estimate level: the declaration
 and what a shared cell costs. The flow level is in ``test_shared_fit.py`` (its in-process flow)."""
@@ -16,7 +17,8 @@ import scipy.sparse as sp
 from sklearn.base import clone
 
 import tasks.estimate as est
-from baselines import detector_info, make_detector
+from tasks.plan import plan_job
+from baselines import SharedFit, detector_info, make_detector
 from sla2p import SLA2P
 from tasks.cells import make_cell, shared_fit_plan, shares_fit
 from tasks.jobs import expand_job
@@ -73,7 +75,8 @@ def test_a_step_the_fit_did_not_score_is_named_with_those_it_did():
 
 
 @pytest.mark.parametrize("bad, message", [
-    ("78.125", "extra_epsilons must be a sequence"), (78.125, "extra_epsilons must be a sequence"),
+    ("78.125", "'extra_epsilons' parameter of SLA2P must be an array-like"),
+    (78.125, "'extra_epsilons' parameter of SLA2P must be an array-like"),
     ((-1.0,), r"extra_epsilons must be in \[0.0, inf\]"), ((float("nan"),), "extra_epsilons must be in"),
     ((float("inf"),), "extra_epsilons must be in"), ((True,), "extra_epsilons must be a number"),
     (("a",), "extra_epsilons must be a number")])
@@ -103,19 +106,21 @@ def _cell(method, params, seed=0):
 
 
 def test_sla2p_bigstep_is_declared_to_share_sla2p_s_fit():
-    info = detector_info("sla2p_bigstep")
-    assert (info.shares_fit_of, info.shared_ignores, info.shared_attribute) == ("sla2p", ("epsilon",), None)
-    assert info.shared_cost == pytest.approx(1 / 3)
+    shared = detector_info("sla2p_bigstep").shared
+    assert (shared.source, shared.ignores, shared.attribute) == ("sla2p", ("epsilon",), None)
+    assert shared.cost == pytest.approx(1 / 3)
+    # the source's own methods: the registry holds no code of its own reaching into SLA2P
+    assert (shared.setup, shared.scores) == (SLA2P.score_also_at_epsilon_of, SLA2P.scores_at_epsilon_of)
     src, own = make_detector("sla2p", random_state=0, **ADB), make_detector("sla2p_bigstep", random_state=0, **ADB)
-    info.shared_setup(src, own)
-    info.shared_setup(src, own)  # asked twice (two riders at one step): scored once
+    shared.setup(src, own)
+    shared.setup(src, own)  # asked twice (two riders at one step): scored once
     assert src.extra_epsilons == (78.125,)
     # a step the fit makes anyway is not asked for: its own, and 0 (the unperturbed pass)
     for eps in (src.epsilon, 0.0):
-        info.shared_setup(src, make_detector("sla2p_bigstep", random_state=0, **{**ADB, "epsilon": eps}))
+        shared.setup(src, make_detector("sla2p_bigstep", random_state=0, **{**ADB, "epsilon": eps}))
     assert src.extra_epsilons == (78.125,)
     fitted = SLA2P(extra_epsilons=(78.125,), **KW).fit(_DENSE)
-    assert np.array_equal(info.shared_scores_of(fitted, own), fitted.extra_scores_[0])
+    assert np.array_equal(shared.scores_of(fitted, own), fitted.extra_scores_[0])
 
 
 def test_the_rule_pairs_bigstep_with_sla2p_at_the_adbench_parameters_only():
@@ -137,18 +142,18 @@ def test_the_estimate_costs_a_bigstep_cell_at_a_third_of_its_source():
     both = expand_job(doc, "shared-eps.yaml")
     alone = expand_job({**doc, "methods": {"sla2p": {"params": ADB}}}, "shared-eps.yaml")
     costs = est.load_costs()
-    e, e0 = (est.estimate(j, costs=costs, rate_gflops=80.0, same_cpu=True) for j in (both, alone))
-    assert (e["fits"], e["shared"]) == (1, 2)
-    assert e["shared_pairs"] == ["SLA from SLA2P", "SLA2P_BIGSTEP from SLA2P"]
-    assert e["by_method"]["sla"] == 0.0
-    assert e["by_method"]["sla2p_bigstep"] == pytest.approx(e0["by_method"]["sla2p"] / 3)
-    assert e["total"] == pytest.approx(e0["total"] * 4 / 3)
+    e, e0 = (est.estimate(plan_job(j), costs=costs, rate_gflops=80.0, same_cpu=True) for j in (both, alone))
+    assert (e.counts["fits"], e.counts["riders"]) == (1, 2)
+    assert e.shared_pairs == ["SLA from SLA2P", "SLA2P_BIGSTEP from SLA2P"]
+    assert e.by_method["sla"] == 0.0
+    assert e.by_method["sla2p_bigstep"] == pytest.approx(e0.by_method["sla2p"] / 3)
+    assert e.total == pytest.approx(e0.total * 4 / 3)
 
 
 # -- one detector's cells among themselves: an epsilon sweep ----------------------------------------
 def test_sla2p_shares_its_own_fit_across_steps_and_the_first_cell_is_fitted():
-    info = detector_info("sla2p")
-    assert (info.shares_fit_of, info.shared_ignores, info.shared_cost) == ("sla2p", ("epsilon",), pytest.approx(1 / 3))
+    shared = detector_info("sla2p").shared
+    assert (shared.source, shared.ignores, shared.cost) == ("sla2p", ("epsilon",), pytest.approx(1 / 3))
     e = [_cell("sla2p", {**ADB, "epsilon": v}) for v in (7.8125, 0.0, 78.125)]
     assert shares_fit(e[1], e[0]) and shares_fit(e[0], e[1])
     assert shared_fit_plan(e) == {1: 0, 2: 0}
@@ -166,18 +171,18 @@ def test_sla2p_shares_its_own_fit_across_steps_and_the_first_cell_is_fitted():
 def test_a_self_sharing_declaration_names_what_its_cells_may_differ_in():
     from baselines import register, unregister
 
-    with pytest.raises(ValueError, match="shares its own fit .* shared_ignores must name"):
-        register("x_self", SLA2P, description="t", shares_fit_of="x_self", shared_scores=lambda s, o: None)
+    with pytest.raises(ValueError, match=r"shares its own fit .* SharedFit\.ignores must name"):
+        register("x_self", SLA2P, description="t", shared=SharedFit("x_self", scores=lambda s, o: None))
     with pytest.raises(ValueError, match="names no parameter"):
-        register("x_self", SLA2P, description="t", shares_fit_of="x_self", shared_scores=lambda s, o: None,
-                 shared_ignores=("eps",))
+        register("x_self", SLA2P, description="t",
+                 shared=SharedFit("x_self", scores=lambda s, o: None, ignores=("eps",)))
     # a source that shares only its own fit may be named; a rider may not
-    info = register("x_rider", SLA2P, description="t", shares_fit_of="sla2p", shared_ignores=("epsilon",),
-                    shared_scores=lambda s, o: s.decision_scores_)
+    info = register("x_rider", SLA2P, description="t",
+                    shared=SharedFit("sla2p", ignores=("epsilon",), scores=lambda s, o: s.decision_scores_))
     try:
-        assert info.shares_fit_of == "sla2p"
+        assert info.shared.source == "sla2p"
         with pytest.raises(ValueError, match="shares the fit of 'sla2p' itself"):
-            register("x_chain", SLA2P, description="t", shares_fit_of="x_rider", shared_attribute="a_")
+            register("x_chain", SLA2P, description="t", shared=SharedFit("x_rider", attribute="a_"))
     finally:
         unregister("x_rider")
 
@@ -188,6 +193,6 @@ def test_the_estimate_costs_an_epsilon_sweep_at_one_fit_plus_a_third_per_extra_s
     sweep = expand_job(doc, "eps.yaml")
     one = expand_job({**doc, "grid": {"epsilon": [7.8125]}}, "eps.yaml")
     costs = est.load_costs()
-    e, e0 = (est.estimate(j, costs=costs, rate_gflops=80.0, same_cpu=True) for j in (sweep, one))
-    assert (e["cells"], e["fits"], e["shared"], e["shared_pairs"]) == (4, 1, 3, ["SLA2P from SLA2P"])
-    assert e["total"] == pytest.approx(e0["total"] * 2)  # 1 + 3 x 1/3
+    e, e0 = (est.estimate(plan_job(j), costs=costs, rate_gflops=80.0, same_cpu=True) for j in (sweep, one))
+    assert (e.counts["cells"], e.counts["fits"], e.counts["riders"], e.shared_pairs) == (4, 1, 3, ["SLA2P from SLA2P"])
+    assert e.total == pytest.approx(e0.total * 2)  # 1 + 3 x 1/3

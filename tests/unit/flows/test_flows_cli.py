@@ -9,7 +9,7 @@ import subprocess
 from importlib.metadata import version
 
 import pytest
-from test_flows_e2e import CLI, ROOT, cli, env_for
+from support.flows_cli import CLI, ROOT, cli, env_for
 
 TINY = """
 kind: table

@@ -12,7 +12,7 @@ from sla2p import SLA, SLA2P
 from sla2p.network import ProjectionClassifier, classifier_flops, pair_flops
 from sla2p.scoring import official_steps, perturb
 
-from bad_input import BAD_FIT_INPUTS
+from support.bad_input import BAD_FIT_INPUTS
 
 BASE = dict(n_projections=16, proj_dim=16, max_epochs=3)
 # A small model wants a smaller step than the paper's 7.8125 (which suits m = 256).

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,9 +14,9 @@ import pytest
 from baselines import check_invariance, detector_info, list_detectors, make_detector
 from sla2p import SLA2P
 
-from bad_input import BAD_FIT_INPUTS
+from support.bad_input import BAD_FIT_INPUTS
 
-ROOT = Path(__file__).resolve().parent.parent
+from support import ROOT
 SMALL = dict(n_projections=16, proj_dim=16)
 
 

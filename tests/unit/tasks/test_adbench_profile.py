@@ -11,6 +11,7 @@ from flows.config import CONFIG_DIR, load_job
 from tasks.datasets import get_spec, list_datasets, make_split, registry
 from tasks.datasets.protocol import DegenerateSplitError, split_rng
 from tasks.jobs import ConfigError, expand_job
+from tasks.embed import load_labels
 
 
 class _Labels:
@@ -63,7 +64,7 @@ def test_an_extra_of_at_most_12000_rows_keeps_the_split_it_had(n):
 
 
 def test_the_real_small_set_keeps_the_split_it_had():
-    s = make_split("adbench_wbc", seed=2)  # 223 rows, its labels from the store
+    s = make_split("adbench_wbc", seed=2, y=load_labels("adbench_wbc")[0])  # 223 rows, its labels from the store
     assert np.array_equal(s.indices, split_rng("adbench_wbc", None, None, 2).permutation(223))
     assert s.n_outlier == 10
 

@@ -88,12 +88,24 @@ def test_rng_is_stable_across_processes():
 
 
 def test_intrinsic_is_whole_and_shuffled():
-    s = make_split("arrhythmia", seed=0)
+    y = load_labels("arrhythmia")[0]
+    s = make_split("arrhythmia", seed=0, y=y)
     assert len(s) == 452 and s.n_outlier == 66 and sorted(s.indices.tolist()) == list(range(452))
     assert not np.array_equal(s.indices, np.arange(452))
-    assert np.array_equal(s.indices, make_split("arrhythmia", None, None, 0).indices)
+    assert np.array_equal(s.indices, make_split("arrhythmia", None, None, 0, y=y).indices)
     with pytest.raises(ValueError, match="intrinsic"):
-        make_split("arrhythmia", 0, 0.1, 0)
+        make_split("arrhythmia", 0, 0.1, 0, y=y)
+
+
+def test_labels_come_from_the_caller(cifar):
+    """The data layer reads no labels itself: exactly one of features= / y= (the same split)."""
+    with pytest.raises(TypeError, match="features= .* or y="):
+        make_split("cifar10", "cat", 0.1, seed=0)
+    with pytest.raises(TypeError, match="exactly one"):
+        make_split("cifar10", "cat", 0.1, seed=0, features=cifar, y=cifar.y)
+    a = make_split("cifar10", "cat", 0.1, seed=0, features=cifar)
+    b = make_split("cifar10", "cat", 0.1, seed=0, y=cifar.y)
+    assert np.array_equal(a.indices, b.indices) and np.array_equal(a.labels, b.labels)
 
 
 def test_cap_at_max_rows(cifar, monkeypatch):

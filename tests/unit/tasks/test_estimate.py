@@ -15,6 +15,7 @@ import tasks.estimate as est
 from baselines import detector_info, list_detectors
 from tasks.cells import make_cell
 from tasks.env import CODE_ROOT
+from tasks.plan import distinct, make_plan
 
 
 def _m(fit, n, d, fit_rows=None, score=0.0, status="ok", **kw):
@@ -32,18 +33,18 @@ def costs_doc():
                       "goad": {"arrhythmia": _m(10.0, 452, 274)}}}
 
 
-class FakeJob:
-    def __init__(self, cells):
-        self.cells = cells
+ROWS = {("arrhythmia", None, None): 452, ("kddcup99", None, None): 494_021}
+
+
+def FakeJob(cells):
+    """The plan of ``cells``, rows given here: no data needed."""
+    return make_plan("table", cells, ROWS, {ds: n for (ds, _, _), n in ROWS.items()})
 
 
 @pytest.fixture
 def offline(monkeypatch):
-    """No data needed: rows and dims come from the test, nothing is embedded."""
-    rows = {("arrhythmia", None, None): 452, ("kddcup99", None, None): 494_021}
-    monkeypatch.setattr(est, "cell_rows", lambda job: rows)
+    """Nothing is embedded."""
     monkeypatch.setattr(est, "_embedded", lambda ds: True)
-    return rows
 
 
 def _cells(methods, datasets=("arrhythmia",), seeds=(0,)):
@@ -99,34 +100,34 @@ def test_estimate_refuses_when_the_file_is_missing(offline, monkeypatch, tmp_pat
 # -- the figures come from the file, scaled by the registry's rule --------------------------------
 def test_estimate_is_the_measured_cost_per_cell(offline):
     e = est.estimate(FakeJob(_cells(["iforest", "goad"], seeds=(0, 1, 2))), costs=costs_doc(), rate_gflops=80.0)
-    assert e["by_method"]["iforest"] == pytest.approx(3 * 0.5)
-    assert e["by_method"]["goad"] == pytest.approx(3 * 10.0)
+    assert e.by_method["iforest"] == pytest.approx(3 * 0.5)
+    assert e.by_method["goad"] == pytest.approx(3 * 10.0)
     doubled = costs_doc()
     doubled["costs"]["goad"]["arrhythmia"]["fit_seconds"] = 20.0
     e2 = est.estimate(FakeJob(_cells(["goad"])), costs=doubled, rate_gflops=80.0)
-    assert e2["by_method"]["goad"] == pytest.approx(20.0)  # read from the file, not a constant
-    assert e["unmeasured"] == []
+    assert e2.by_method["goad"] == pytest.approx(20.0)  # read from the file, not a constant
+    assert e.unmeasured == []
 
 
 def test_another_cpu_rescales_the_measured_seconds_by_the_gemm_probe(offline):
     job = FakeJob(_cells(["iforest"]))
     e = est.estimate(job, costs=costs_doc(), rate_gflops=40.0, same_cpu=False)
-    assert e["by_method"]["iforest"] == pytest.approx(1.0)  # measured at 80 GFLOP/s, now 40
+    assert e.by_method["iforest"] == pytest.approx(1.0)  # measured at 80 GFLOP/s, now 40
     same = est.estimate(job, costs=costs_doc(), rate_gflops=40.0, same_cpu=True)
-    assert same["by_method"]["iforest"] == pytest.approx(0.5)  # the measuring CPU: seconds as measured
+    assert same.by_method["iforest"] == pytest.approx(0.5)  # the measuring CPU: seconds as measured
 
 
 def test_linear_method_scales_with_rows(offline):
     e = est.estimate(FakeJob(_cells(["iforest"], datasets=("kddcup99",))), costs=costs_doc(), rate_gflops=80.0)
-    assert e["by_method"]["iforest"] == pytest.approx(4.0 * 494_021 / 20_000)
-    assert "iforest" not in e["subsampled"]
+    assert e.by_method["iforest"] == pytest.approx(4.0 * 494_021 / 20_000)
+    assert "iforest" not in e.subsampled
 
 
 def test_subsampled_quadratic_method_costs_the_capped_fit_plus_linear_scoring(offline):
     assert detector_info("knn").max_fit_rows == 12_000
     e = est.estimate(FakeJob(_cells(["knn"], datasets=("kddcup99",))), costs=costs_doc(), rate_gflops=80.0)
-    assert e["by_method"]["knn"] == pytest.approx(30.0 + 10.0 / 20_000 * 494_021)
-    assert "12,000" in e["subsampled"]["knn"]
+    assert e.by_method["knn"] == pytest.approx(30.0 + 10.0 / 20_000 * 494_021)
+    assert "12,000" in e.subsampled["knn"]
 
 
 def test_quadratic_method_without_a_cap_in_reach_scales_quadratically():
@@ -138,22 +139,22 @@ def test_quadratic_method_without_a_cap_in_reach_scales_quadratically():
 
 def test_unmeasured_pair_is_scaled_from_another_dataset_and_listed(offline):
     e = est.estimate(FakeJob(_cells(["goad"], datasets=("kddcup99",))), costs=costs_doc(), rate_gflops=80.0)
-    assert e["unmeasured"] == ["goad/kddcup99"]
+    assert e.unmeasured == ["goad/kddcup99"]
     # goad's fit is capped at 12,000 rows; with no scoring pass measured, a row scores at its fit cost
     fit = 10.0 * 12_000 / 452 * 118 / 274
-    assert e["by_method"]["goad"] == pytest.approx(fit + 10.0 / 452 * 494_021 * 118 / 274)
+    assert e.by_method["goad"] == pytest.approx(fit + 10.0 / 452 * 494_021 * 118 / 274)
     doc = costs_doc()
     doc["costs"]["goad"]["arrhythmia"]["rescore_seconds"] = 0.452  # a measured scoring pass: 1 ms a row
     e2 = est.estimate(FakeJob(_cells(["goad"], datasets=("kddcup99",))), costs=doc, rate_gflops=80.0)
-    assert e2["by_method"]["goad"] == pytest.approx(fit + 0.001 * 494_021 * 118 / 274)
+    assert e2.by_method["goad"] == pytest.approx(fit + 0.001 * 494_021 * 118 / 274)
 
 
 def test_a_timed_out_measurement_is_a_listed_lower_bound(offline):
     doc = costs_doc()
     doc["costs"]["goad"]["kddcup99"] = {"status": "timeout", "seconds_at_least": 90.0, "n": 300, "d": 118}
     e = est.estimate(FakeJob(_cells(["goad"], datasets=("kddcup99",))), costs=doc, rate_gflops=80.0)
-    assert e["lower_bounds"] == ["goad/kddcup99"] and e["unmeasured"] == []
-    assert e["by_method"]["goad"] == pytest.approx(90.0 * 12_000 / 300)  # the fit cap bounds it
+    assert e.lower_bounds == ["goad/kddcup99"] and e.unmeasured == []
+    assert e.by_method["goad"] == pytest.approx(90.0 * 12_000 / 300)  # the fit cap bounds it
 
 
 def test_distinct_cells_match_the_jobs_rule():
@@ -162,8 +163,8 @@ def test_distinct_cells_match_the_jobs_rule():
     cells = _cells(["iforest", "knn"], seeds=(0, 1)) * 2
     cells += [make_cell("arrhythmia", None, None, "iforest", {}, 0, device="cpu")]  # device does not count
     cells += [make_cell("arrhythmia", None, None, "ae", {"hidden": [8, 4]}, 0, detector="autoencoder")] * 2
-    job = Job("table", "t", "t.yaml", {}, cells)
-    assert len(est._distinct(cells)) == len(job.distinct_cells()) == 5
+    job = Job("table", "t", "t.yaml", {}, tuple(cells))
+    assert len(distinct(cells)) == len(job.distinct_cells()) == 5
 
 
 # -- the committed file covers the paper table ------------------------------------------------------
@@ -202,18 +203,18 @@ def test_sla_training_uses_measured_steps_when_the_file_has_them(offline):
     params = {"n_projections": 16, "proj_dim": 16}
     cells = [make_cell("arrhythmia", None, None, "sla2p", params, 0)]
     doc = costs_doc()
-    without = est.estimate(FakeJob(cells), costs=doc, rate_gflops=80.0)["by_method"]["sla2p"]
+    without = est.estimate(FakeJob(cells), costs=doc, rate_gflops=80.0).by_method["sla2p"]
     assumed = est._training_seconds(cells[0], 452, 274, "tabular", doc, 80.0 * 1e9 * 0.65 * _threads_factor(), 1.0)
     doc2 = copy.deepcopy(doc)
     training = {"steps": 12, "stop_reason": "acc_threshold", "train_seconds": 100.0}
     doc2["costs"]["sla2p"] = {"arrhythmia": _m(130.0, 452, 274, params=params, training=training)}
-    with_ = est.estimate(FakeJob(cells), costs=doc2, rate_gflops=80.0)["by_method"]["sla2p"]
+    with_ = est.estimate(FakeJob(cells), costs=doc2, rate_gflops=80.0).by_method["sla2p"]
     # measured: training as measured, scoring = fit minus training (same rows), no FLOP model
     assert with_ == pytest.approx(100.0 + 30.0, rel=1e-6)
     assert without > assumed  # the FLOP model's scoring plus the assumed training
     # measured at other settings: not this cell's training, the assumption stands
     doc2["costs"]["sla2p"]["arrhythmia"]["params"] = {"n_projections": 256, "proj_dim": 256}
-    assert est.estimate(FakeJob(cells), costs=doc2, rate_gflops=80.0)["by_method"]["sla2p"] == pytest.approx(without)
+    assert est.estimate(FakeJob(cells), costs=doc2, rate_gflops=80.0).by_method["sla2p"] == pytest.approx(without)
 
 
 def _threads_factor():

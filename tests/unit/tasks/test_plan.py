@@ -66,7 +66,7 @@ def test_the_dry_run_counts_are_what_a_run_does(monkeypatch, tmp_path):
     from flows.options import RunOptions
     from tasks.plan import plan_job
 
-    from inline_flow import Submit, inline_flow, run_inline
+    from support.inline_flow import Submit, inline_flow, run_inline
 
     job = load_job("odds", datasets=["odds_glass"], seeds=[0, 1])
     n = plan_job(job).counts
