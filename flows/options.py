@@ -53,10 +53,14 @@ class Filters:
     methods: list[str] | None = None
 
     def __post_init__(self):
+        from tasks.datasets import check_ratio
+
         for r in self.ratios or []:
-            if not 0 < r <= 1:
+            try:
+                check_ratio(r)
+            except ValueError:
                 raise OptionError(f"--ratios: {r:g} is outside (0, 1]; contamination ratios are in (0, 1], "
-                                  "e.g. --ratios 0.1,0.3")
+                                  "e.g. --ratios 0.1,0.3") from None
         for s in self.seeds or []:
             if s < 0:
                 raise OptionError(f"--seeds: {s} is negative; seeds are integers >= 0, e.g. --seeds 0,1,2")

@@ -43,7 +43,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sla2p.network import classifier_flops, pair_flops
+from sla2p.network import pair_flops
 
 
 COSTS_FILE = Path(__file__).resolve().parent.parent / "bench" / "measured_costs.json"

@@ -66,7 +66,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import numbers
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -128,10 +127,15 @@ def _check_keys(where: str, d: dict, allowed: set[str]) -> None:
 
 def _check_ratios(where: str, ratios) -> list[float]:
     _expect(isinstance(ratios, list) and ratios, f"{where}: ratios must be a non-empty list")
+    from .datasets import check_ratio
+
+    out = []
     for r in ratios:
-        _expect(isinstance(r, numbers.Real) and not isinstance(r, bool) and 0 < r <= 1,
-                f"{where}: ratio {r!r} is outside (0, 1]")
-    return [float(r) for r in ratios]
+        try:
+            out.append(check_ratio(r))
+        except ValueError:
+            raise ConfigError(f"{where}: ratio {r!r} is outside (0, 1]") from None
+    return out
 
 
 def _check_seeds(seeds) -> list[int]:

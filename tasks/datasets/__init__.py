@@ -12,7 +12,7 @@ are found (see :func:`configure_paths`).
 """
 
 from .halves import halves
-from .protocol import DegenerateSplitError, Split, authors_order, make_split, n_outliers, split_size, take_rows
+from .protocol import DegenerateSplitError, Split, authors_order, check_ratio, make_split, n_outliers, split_size, take_rows
 from .raw import ImageRefs, RawData
 from .registry import (
     GROUPS,
@@ -30,7 +30,7 @@ from .registry import (
 from .safe_pickle import UnsafePickleError
 
 __all__ = [
-    "list_datasets", "get_spec", "make_split", "take_rows", "authors_order", "n_outliers", "split_size", "Split", "DatasetSpec",
+    "list_datasets", "get_spec", "make_split", "take_rows", "authors_order", "n_outliers", "split_size", "check_ratio", "Split", "DatasetSpec",
     "PAPER_DATASETS", "OPTIONAL_DATASETS", "MAX_ROWS", "DatasetNotPresentError", "configure_paths", "optional_status",
     "UnsafePickleError", "RawData", "ImageRefs", "DegenerateSplitError", "GROUPS", "list_groups", "halves",
 ]  # fmt: skip

@@ -49,7 +49,7 @@ import scipy.sparse as sp
 
 from .registry import DatasetSpec, get_spec
 
-__all__ = ["Split", "make_split", "take_rows", "split_rng", "n_outliers", "split_size", "resolve_class", "DegenerateSplitError"]
+__all__ = ["Split", "make_split", "take_rows", "split_rng", "n_outliers", "split_size", "check_ratio", "resolve_class", "DegenerateSplitError"]
 
 
 class DegenerateSplitError(ValueError):
@@ -94,7 +94,7 @@ def split_size(spec: DatasetSpec, y, normal_class=None, ratio: float | None = No
     if spec.protocol == "intrinsic":
         return spec.intrinsic_rows(int(y.shape[0]))
     n_norm = int(np.count_nonzero(y == resolve_class(spec, normal_class)))
-    return min(spec.max_rows, n_norm + n_outliers(spec, _check_ratio(ratio), n_norm))
+    return min(spec.max_rows, n_norm + n_outliers(spec, check_ratio(ratio), n_norm))
 
 
 def resolve_class(spec: DatasetSpec, normal_class) -> int:
@@ -109,7 +109,9 @@ def resolve_class(spec: DatasetSpec, normal_class) -> int:
     raise ValueError(f"unknown class {normal_class!r} for {spec.name}; classes (index=name): {listing}")
 
 
-def _check_ratio(ratio) -> float:
+def check_ratio(ratio) -> float:
+    """A contamination ratio as a float, or ValueError: the one range check (configs, CLI filters
+    and splits all call it)."""
     if isinstance(ratio, bool) or not isinstance(ratio, Real) or not (0.0 < float(ratio) <= 1.0):
         raise ValueError(f"ratio must be a number in (0, 1], got {ratio!r}")
     return float(ratio)
@@ -174,7 +176,7 @@ def _one_vs_rest_split(spec: DatasetSpec, name: str, y: np.ndarray, normal_class
     if normal_class is None:
         raise ValueError(f"{name} is a one-vs-rest dataset: give normal_class (one of {spec.classes})")
     c = resolve_class(spec, normal_class)
-    p = _check_ratio(ratio)
+    p = check_ratio(ratio)
     rng = split_rng(name, c, p, seed)
     normals = np.flatnonzero(y == c)
     others = np.flatnonzero(y != c)  # dataset order
