@@ -34,21 +34,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sla2p.torch_base import StandardizedTorchDetector, optimizer_step, record_losses
+from sla2p.torch_base import StandardizedTorchDetector, build_on_cpu, optimizer_step, record_losses
 from sla2p.validation import StrictInterval, check_float, init_linear_
 
 NEGATIVE_SLOPE = 0.2  # official fcnet.py: nn.LeakyReLU(0.2)
-
-
-def build_on_cpu(factory, generator: torch.Generator) -> nn.Module:
-    """Build a module without touching the global torch RNG: construct it on the meta device
-    (nn.Linear's own initialisation would draw from the global RNG), allocate it on CPU, then
-    initialise it with ``module.init_(generator)``."""
-    with torch.device("meta"):
-        net = factory()
-    net = net.to_empty(device="cpu")
-    net.init_(generator)
-    return net
 
 
 def pairwise_sq_dists(z: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:

@@ -73,7 +73,6 @@ from sklearn.utils._param_validation import validate_parameter_constraints
 from sla2p.settings import MAX_ROWS
 from sla2p.validation import resolve_seed
 
-from .pyod_params import check_pyod_params
 
 
 @dataclass(frozen=True)
@@ -416,6 +415,8 @@ def check_params(name: str, params: dict) -> None:
     caller = f"{type(det).__name__} (detector {name!r})"
     constraints = getattr(det, "_parameter_constraints", None)
     if constraints is None:
+        from .pyod_params import check_pyod_params  # config checks only: not part of any cell's code
+
         check_pyod_params(det, caller)
         return
     validate_parameter_constraints(constraints, det.get_params(deep=False), caller_name=caller)

@@ -32,10 +32,8 @@ from sklearn.utils._param_validation import StrOptions
 from torch import nn
 from torch.nn import functional as F
 
-from sla2p.torch_base import StandardizedTorchDetector, optimizer_step, record_losses
+from sla2p.torch_base import StandardizedTorchDetector, build_on_cpu, optimizer_step, record_losses
 from sla2p.validation import StrictInterval, check_positive_int
-
-from .goad import build_on_cpu
 
 _ACTIVATIONS = ("auto", "relu", "tanh", "leaky_relu")
 LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu's default alpha (the official code is TensorFlow)

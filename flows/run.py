@@ -44,7 +44,8 @@ from pathlib import Path
 from prefect import Flow, get_run_logger
 from prefect.futures import as_completed
 
-from tasks.cells import NOT_RUN, CellRecord, KeyedCell, canonical, code_version
+from tasks.cells import NOT_RUN, CellRecord, KeyedCell, canonical
+from tasks.versions import code_version, detector_version
 from tasks.env import cpu_model
 from tasks.jobs import Job
 from tasks.plan import Plan, plan_job
@@ -186,6 +187,8 @@ def open_tracking(job: Job, plan: Plan, data: dict, options: RunOptions) -> Cell
     tracker = Tracker(options.tracking_uri, job.kind, root)
     rkey = run_key(job.kind, plan.keys)
     tags = {"git_commit": git_commit(), "code_version": code_version(), "config": job.path,
+            # each detector's version: the cells' keys hold them (a report finds its cells by them)
+            **{f"code_version.{d}": detector_version(d) for d in sorted({c.detector_name for c in plan.cells})},
             "sla2p.results_dir": options.results_dir, "sla2p.kind": job.kind,
             **{f"data.{ds}": d["data_key"] for (ds, _), d in data.items()},
             **{f"source.{ds}": d["source_hash"] for (ds, _), d in data.items()},
@@ -320,11 +323,23 @@ def finish(job: Job, plan: Plan, out: Outcome, log: CellLog, options: RunOptions
     tables, report = _tables(run, out_dir, log)
     status = "KILLED" if not_run else "FINISHED" if not out.failed else "FAILED"
     log.tracker.finish_parent(log.parent, tables=tables, files={"cells": str(out_dir / "cells.csv"),
-                                                                 "config": job.path},
+                                                                 "config": _config_file(job, out_dir)},
                               summary={k: summary[k] for k in SUMMARY_METRICS}, status=status)
     if report:
         log_report(run, out_dir / "report")
     return {**summary, "report": report, "table_auroc": _terminal_table(tables)}
+
+
+def _config_file(job: Job, out_dir: Path) -> str:
+    """The config file the job came from (comments and all), or, for a job given as a mapping,
+    that mapping written out."""
+    if Path(job.path).is_file():
+        return job.path
+    import yaml
+
+    path = out_dir / "config.yaml"
+    path.write_text(yaml.safe_dump(dict(job.raw), sort_keys=False))
+    return str(path)
 
 
 SUMMARY_METRICS = ("cells", "cached", "run", "failed", "not_run", "fitted", "reused", "shared")

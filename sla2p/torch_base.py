@@ -150,3 +150,14 @@ class StandardizedTorchDetector(TorchDetector):
         if self.standardize:
             return (Xt - torch.from_numpy(self.mean_)) / torch.from_numpy(self.scale_)
         return Xt
+
+
+def build_on_cpu(factory, generator: torch.Generator) -> torch.nn.Module:
+    """Build a module without touching the global torch RNG: construct it on the meta device
+    (nn.Linear's own initialisation would draw from the global RNG), allocate it on CPU, then
+    initialise it with ``module.init_(generator)``."""
+    with torch.device("meta"):
+        net = factory()
+    net = net.to_empty(device="cpu")
+    net.init_(generator)
+    return net

@@ -33,31 +33,14 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 
-from .env import CODE_ROOT
-
-# Code whose change can change a cell's scores. Editing any of these invalidates cached cells:
-# the detectors, how a cell is fitted, its metrics, and the split protocol (it decides which rows,
-# and how many, a cell holds: a changed cap or draw must never reuse a result of the old rows).
-_CODE_PATHS = ("sla2p/*.py", "baselines/*.py", "tasks/detect/*.py", "tasks/metrics/evaluate.py",
-               "tasks/datasets/protocol.py")
+from .versions import code_version, detector_version  # noqa: F401 - code_version: re-exported
 
 ROW_ORDERS = ("shuffled", "inliers_first")  # "inliers_first": the authors' loaders' order (order audit only)
 DEFAULT_ROW_ORDER = ROW_ORDERS[0]
 STATUSES = ("ok", "failed", "missing")
 # The error of a cell an interrupted run never ran (the flow's record, and the report's rebuilt later).
 NOT_RUN = "not run: the run was interrupted (rerun the job to finish it)"
-
-
-@lru_cache(maxsize=1)
-def code_version() -> str:
-    h = hashlib.sha256()
-    for pattern in _CODE_PATHS:
-        for path in sorted(CODE_ROOT.glob(pattern)):
-            h.update(path.relative_to(CODE_ROOT).as_posix().encode())
-            h.update(path.read_bytes())
-    return h.hexdigest()[:16]
 
 
 def canonical(obj) -> str:
@@ -122,10 +105,12 @@ class Cell:
         return d
 
     def key(self, data_key: str, code: str | None = None) -> str:
-        """``code``: the code version the key is for (default: this checkout's); reports pass
-        the version a run was made with to find its cells."""
+        """``code``: the code version the key is for (default: this checkout's version of the
+        cell's detector, :func:`tasks.versions.detector_version`); reports pass the version a run
+        was made with to find its cells."""
         return hashlib.sha256(canonical({"cell": self.identity(), "data": data_key,
-                                         "code": code or code_version()}).encode()).hexdigest()[:32]
+                                         "code": code or detector_version(self.detector_name)}).encode()
+                              ).hexdigest()[:32]
 
     def to_dict(self) -> dict:
         """The cell as result records store it: parameters as a dict, the detector and row order

@@ -131,7 +131,7 @@ def _expected_cells(client, parent) -> tuple[dict[str, object], dict[str, list],
         data_key = tags.get(f"data.{cell.dataset}")
         if data_key is None or code is None:
             return {}, {}, f"the parent run has no data key for {cell.dataset} or no code version"
-        key = cell.key(data_key, code)
+        key = cell.key(data_key, tags.get(f"code_version.{cell.detector_name}") or code)  # older runs: one version
         cells[key] = cell
         points.setdefault(key, []).append(point)
     return cells, points, None
