@@ -165,10 +165,16 @@ def fetch(relpaths: list[str], *, root: Path | None = None) -> None:
     _dvc_env()
     root = Path(root) if root else paths.project_root()
     _, out = dvc_pin(root)
-    targets = [str(root / out / r) for r in relpaths]  # absolute: no chdir (thread-safe)
     try:
-        with _fetch_lock(root), dvc.repo.Repo(str(root)) as repo:
-            repo.pull(targets=targets)
+        with _fetch_lock(root):
+            # Only what is still absent once the lock is ours: another process may have pulled it
+            # while this one waited, and DVC 3 pulling a file of the tracked folder a second time
+            # leaves the folder's next granular checkout failing ("Checkout failed ... data").
+            targets = [str(root / out / r) for r in relpaths if not (root / out / r).is_file()]
+            if not targets:
+                return
+            with dvc.repo.Repo(str(root)) as repo:
+                repo.pull(targets=targets)  # absolute targets: no chdir (thread-safe)
     except Exception as e:  # noqa: BLE001
         raise DataMissingError(
             f"`dvc pull {' '.join(f'{out}/{r}' for r in relpaths)}` failed in {root}: {type(e).__name__}: {e}. "
