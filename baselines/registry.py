@@ -167,6 +167,11 @@ class DetectorInfo:
     def param_names(self) -> list[str]:
         return _param_names(self.factory)
 
+    def params(self, **given) -> dict:
+        """The parameters this name passes to its class for ``given``: the preset, then what is
+        given (the one place a preset is merged; a copy, so the preset's lists stay its own)."""
+        return {**copy.deepcopy(dict(self.preset)), **given}
+
     @property
     def defaults(self) -> dict:
         """Each parameter's default under this name: the constructor's, overridden by the preset
@@ -174,8 +179,7 @@ class DetectorInfo:
         sig = inspect.signature(self.factory.__init__ if isinstance(self.factory, type) else self.factory)
         out = {p.name: p.default for p in sig.parameters.values()
                if p.name in self.param_names and p.default is not inspect.Parameter.empty}
-        out.update(copy.deepcopy(dict(self.preset)))
-        return out
+        return {**out, **self.params()}
 
     def fit_rows(self, n: int) -> int:
         """Rows the detector is fitted on for a set of ``n`` rows."""
@@ -372,7 +376,7 @@ def make_detector(name: str, *, random_state=None, device=None, **params):
     if unknown:
         raise ValueError(f"unknown parameter(s) {', '.join(map(repr, unknown))} for detector {name!r}; "
                          f"valid parameters: {', '.join(valid)}")
-    kwargs = {**copy.deepcopy(dict(info.preset)), **params}  # the caller's values win
+    kwargs = info.params(**params)  # the caller's values win
     if info.accepts_random_state:
         seed = resolve_seed(random_state)  # validates: None or an int >= 0
         # A drawn seed is kept below 2**32: scikit-learn and NumPy's legacy seeding accept no more.

@@ -138,7 +138,7 @@ def _params(c) -> dict:
     """The parameters a cell's detector runs with: its registered preset, then the cell's own."""
     from baselines import detector_info
 
-    return {**detector_info(c.detector_name).preset, **c.param_dict}
+    return detector_info(c.detector_name).params(**c.param_dict)
 
 
 def _sla_kind(det: str) -> str | None:
