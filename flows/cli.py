@@ -35,6 +35,8 @@ telemetry_off()
 for _k, _v in {"PREFECT_HOME": str(ROOT / ".prefect"),
                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
                "PREFECT_LOGGING_LEVEL": "WARNING",
+               # MLflow's "Creating initial MLflow database tables" and artifact progress bars are no news
+               "MLFLOW_LOGGING_LEVEL": "WARNING", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
                "DASK_LOGGING__DISTRIBUTED": "warning"}.items():  # a local cluster's start/stop is no news
     os.environ.setdefault(_k, _v)
 
@@ -90,6 +92,9 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
     if options.dry_run:
         return
     options = replace(options, progress=sys.stderr.isatty()).resolved()
+    from .preflight import check_run
+
+    _preflight(lambda: check_run(options.results_dir, options.tracking_uri))  # before anything is made
     _lock(job, options, interrupt)
     server = None if os.environ.get("PREFECT_API_URL") else _spawn_prefect_server(interrupt)
 
@@ -174,6 +179,16 @@ def _print_estimate(console, job, est) -> None:
         console.print(f"  at least (the measurement ran out of time): {', '.join(est.lower_bounds)}")
 
 
+def _preflight(check) -> None:
+    """Run an environment check (:mod:`flows.preflight`): one line and exit 2 when it fails."""
+    from .preflight import PreflightError
+
+    try:
+        check()
+    except PreflightError as exc:
+        _refuse("refused", exc)
+
+
 def _lock(job, options: RunOptions, interrupt) -> None:
     """The job's lock on its results folder, held until this process exits: a second run of the
     same job there refuses (exit 2), naming the first."""
@@ -204,9 +219,13 @@ def _print_outcome(console, out: dict) -> None:
                   f"in {out['seconds']} s")
     console.print(f"fits: {out['fitted']}; {out['shared']} cells shared the fit of another cell; {out['reused']} cells "
                   f"reused the fit of another seed")
-    remote = is_tracking_server(out["tracking_uri"])
-    console.print(f"tables: {out['tables_dir']}\nMLflow: {out['tracking_uri']} parent run {out['parent_run_id']} "
-                  f"({'open its UI' if remote else 'browse: sla2p-bench ui'})")
+    from tasks.track import default_tracking_uri
+
+    uri = out["tracking_uri"]
+    # the hint opens this run's store: the default one needs no option
+    browse = "sla2p-bench ui" + ("" if uri == default_tracking_uri() else f" --tracking-uri {uri}")
+    console.print(f"tables: {out['tables_dir']}\nMLflow: {uri} parent run {out['parent_run_id']} "
+                  f"({'open its UI' if is_tracking_server(uri) else f'browse: {browse}'})")
     if out.get("mlflow_links"):
         console.print(f"MLflow UI: {out['mlflow_links']['cells']}")
     if out.get("report"):
@@ -316,6 +335,11 @@ def report(run_id: str = typer.Argument(None, help="parent run id (default: the 
     if kind not in ("table", "ablation"):
         console.print(f"[red]--kind must be table or ablation, got {kind!r}[/red]")
         raise typer.Exit(2)
+    from tasks.track import default_tracking_uri
+
+    from .preflight import check_store
+
+    _preflight(lambda: check_store(tracking_uri or default_tracking_uri()))
     try:
         run = load_run(run_id, kind=kind, tracking_uri=tracking_uri, results_dir=results_dir)
         with tempfile.TemporaryDirectory() as tmp:
@@ -340,8 +364,10 @@ def ui(port: int = typer.Option(5000, help="port on 127.0.0.1 (0: any free one)"
     it started. Exit 2: refused (busy port, no database); 1: the server failed."""
     from tasks.track import default_tracking_uri
 
+    from .preflight import check_store
     from .ui_server import UIError, serve
 
+    _preflight(lambda: check_store(tracking_uri or default_tracking_uri()))
     try:
         code = serve(tracking_uri or default_tracking_uri(), port, say=typer.echo,
                      warn=lambda s: typer.echo(s, err=True))

@@ -29,7 +29,13 @@ def resolve_config_path(config: str | Path) -> Path:
 
 def load_yaml(path: Path) -> dict:
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not a text file: a config is YAML text") from None
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read ({exc.strerror or exc})") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: malformed YAML: {exc}") from exc
     if not isinstance(raw, dict):

@@ -47,6 +47,7 @@ from prefect.futures import as_completed
 from tasks.cells import NOT_RUN, CellRecord, KeyedCell, canonical
 from tasks.versions import code_version, detector_version
 from tasks.env import cpu_model
+from tasks.files import atomic_write_text
 from tasks.jobs import Job
 from tasks.plan import Plan, plan_job
 from tasks.prefect_tasks import fit_and_score_task, prepare_dataset_task
@@ -363,7 +364,7 @@ def _tables(run, out_dir: Path, log: CellLog) -> tuple[dict, str]:
     from tasks.report import build_report, parent_tables
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    run.cells.to_csv(out_dir / "cells.csv", index=False)
+    atomic_write_text(out_dir / "cells.csv", run.cells.to_csv(index=False))  # never a partial file
     tables = {}
     try:
         files = build_report(run, out_dir / "report")

@@ -139,3 +139,38 @@ def test_data_list_says_rows_dims_outliers_and_what_is_cached(tmp_path):
     empty.mkdir()
     row = listed("arrhythmia", env={**env, "SLA2P_DATA_DIR": str(empty)})["arrhythmia"]
     assert row[-3:-1] == ["not", "pulled"] and not any(empty.iterdir()), row
+
+
+# -- the environment, checked before any work (flows/preflight.py) ------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("case, needles", [
+    ("results-in-proc", ["results folder /proc cannot be written"]),
+    ("results-is-a-file", ["is not a folder"]),
+    ("corrupt-db", ["bad.db is not a usable SQLite database", "file is not a database"]),
+])
+def test_an_unusable_results_folder_or_store_is_refused_in_one_line(tmp_path, case, needles):
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "bad.db").write_bytes(b"not a database at all" * 10)
+    extra = {"results-in-proc": ["--results-dir", "/proc"],
+             "results-is-a-file": ["--results-dir", str(tmp_path / "afile")],
+             "corrupt-db": ["--tracking-uri", f"sqlite:///{tmp_path / 'bad.db'}"]}[case]
+    assert_refused(tmp_path, refused(tmp_path, "table", TINY, *extra), "refused: ", *needles)
+
+
+@pytest.mark.slow
+def test_a_binary_config_is_refused_in_one_line(tmp_path):
+    cfg = tmp_path / "binary.yaml"
+    cfg.write_bytes(bytes(range(128, 256)) * 4)
+    out = subprocess.run(CLI + ["table", "--config", str(cfg), "--results-dir", str(tmp_path / "results"),
+                                "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"],
+                         cwd=ROOT, env=env_for(tmp_path, fresh_prefect=True), capture_output=True, text=True, timeout=300)
+    assert_refused(tmp_path, out, "config error: ", "is not a text file")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["report", "ui"])
+def test_report_and_ui_refuse_a_corrupt_store_in_one_line(tmp_path, command):
+    (tmp_path / "bad.db").write_bytes(b"not a database at all" * 10)
+    out = subprocess.run(CLI + [command, "--tracking-uri", f"sqlite:///{tmp_path / 'bad.db'}"], cwd=ROOT,
+                         env=env_for(tmp_path, fresh_prefect=True), capture_output=True, text=True, timeout=300)
+    assert_refused(tmp_path, out, "refused: ", "is not a usable SQLite database")
