@@ -117,6 +117,9 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
         _refuse("data error", exc)
     if out.get("interrupted"):
         _stopped()
+    if out.get("fault"):  # the machine, not a cell: one line, what is saved, how to resume
+        _refuse("stopped", f"{out['fault']}. {out['finished']} cells are saved in {out['results_dir']}; rerun the "
+                f"same command after fixing it to resume", code=1)
     _print_outcome(console, out)
     if interrupt.requested:  # the signal came after the last cell: everything is saved
         _stopped()

@@ -217,6 +217,16 @@ class Outcome:
     fitted: int = 0    # fits made by this run
     shared: int = 0    # cells that took their scores from another cell's fit this run
     reused: int = 0    # cells that copied another seed's fit this run
+    fault: str | None = None  # a fault of the machine (disk full, read-only, tracking store) that stopped the run
+
+
+# Faults of the machine, not of a cell: every cell after one would fail the same way, so the run stops.
+ENVIRONMENT_FAULTS = ("[Errno 28]", "[Errno 30]", "No space left on device", "Read-only file system",
+                      "database or disk is full", "disk I/O error", "database is locked")
+
+
+def environment_fault(error: str) -> bool:
+    return any(f in (error or "") for f in ENVIRONMENT_FAULTS)
 
 
 def run_cells(plan: Plan, records: dict[str, CellRecord], log: CellLog, options: RunOptions) -> Outcome:
@@ -228,7 +238,7 @@ def run_cells(plan: Plan, records: dict[str, CellRecord], log: CellLog, options:
     queue, in_flight = iter(plan.fits), {}
 
     def submit_more() -> None:
-        while len(in_flight) < options.workers and not INTERRUPT.requested:
+        while len(in_flight) < options.workers and not INTERRUPT.requested and out.fault is None:
             i = next(queue, None)
             if i is None:
                 return
@@ -244,24 +254,32 @@ def run_cells(plan: Plan, records: dict[str, CellRecord], log: CellLog, options:
         fut = next(done)
         done.close()
         i = in_flight.pop(fut)
+        rec = _fit_record(plan.keyed(i), fut, Path(options.results_dir))
+        if rec.status != "ok" and out.fault is None and environment_fault(rec.error):
+            _stop(out, f"{plan.cells[i].name}: {rec.error}")  # before another cell starts
         submit_more()  # the next cell starts before this one is logged
-        _settle_fit(plan, i, fut, out, log, bar, Path(options.results_dir))
+        _settle_fit(plan, i, rec, out, log, bar, Path(options.results_dir))
     bar.close()
     if out.reused or out.shared:
         get_run_logger().info("%d cells fitted, %d share a fit, %d reuse a fit", out.fitted, out.shared, out.reused)
     return out
 
 
-def _settle_fit(plan: Plan, i: int, fut, out: Outcome, log: CellLog, bar: Progress, results: Path) -> None:
+def _fit_record(w: KeyedCell, fut, results: Path) -> CellRecord:
+    """The record of a finished fit: its result, or its failure (as the worker saved it, when it could)."""
+    try:
+        return fut.result().replace(cached=False)
+    except Exception as exc:  # CellFailed or anything the runner raised
+        rec = load_failure(results, w.key) or CellRecord.failure(w, f"{type(exc).__name__}: {exc}")
+        get_run_logger().warning("cell %s failed: %s", w.name, rec.error)
+        return rec.replace(cached=False)
+
+
+def _settle_fit(plan: Plan, i: int, rec: CellRecord, out: Outcome, log: CellLog, bar: Progress,
+                results: Path) -> None:
     """Record a finished fit, then each cell riding on it, then each cell that reuses one of them;
     the count advances once per cell."""
     w = plan.keyed(i)
-    try:
-        rec = fut.result().replace(cached=False)
-    except Exception as exc:  # CellFailed or anything the runner raised
-        rec = load_failure(results, w.key) or CellRecord.failure(w, f"{type(exc).__name__}: {exc}")
-        rec = rec.replace(cached=False)
-        get_run_logger().warning("cell %s failed: %s", w.name, rec.error)
     out.fitted += 1
     _settle(w, rec, out, log, bar)
     for r in plan.riders_of(i):  # the cells sharing its fit: their records were written with it
@@ -295,40 +313,67 @@ def _settle(w: KeyedCell, rec: CellRecord, out: Outcome, log: CellLog, bar: Prog
     else:
         out.failed[w.key] = rec
     INTERRUPT.status.update(finished=len(out.records), run=out.run)
-    log.cell(rec, cached=False)
+    try:
+        log.cell(rec, cached=False)
+    except Exception as exc:  # noqa: BLE001 - the tracking store failed: stop; the records are saved
+        if out.fault is None:
+            _stop(out, f"MLflow ({log.tracker.uri}): {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
     bar.advance(1, f"{w.name} {rec.status}{how}")
+
+
+def _stop(out: Outcome, cause: str) -> None:
+    """Stop scheduling after a fault of the machine: the cells in flight finish or fail, no new one
+    starts; said once."""
+    out.fault = cause
+    get_run_logger().warning("stopping the run: %s. The cells in flight finish; what finished is saved; rerun "
+                             "after fixing it to resume", cause)
 
 
 # -- 5. tables and report ---------------------------------------------------------------------
 
 def finish(job: Job, plan: Plan, out: Outcome, log: CellLog, options: RunOptions, t_start: float) -> dict:
     """The run's records (what did not run shows as missing) to the report, built once from them;
-    its tables logged to the parent, which is closed (KILLED when interrupted)."""
-    from tasks.report import RunData, log_report, results_notes
+    its tables logged to the parent, which is closed (KILLED when interrupted, FAILED after a fault
+    or a failed cell). After a fault, writing the tables or closing the parent may fail too: a
+    warning, the cells' records are saved and a rerun resumes."""
+    from tasks.report import log_report
 
     not_run = [k for k in plan.keys if k not in out.records and k not in out.failed]
     if not_run:
-        get_run_logger().info("interrupted: %d cells not run", len(not_run))
+        get_run_logger().info("%s: %d cells not run", "stopped" if out.fault else "interrupted", len(not_run))
+    run = _run_data(job, plan, out, not_run, log, options)
+    out_dir = Path(options.results_dir) / "tables" / f"{job.kind}-{job.name}-{log.key}"
+    summary = _summary(plan, out, not_run, options, out_dir, log, t_start)
+    status = "FAILED" if out.fault or (out.failed and not not_run) else "KILLED" if not_run else "FINISHED"
+    tables, report = {}, ""
+    try:
+        tables, report = _tables(run, out_dir, log)
+        log.tracker.finish_parent(log.parent, tables=tables, files={"cells": str(out_dir / "cells.csv"),
+                                                                     "config": _config_file(job, out_dir)},
+                                  summary={k: summary[k] for k in SUMMARY_METRICS}, status=status)
+        if report:
+            log_report(run, out_dir / "report")
+    except Exception as exc:  # noqa: BLE001 - only after a fault: the cells are saved, a rerun resumes
+        if out.fault is None:
+            raise
+        get_run_logger().warning("tables and parent not written (%s: %s)", type(exc).__name__, exc)
+    return {**summary, "report": report, "table_auroc": _terminal_table(tables)}
+
+
+def _run_data(job: Job, plan: Plan, out: Outcome, not_run: list, log: CellLog, options: RunOptions):
+    """The run's records, in the job's order, as the report takes them."""
+    from tasks.report import RunData, results_notes
+
+    why = NOT_RUN if out.fault is None else f"not run: the run stopped ({out.fault}); rerun after fixing it"
     by_key = {**out.records, **out.failed,
-              **{k: CellRecord(k, plan.cells[plan.keys.index(k)], "missing", error=NOT_RUN) for k in not_run}}
+              **{k: CellRecord(k, plan.cells[plan.keys.index(k)], "missing", error=why) for k in not_run}}
     points: dict[str, list] = {}
     for c, pt in zip(job.cells, job.points):
         points.setdefault(c.key(plan.data_keys[plan.cells.index(c)]), []).append(pt)
-    run = RunData.from_records([by_key[k] for k in plan.keys], parent_id=log.parent, run_name=f"{job.kind}/{job.name}",
-                               kind=job.kind, tracking_uri=log.tracker.uri, results_dir=Path(options.results_dir),
-                               points=points,
-                               notes=results_notes(Path(options.results_dir), options.results_dir),
-                               experiment_id=log.tracker.experiment_id, config=dict(job.raw))
-    out_dir = Path(options.results_dir) / "tables" / f"{job.kind}-{job.name}-{log.key}"
-    summary = _summary(plan, out, not_run, options, out_dir, log, t_start)
-    tables, report = _tables(run, out_dir, log)
-    status = "KILLED" if not_run else "FINISHED" if not out.failed else "FAILED"
-    log.tracker.finish_parent(log.parent, tables=tables, files={"cells": str(out_dir / "cells.csv"),
-                                                                 "config": _config_file(job, out_dir)},
-                              summary={k: summary[k] for k in SUMMARY_METRICS}, status=status)
-    if report:
-        log_report(run, out_dir / "report")
-    return {**summary, "report": report, "table_auroc": _terminal_table(tables)}
+    return RunData.from_records([by_key[k] for k in plan.keys], parent_id=log.parent, run_name=f"{job.kind}/{job.name}",
+                                kind=job.kind, tracking_uri=log.tracker.uri, results_dir=Path(options.results_dir),
+                                points=points, notes=results_notes(Path(options.results_dir), options.results_dir),
+                                experiment_id=log.tracker.experiment_id, config=dict(job.raw))
 
 
 def _config_file(job: Job, out_dir: Path) -> str:
@@ -352,7 +397,7 @@ def _summary(plan: Plan, out: Outcome, not_run: list, options: RunOptions, out_d
             "finished": len(out.records), "not_run": len(not_run),
             "fitted": out.fitted, "reused": out.reused,  # this run's fits, and cells that copied one
             "shared": out.shared,  # cells that took their scores from another method's fit this run
-            "interrupted": bool(not_run), "results_dir": options.results_dir,
+            "interrupted": bool(not_run) and out.fault is None, "fault": out.fault, "results_dir": options.results_dir,
             "seconds": round(time.perf_counter() - t_start, 1), "parent_run_id": log.parent,
             "tables_dir": str(out_dir), "tracking_uri": log.tracker.uri, "mlflow_links": log.tracker.links(log.parent)}
 
