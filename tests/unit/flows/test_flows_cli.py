@@ -69,6 +69,9 @@ def test_a_config_of_the_other_kind_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_a_tampered_data_file_is_refused_in_one_line(tmp_path):
+    from tasks.fetch.sources import ensure_files
+
+    ensure_files(["odds/wbc.mat"])  # the project's copy, pulled if this is the first test to need it
     data = tmp_path / "data"
     (data / "odds").mkdir(parents=True)
     shutil.copy2(ROOT / "data" / "odds" / "wbc.mat", data / "odds" / "wbc.mat")
@@ -117,8 +120,11 @@ def test_option_checks():
 def test_data_list_says_rows_dims_outliers_and_what_is_cached(tmp_path):
     """``data list``: per dataset its rows, dimensions, outliers or classes and whether its
     features are cached; a data folder without the files says "not pulled" and pulls nothing."""
+    from tasks.datasets import get_spec
     from tasks.embed import load_features
+    from tasks.fetch.sources import ensure_files
 
+    ensure_files([*get_spec("arrhythmia").files, *get_spec("cifar10").files])  # listed from their files
     cache = tmp_path / "cache"
     env = {**env_for(tmp_path), "SLA2P_CACHE_DIR": str(cache)}
 
