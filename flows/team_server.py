@@ -31,7 +31,7 @@ from typing import Callable
 
 from tasks.env import project_root, telemetry_off
 
-from .prefect_server import bind_error, healthy, stop_group
+from .prefect_server import bind_error, free_port, healthy, stop_group
 from .ui_server import SERVER_ENV as MLFLOW_SERVER_ENV
 
 WHICH = ("both", "mlflow", "prefect")
@@ -196,18 +196,27 @@ def plan(opts: ServerOptions) -> list[Service]:
             raise ServerError("no backend store for MLflow: pass --backend-store-uri "
                               f"postgresql+psycopg://USER@HOST:5432/DATABASE or set {BACKEND_ENV}")
         uri = normalise_backend(uri)
-        check_port(opts.host, opts.mlflow_port, "--mlflow-port")
+        port = _port(opts.host, opts.mlflow_port, "--mlflow-port")
         if is_postgres(uri):
             check_postgres(uri)
         art = opts.artifacts_destination or str(state / "mlartifacts")
         if "://" not in art:  # a folder; S3-style paths go to MLflow as they are
             art = str(Path(art).expanduser().resolve())
             Path(art).mkdir(parents=True, exist_ok=True)
-        services.append(mlflow_service(uri, art, opts.host, opts.mlflow_port, state / "logs" / "mlflow.log"))
+        services.append(mlflow_service(uri, art, opts.host, port, state / "logs" / "mlflow.log"))
     if opts.which in ("both", "prefect"):
-        check_port(opts.host, opts.prefect_port, "--prefect-port")
-        services.append(prefect_service(state / "prefect", opts.host, opts.prefect_port, state / "logs" / "prefect.log"))
+        port = _port(opts.host, opts.prefect_port, "--prefect-port")
+        services.append(prefect_service(state / "prefect", opts.host, port, state / "logs" / "prefect.log"))
     return services
+
+
+def _port(host: str, port: int, option: str) -> int:
+    """``port``, checked free; 0 is a free port chosen now, so that the URL printed and the health
+    check name the port the server listens on."""
+    if port == 0:
+        return free_port(host)
+    check_port(host, port, option)
+    return port
 
 
 def exports(services: list[Service]) -> list[str]:

@@ -74,6 +74,25 @@ def test_no_backend_store_and_a_busy_port_are_one_line(tmp_path):
     assert out.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port} (--prefect-port)") and len(out.stderr.splitlines()) == 1
 
 
+@pytest.mark.slow
+def test_port_0_is_a_free_port_whose_url_is_printed(tmp_path):
+    """`server --prefect-port 0` listens on a free port and prints that port's URL once it answers."""
+    import urllib.request
+
+    from support.servers import TeamServer
+
+    ts = TeamServer(["--only", "prefect", "--prefect-port", "0", "--state-dir", str(tmp_path / "state")], clean_env())
+    try:
+        ts.wait_ready(300)
+        port = int(ts.prefect_api_url.split(":")[-1].split("/")[0])
+        assert port > 0, ts.lines
+        with urllib.request.urlopen(f"{ts.prefect_api_url}/health", timeout=10) as r:
+            assert r.status == 200
+    finally:
+        ts.stop()
+        ts.kill_leftovers()
+
+
 def test_a_tracking_server_keeps_the_artifacts(monkeypatch):
     """A new experiment on a tracking server (named by --tracking-uri or MLFLOW_TRACKING_URI) gets
     the server's artifact store, never a folder of the client's machine."""
