@@ -13,6 +13,7 @@ verifies a ``seed_invariant`` declaration (see :mod:`baselines.invariance`). ``c
 params)`` checks a configuration's parameters by the detector's own rules before any work.
 """
 
+from .by_name import ENTRY_POINT_GROUP, ContractError, check_contract, is_by_name
 from .goad import GOAD
 from .invariance import InvarianceResult, check_invariance
 from .pyod_deep import AutoEncoder, DeepSVDD
@@ -22,4 +23,4 @@ from .rsrae import RSRAE
 
 __all__ = ["make_detector", "list_detectors", "detector_info", "register", "unregister", "DetectorInfo",
            "SharedFit", "check_params", "CALL_PARAMS", "check_invariance", "InvarianceResult", "GOAD", "RSRAE",
-           "AutoEncoder", "DeepSVDD"]
+           "AutoEncoder", "DeepSVDD", "ENTRY_POINT_GROUP", "ContractError", "check_contract", "is_by_name"]

@@ -350,8 +350,14 @@ def _lookup(name) -> DetectorInfo:
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown detector {name!r}; registered detectors: "
-                         f"{', '.join(list_detectors())}") from None
+        pass
+    from .by_name import resolve  # pyod:<Class>, <module>:<Class>, an entry point: registered on first use
+
+    info = resolve(name) if isinstance(name, str) else None
+    if info is None:
+        raise ValueError(f"unknown detector {name!r}; registered detectors: {', '.join(list_detectors())}; "
+                         f"or any PyOD detector as pyod:<Class>, or your own as <module.path>:<Class>")
+    return info
 
 
 def detector_info(name: str) -> DetectorInfo:

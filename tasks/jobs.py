@@ -71,7 +71,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Mapping
 
-from baselines import CALL_PARAMS, check_params, detector_info, list_detectors
+from baselines import CALL_PARAMS, ContractError, check_contract, check_params, detector_info, is_by_name
 
 from .cells import DEFAULT_ROW_ORDER, ROW_ORDERS, Cell, canonical, make_cell, name_points
 from .plan import distinct
@@ -184,9 +184,7 @@ def _validate_method(method: str, entry: dict, where: str, *, table: bool = True
         raise ConfigError(f"{where}.scope: only a table's methods take a scope (an ablation runs its whole grid)")
     _check_keys(f"{where}.{method}", entry, keys)
     detector = _detector_of(method, entry)
-    if detector not in list_detectors():
-        what = "method" if detector == method else f"detector of {method!r}"
-        raise ConfigError(f"{where}: unknown {what} {detector!r}; registered: {', '.join(list_detectors())}")
+    _check_detector(detector, method, where)
     if entry.get("row_order", DEFAULT_ROW_ORDER) not in ROW_ORDERS:
         raise ConfigError(f"{where}.{method}.row_order must be one of {list(ROW_ORDERS)}, got {entry['row_order']!r}")
     if entry.get("scope", DEFAULT_SCOPE) not in SCOPES:
@@ -196,6 +194,20 @@ def _validate_method(method: str, entry: dict, where: str, *, table: bool = True
     for label, block in [("params", entry.get("params") or {}),
                          *((f"per_dataset.{d}", p or {}) for d, p in (entry.get("per_dataset") or {}).items())]:
         _expect(isinstance(block, dict), f"{where}.{method}.{label} must be a mapping")
+
+
+def _check_detector(detector: str, method: str, where: str) -> None:
+    """The detector exists: registered, or named by its class (``pyod:LUNAR``, ``my.module:MyDetector``)
+    or by an entry point, which must then keep the detector contract (:func:`baselines.check_contract`)."""
+    what = "method" if detector == method else f"detector of {method!r}"
+    try:
+        detector_info(detector)
+        if is_by_name(detector):
+            check_contract(detector)
+    except ContractError as exc:
+        raise ConfigError(f"{where}.{method}: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{where}: unknown {what} {detector!r} ({exc})") from None
 
 
 def _check_param_values(detector: str, params: dict, where: str) -> None:

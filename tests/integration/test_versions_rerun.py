@@ -51,3 +51,28 @@ def test_a_change_to_goad_refits_exactly_goads_cells(monkeypatch, tmp_path):
         _clear()
     assert sorted((c.method, c.seed) for c in sub.fitted) == [("goad", 0), ("goad", 1)]
     assert (again["cached"], again["fitted"], again["failed"]) == (4, 2, 0)
+
+
+def test_a_detector_added_by_name_refits_nothing_else(monkeypatch, tmp_path):
+    """A table, then the same table with a PyOD detector the registry does not list (pyod:INNE):
+    the second run fits only the new detector's cells."""
+    import baselines.by_name as by_name
+    from baselines import list_detectors, unregister
+
+    inline_flow(monkeypatch, "test_versions_rerun")
+    opts = RunOptions(results_dir=str(tmp_path / "results"), tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+                      workers=1)
+    base = {k: v for k, v in CONFIG.items() if k != "methods"} | {"methods": {"iforest": {"params": {"n_estimators": 20}}}}
+    monkeypatch.setattr(run_mod, "fit_and_score_task", Submit())
+    run_inline(expand_job(base, "versions.yaml"), opts)
+    try:
+        more = {**base, "methods": {**base["methods"], "inne": {"detector": "pyod:INNE"}}}
+        sub = Submit()
+        monkeypatch.setattr(run_mod, "fit_and_score_task", sub)
+        out = run_inline(expand_job(more, "versions.yaml"), opts)
+    finally:
+        if "pyod:INNE" in list_detectors():
+            unregister("pyod:INNE")
+            by_name.RESOLVED.discard("pyod:INNE")
+    assert sorted((c.method, c.seed) for c in sub.fitted) == [("inne", 0), ("inne", 1)]
+    assert (out["cached"], out["failed"]) == (2, 0)
