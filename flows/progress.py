@@ -30,9 +30,12 @@ def say(text: str) -> None:
 class Progress:
     """``advance(n, note)`` after each finished item; ``close()`` at the end."""
 
-    def __init__(self, total: int, what: str, unit: str, terminal: bool):
+    def __init__(self, total: int, what: str, unit: str, terminal: bool, work: float = 0.0, workers: int = 1):
         self.total, self.what, self.unit = total, what, unit
         self.done = 0
+        # The estimated seconds of the items (one core each, ``workers`` at once): the time left
+        # comes from what is left of them, not from the count (cells differ by 1000x in cost).
+        self.work, self.work_done, self.workers = float(work), 0.0, max(1, workers)
         self.t0 = time.perf_counter()
         self.last_line = self.t0
         self.every = max(1, total // 100)
@@ -42,13 +45,13 @@ class Progress:
             self._start_bar()
 
     def _start_bar(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
         from rich.progress import Progress as Bar
 
         self.bar = Bar(TextColumn(self.what), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                       TimeRemainingColumn(), TextColumn("{task.description}"))
+                       TextColumn("{task.fields[left]}"), TextColumn("{task.description}"))
         self.bar.start()
-        self.task = self.bar.add_task("", total=self.total, rate="")
+        self.task = self.bar.add_task("", total=self.total, rate="", left="")
 
     def _print(self, text: str) -> None:
         say(text)
@@ -58,17 +61,30 @@ class Progress:
         return self.done / elapsed if elapsed > 0 else 0.0
 
     def eta(self) -> str:
+        if self.work > 0:
+            return human(self.seconds_left())
         r = self.rate()
         return human((self.total - self.done) / r) if r > 0 else "?"
+
+    def seconds_left(self) -> float:
+        """The estimated seconds left, scaled by how fast the estimated work went so far once a
+        twentieth of it is done (before: the estimate as it is)."""
+        left = max(0.0, self.work - self.work_done) / self.workers
+        elapsed = time.perf_counter() - self.t0
+        if self.work_done >= 0.05 * self.work and elapsed > 0:
+            left *= min(5.0, max(0.2, elapsed * self.workers / self.work_done))
+        return left
 
     def _rate_text(self) -> str:
         r = self.rate()
         return f"{r:.1f} {self.unit}/s" if r >= 1 else f"{1 / r:.1f} s each" if r > 0 else ""
 
-    def advance(self, n: int = 1, note: str = "") -> None:
+    def advance(self, n: int = 1, note: str = "", work: float = 0.0) -> None:
         self.done = min(self.total, self.done + n)
+        self.work_done += work
         if self.bar is not None:
-            self.bar.update(self.task, completed=self.done, description=note, rate=self._rate_text())
+            left = "" if self.done == self.total else f"{self.eta()} left"
+            self.bar.update(self.task, completed=self.done, description=note, rate=self._rate_text(), left=left)
             return
         now = time.perf_counter()
         step = self.done // self.every != (self.done - n) // self.every

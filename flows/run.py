@@ -157,10 +157,11 @@ class CellLog:
     results: Path
     key: str                                     # the run key (cells with their data and code)
     logged: dict = field(default_factory=dict)   # key -> (status, run id) of the children already there
+    seconds: tuple = ()                          # each plan cell's estimated seconds, for the time left
 
     def cell(self, rec: CellRecord, cached: bool) -> None:
         plan = self.plan
-        source = plan.reuses.get(plan.keys.index(rec.key)) if rec.reused_from else None
+        source = plan.reuses.get(plan.position[rec.key]) if rec.reused_from else None
         shared = None
         if rec.shares_fit_of is not None:  # a cached record may name a fit outside this job: its record says
             shared = self._name_of(rec.shares_fit_of)
@@ -173,8 +174,8 @@ class CellLog:
                 self.cell(rec, cached=True)
 
     def _name_of(self, key: str) -> str:
-        if key in self.plan.keys:
-            return self.plan.cells[self.plan.keys.index(key)].name
+        if key in self.plan.position:
+            return self.plan.cells[self.plan.position[key]].name
         return getattr(load_record(self.results, key, verify=False), "name", key)
 
 
@@ -201,7 +202,20 @@ def open_tracking(job: Job, plan: Plan, data: dict, options: RunOptions) -> Cell
     logged = tracker.reconcile(parent)
     log.info("MLflow parent run %s (%s), %d cells already logged", parent, "resumed" if resumed else "new", len(logged))
     name_flow_run(f"{job.kind}-{job.name}-{parent[:8]}", log)
-    return CellLog(tracker, parent, plan, Path(options.results_dir), rkey, logged)
+    return CellLog(tracker, parent, plan, Path(options.results_dir), rkey, logged, _cell_seconds(plan))
+
+
+def _cell_seconds(plan: Plan) -> tuple:
+    """Each cell's estimated seconds (the dry run's per-cell costs), 0 for a cached one; () when
+    the costs cannot be read (the time left then goes by the count)."""
+    from tasks.estimate import CostsFileError, estimate
+
+    try:
+        per_cell = estimate(plan).per_cell
+    except (CostsFileError, OSError, ValueError) as exc:
+        get_run_logger().warning("time left by the count of cells: no per-cell costs (%s)", exc)
+        return ()
+    return tuple(0.0 if i in plan.cached else s for i, s in enumerate(per_cell))
 
 
 # -- 4. cells ---------------------------------------------------------------------------------
@@ -234,7 +248,8 @@ def run_cells(plan: Plan, records: dict[str, CellRecord], log: CellLog, options:
     settle each fit, the cells riding on it and the cells reusing either, as fits finish."""
     n = plan.counts
     out = Outcome(records)
-    bar = Progress(n["fits"] + n["riders"] + n["reuses"], "cells", "cells", options.progress)
+    bar = Progress(n["fits"] + n["riders"] + n["reuses"], "cells", "cells", options.progress,
+                   work=sum(log.seconds), workers=options.workers)
     queue, in_flight = iter(plan.fits), {}
 
     def submit_more() -> None:
@@ -318,7 +333,7 @@ def _settle(w: KeyedCell, rec: CellRecord, out: Outcome, log: CellLog, bar: Prog
     except Exception as exc:  # noqa: BLE001 - the tracking store failed: stop; the records are saved
         if out.fault is None:
             _stop(out, f"MLflow ({log.tracker.uri}): {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
-    bar.advance(1, f"{w.name} {rec.status}{how}")
+    bar.advance(1, f"{w.name} {rec.status}{how}", work=log.seconds[log.plan.position[w.key]] if log.seconds else 0.0)
 
 
 def _stop(out: Outcome, cause: str) -> None:
@@ -366,10 +381,10 @@ def _run_data(job: Job, plan: Plan, out: Outcome, not_run: list, log: CellLog, o
 
     why = NOT_RUN if out.fault is None else f"not run: the run stopped ({out.fault}); rerun after fixing it"
     by_key = {**out.records, **out.failed,
-              **{k: CellRecord(k, plan.cells[plan.keys.index(k)], "missing", error=why) for k in not_run}}
+              **{k: CellRecord(k, plan.cells[plan.position[k]], "missing", error=why) for k in not_run}}
     points: dict[str, list] = {}
     for c, pt in zip(job.cells, job.points):
-        points.setdefault(c.key(plan.data_keys[plan.cells.index(c)]), []).append(pt)
+        points.setdefault(plan.key_of(c), []).append(pt)
     return RunData.from_records([by_key[k] for k in plan.keys], parent_id=log.parent, run_name=f"{job.kind}/{job.name}",
                                 kind=job.kind, tracking_uri=log.tracker.uri, results_dir=Path(options.results_dir),
                                 points=points, notes=results_notes(Path(options.results_dir), options.results_dir),

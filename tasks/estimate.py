@@ -302,6 +302,7 @@ class Estimate:
     gemm_core_gflops: float
     costs_file: str
     costs_date: str | None
+    per_cell: tuple[float, ...] = ()   # each plan cell's seconds (0: cached, or reusing a fit)
 
     @property
     def total(self) -> float:
@@ -376,17 +377,19 @@ def estimate(plan, costs: dict | None = None, rate_gflops: float | None = None,
     rate = core * (1.0 if t <= 1 else t * PARALLEL_EFFICIENCY) * 1e9 * _EFFICIENCY
     dims = {k: _dim(k[0], k[1], costs) for k in dict.fromkeys((c.dataset, c.extractor) for c in plan.cells)}
     cost = _Coster(costs, core, rate, _same_cpu(costs) if same_cpu is None else same_cpu, dims)
-    by_method: Counter = Counter()
+    per_cell = [0.0] * len(plan.cells)
     for i in plan.fits:
-        by_method[plan.cells[i].method] += cost(plan.cells[i], plan.rows[i])
+        per_cell[i] = cost(plan.cells[i], plan.rows[i])
     for i, j in plan.rides.items():  # what it adds to the fit it shares (SLA: nothing; a second step: a pass)
-        c, src = plan.cells[i], plan.cells[j]
-        by_method[c.method] += detector_info(c.detector_name).shared.cost * cost(src, plan.rows[j])
+        per_cell[i] = detector_info(plan.cells[i].detector_name).shared.cost * cost(plan.cells[j], plan.rows[j])
+    by_method: Counter = Counter()
+    for c, sec in zip(plan.cells, per_cell):
+        by_method[c.method] += sec
     emb = costs.get("embedding") or {}
     images_per_s = float(emb.get("images_per_s") or DEFAULT_IMAGES_PER_S)
     return Estimate(dict(by_method), _embedding_seconds(plan, images_per_s), plan.counts, plan.shared_pairs(),
                     sorted(cost.unmeasured), sorted(cost.lower), cost.subsampled, images_per_s,
-                    bool(emb.get("images_per_s")), core, str(COSTS_FILE), costs.get("date"))
+                    bool(emb.get("images_per_s")), core, str(COSTS_FILE), costs.get("date"), tuple(per_cell))
 
 
 def _embedding_seconds(plan, images_per_s: float) -> float:

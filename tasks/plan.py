@@ -21,6 +21,7 @@ The module is pure: the caller reads the labels (:func:`split_rows`) and the res
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Mapping
 
@@ -69,8 +70,18 @@ class Plan:
         """Which methods share whose fit (e.g. "SLA from SLA2P")."""
         return shared_pairs_text((self.cells[i], self.cells[j]) for i, j in self.rides.items())
 
-    def rows_of(self, cell: Cell) -> int:
-        return self.rows[self.cells.index(cell)]
+    @cached_property
+    def position(self) -> dict[str, int]:
+        """key -> the cell's index (a plan with data keys)."""
+        return {k: i for i, k in enumerate(self.keys or ())}
+
+    def key_of(self, cell: Cell) -> str:
+        """The key of one of the plan's cells, or of a repeat of one (an ablation's base point)."""
+        return self._key_by_cell[canonical(cell.identity())]
+
+    @cached_property
+    def _key_by_cell(self) -> dict[str, str]:
+        return {canonical(c.identity()): k for c, k in zip(self.cells, self.keys or ())}
 
 
 def distinct(cells) -> list[Cell]:
