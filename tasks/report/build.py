@@ -1,12 +1,12 @@
 """Build a report folder from a :class:`~tasks.report.source.RunData`; log it to the parent run.
 
 Table runs give: ``table_<metric>.{csv,md,tex}`` and ``summary_<metric>.csv`` per metric,
-``ranks_<metric>.csv`` and ``wilcoxon_<metric>.csv``, ``audit.csv``, ``training.csv`` (each SLA2P/SLA
-cell's ``stop_reason``, steps and epochs) and ``training_summary.csv``, plots under ``plots/``
-(critical-difference diagram, contamination curves, ROC/PR of one cell) and ``report.md``, which
-holds all of it in reading order. Ablation runs give ``curves.csv`` and ``plots/ablation.png``.
-``report.html`` is ``report.md`` as one self-contained page (plots inlined): what MLflow's artifact
-viewer renders (:mod:`.html`).
+``ranks_<metric>.csv`` and ``wilcoxon_<metric>.csv`` (raw and Holm-adjusted p), ``audit.csv``,
+``training.csv`` (each SLA2P/SLA cell's ``stop_reason``, steps and epochs) and
+``training_summary.csv``, plots under ``plots/`` (critical-difference diagram, contamination
+curves, ROC/PR of one cell) and ``report.md``, which holds all of it in reading order. Ablation
+runs give ``curves.csv`` and ``plots/ablation.png``. ``report.html`` is ``report.md`` as one
+self-contained page (plots inlined): what MLflow's artifact viewer renders (:mod:`.html`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ..track.ui import cells_view_key, is_tracking_server, run_url, runs_url, ui
 from . import plots
 from .audit import audit_markdown, audit_table
 from .html import write_html
-from .significance import average_ranks, dependence_note, friedman, score_matrix, wilcoxon_vs
+from .significance import ALPHA, average_ranks, dependence_note, friedman, score_matrix, wilcoxon_vs
 from .tables import METRIC_SHORT, check_metric, comparison, to_csv, to_latex, to_markdown
 from .training import training_cells, training_markdown, training_summary
 
@@ -145,7 +145,8 @@ def _halves(run, out: Path, files: dict, metrics, ratio) -> list[str]:
 def _variant_lines(comps: dict) -> list[str]:
     """For each ``sla2p_<word>`` column (the order audit's ``sla2p_official`` aside): on how many
     rows its mean beats ``sla2p``'s published settings, and its place among all methods by
-    average rank (ties share the better place)."""
+    average rank (ties share the better place). Counts and ranks only: no test, so no p-value to
+    correct (the variant's Wilcoxon test against ``sla2p`` is in :func:`wilcoxon_lines`' family)."""
     lines = []
     for metric, comp in comps.items():
         matrix = score_matrix(comp)
@@ -189,19 +190,7 @@ def _significance(comps: dict, out: Path, files: dict, heading: str = "## Signif
         note = dependence_note(comp)
         if note:
             body += [f"Note: {note}.", ""]
-        if tests:
-            body += ["Wilcoxon signed-rank, two-sided, SLA2P against each method over the table's rows:", "",
-                     "| method | rows | non-zero | SLA2P wins/ties/losses | median diff | W | p | verdict |",
-                     "|---|---|---|---|---|---|---|---|"]
-            for t in tests:
-                p = "n/a" if math.isnan(t.p_value) else f"{t.p_value:.3g}"
-                w = "n/a" if math.isnan(t.statistic) else f"{t.statistic:g}"
-                md = "n/a" if math.isnan(t.median_diff) else f"{t.median_diff:+.3f}"
-                body.append(f"| {t.baseline} | {t.n_rows} | {t.n_nonzero} | {t.wins}/{t.ties}/{t.losses} | {md} | "
-                            f"{w} | {p} | {t.verdict} |")
-            body.append("")
-        else:
-            body += ["No SLA2P column: no pairwise tests.", ""]
+        body += wilcoxon_lines(tests)
         body += [f"Friedman over {fr.n_rows} row(s) and {fr.k} methods: "
                  + (f"chi2 = {fr.statistic:.2f}, p = {fr.p_value:.3g}; " if not math.isnan(fr.statistic) else "")
                  + fr.verdict + ".", ""]
@@ -209,8 +198,42 @@ def _significance(comps: dict, out: Path, files: dict, heading: str = "## Signif
             p = plots.cd_diagram(ranks, fr.cd, n_rank, out / "plots" / f"cd_{metric}.png",
                                  f"{METRIC_SHORT[metric]}: average ranks over {n_rank} rows, Nemenyi CD at 0.05")
             files[f"{link}{p.name}"] = p
-            body += [f"![critical difference, {METRIC_SHORT[metric]}]({link}plots/{p.name})", ""]
+            body += [f"![critical difference, {METRIC_SHORT[metric]}]({link}plots/{p.name})", "",
+                     nemenyi_caption(fr.k, fr.cd), ""]
     return body
+
+
+WILCOXON_HEADER = "| method | rows | non-zero | SLA2P wins/ties/losses | median diff | W | p | p_holm | verdict |"
+
+
+def wilcoxon_lines(tests) -> list[str]:
+    """One metric's Wilcoxon tests as Markdown: the family, its Holm correction, the raw and the
+    adjusted p of each comparison and the verdict (read from the adjusted p)."""
+    if not tests:
+        return ["No SLA2P column: no pairwise tests.", ""]
+    m = sum(not math.isnan(t.p_value) for t in tests)
+    family = (f"These {m} tests with a p-value are one family: p is each test's own, p_holm its Holm step-down "
+              f"adjustment over the family (family-wise error at most {ALPHA}), and the verdict reads p_holm."
+              if m > 1 else "The one test with a p-value is a family of one: p_holm equals p." if m
+              else "No comparison has a p-value.")
+    body = ["Wilcoxon signed-rank, two-sided, SLA2P against each method over the table's rows. " + family, "",
+            WILCOXON_HEADER, "|---" * 9 + "|"]
+    for t in tests:
+        p = "n/a" if math.isnan(t.p_value) else f"{t.p_value:.3g}"
+        ph = "n/a" if math.isnan(t.p_holm) else f"{t.p_holm:.3g}"
+        w = "n/a" if math.isnan(t.statistic) else f"{t.statistic:g}"
+        md = "n/a" if math.isnan(t.median_diff) else f"{t.median_diff:+.3f}"
+        body.append(f"| {t.baseline} | {t.n_rows} | {t.n_nonzero} | {t.wins}/{t.ties}/{t.losses} | {md} | "
+                    f"{w} | {p} | {ph} | {t.verdict} |")
+    return body + [""]
+
+
+def nemenyi_caption(k: int, cd: float) -> str:
+    """What the CD diagram's critical difference controls."""
+    return (f"The Nemenyi critical difference (CD = {cd:.2f}) controls the family-wise error at {ALPHA} over all "
+            f"{k * (k - 1) // 2} pairs of the {k} methods (Demšar, JMLR 2006, §3.2.2): two methods whose average "
+            "ranks differ by more than CD differ significantly, with no further correction; it is read after the "
+            "Friedman test rejects.")
 
 
 def _roc_pr(run, out: Path, files: dict, cell: str | None) -> list[str]:

@@ -1,6 +1,11 @@
 """Is a difference real? Average ranks, Wilcoxon signed-rank tests of SLA2P against each
 baseline, and the Friedman test with the Nemenyi critical difference (Demšar, JMLR 2006).
 
+Multiple comparisons: the Wilcoxon tests of one table and metric (SLA2P against each other method)
+are one family; their p-values are adjusted by Holm's step-down procedure (:func:`holm`) and the
+verdicts read the adjusted value, so the family-wise error rate is at most ``ALPHA``. The Nemenyi
+critical difference already controls the family-wise error over all k(k-1)/2 pairs of methods.
+
 The unit is a row of the comparison table (a dataset, or a dataset at one ratio): its value is
 the seed-averaged, class-averaged metric. Rows of one dataset at several ratios are not
 independent, so the report says so and ``--ratio`` tests at one ratio.
@@ -8,7 +13,8 @@ independent, so the report says so and ``--ratio`` tests at one ratio.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -40,6 +46,25 @@ def min_two_sided_p(n: int) -> float:
     return min(1.0, 2.0 / 2**n) if n > 0 else 1.0
 
 
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjusted p-values (Holm 1979) of one family of tests, in the input order.
+
+    Sorted ascending, the i-th smallest of the m p-values (i from 0) is multiplied by m - i; the
+    adjusted values are the running maximum of those products, capped at 1, so the order of the raw
+    p-values is kept and tied p-values get the same adjusted value. A NaN (a comparison with no
+    test) stays NaN and is not a member of the family: m counts the p-values that exist."""
+    p = np.asarray(p_values, dtype=float).reshape(-1)
+    out = np.full(p.shape, np.nan)
+    present = np.flatnonzero(~np.isnan(p))
+    m = len(present)
+    if m == 0:
+        return out
+    order = present[np.argsort(p[present], kind="stable")]
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out[order] = np.minimum(1.0, stepped)
+    return out
+
+
 @dataclass
 class Pairwise:
     baseline: str
@@ -50,13 +75,39 @@ class Pairwise:
     losses: int
     median_diff: float
     statistic: float
-    p_value: float
+    p_value: float        # the test's own (raw) p
+    p_holm: float         # Holm-adjusted over the family of wilcoxon_vs's tests; the verdict reads it
     verdict: str
+
+
+def pair_verdict(t: Pairwise, reference: str = "sla2p", alpha: float = ALPHA) -> str:
+    """The verdict on one comparison, read from its Holm-adjusted p (``t.p_holm``)."""
+    if math.isnan(t.p_value):
+        return "no test: no row with a difference" if t.n_rows else "no test: no row where both ran"
+    if min_two_sided_p(t.n_nonzero) > alpha:
+        return (f"too few rows (n={t.n_nonzero}): the smallest p this test can give is "
+                f"{min_two_sided_p(t.n_nonzero):.3g} > {alpha}, so no difference can be significant")
+    if t.p_holm < alpha:
+        return f"{reference} {'better' if t.median_diff > 0 else 'worse'} (Holm-adjusted p < {alpha})"
+    if t.p_value < alpha:
+        return f"no significant difference at {alpha} after Holm's correction (raw p < {alpha})"
+    return f"no significant difference at {alpha}"
+
+
+def with_holm(tests: list[Pairwise], reference: str = "sla2p", alpha: float = ALPHA) -> list[Pairwise]:
+    """``tests`` as one family: each with its Holm-adjusted p and the verdict read from it."""
+    adjusted = holm([t.p_value for t in tests])
+    out = []
+    for t, p in zip(tests, adjusted):
+        t = replace(t, p_holm=float(p))
+        out.append(replace(t, verdict=pair_verdict(t, reference, alpha)))
+    return out
 
 
 def wilcoxon_vs(matrix: pd.DataFrame, reference: str = "sla2p", alpha: float = ALPHA) -> list[Pairwise]:
     """Two-sided Wilcoxon signed-rank test of ``reference`` against each other method, over the
-    rows where both have a value (scipy's defaults: zero differences dropped, exact p for small n)."""
+    rows where both have a value (scipy's defaults: zero differences dropped, exact p for small n).
+    The tests are one family: ``p_holm`` is Holm's adjustment over those with a p-value."""
     if reference not in matrix.columns:
         return []
     out = []
@@ -66,23 +117,13 @@ def wilcoxon_vs(matrix: pd.DataFrame, reference: str = "sla2p", alpha: float = A
         pair = matrix[[reference, base]].dropna()
         d = (pair[reference] - pair[base]).to_numpy()
         nz = int(np.count_nonzero(d))
-        wins, ties, losses = int((d > 0).sum()), int((d == 0).sum()), int((d < 0).sum())
-        if nz == 0:
-            stat, p = np.nan, np.nan
-            verdict = "no test: no row with a difference" if len(d) else "no test: no row where both ran"
-        else:
+        stat, p = np.nan, np.nan
+        if nz:
             res = stats.wilcoxon(pair[reference], pair[base])
             stat, p = float(res.statistic), float(res.pvalue)
-            if min_two_sided_p(nz) > alpha:
-                verdict = (f"too few rows (n={nz}): the smallest p this test can give is {min_two_sided_p(nz):.3g} "
-                           f"> {alpha}, so no difference can be significant")
-            elif p < alpha:
-                verdict = f"{reference} {'better' if np.median(d) > 0 else 'worse'} (p < {alpha})"
-            else:
-                verdict = f"no significant difference at {alpha}"
-        out.append(Pairwise(base, len(d), nz, wins, ties, losses, float(np.median(d)) if len(d) else np.nan,
-                            stat, p, verdict))
-    return out
+        out.append(Pairwise(base, len(d), nz, int((d > 0).sum()), int((d == 0).sum()), int((d < 0).sum()),
+                            float(np.median(d)) if len(d) else np.nan, stat, p, np.nan, ""))
+    return with_holm(out, reference, alpha)
 
 
 @dataclass
