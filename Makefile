@@ -13,7 +13,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: setup data table smoke ablate report server test bench clean-venv
+.PHONY: setup data table smoke ablate report server test bench docs clean-venv
 
 setup: $(STAMP)
 
@@ -51,6 +51,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_baselines.py
 	$(BIN)/python bench/bench_embed.py
 	$(BIN)/python bench/bench_flows.py
+
+# The documentation site (mkdocs.yml, docs/) into site/, strict: a broken link or anchor, or a page
+# missing from the nav, fails the build. `$(BIN)/mkdocs serve` serves it while editing.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site
 
 clean-venv:
 	rm -rf $(VENV)
