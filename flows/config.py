@@ -3,6 +3,7 @@ validation and the expansion into cells are :mod:`tasks.jobs`'."""
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 import yaml
@@ -10,7 +11,18 @@ import yaml
 from tasks.env import CODE_ROOT
 from tasks.jobs import ConfigError, Job, expand_job
 
-CONFIG_DIR = CODE_ROOT / "configs"
+
+def _config_dir() -> Path:
+    """The checkout's ``configs/`` when this code runs from a checkout (a clone, an editable
+    install); else the copy a non-editable install ships as package data, ``flows/configs/``
+    (pyproject.toml maps ``configs/`` there)."""
+    checkout = CODE_ROOT / "configs"
+    if (CODE_ROOT / "pyproject.toml").is_file() and checkout.is_dir():
+        return checkout
+    return Path(str(files("flows").joinpath("configs")))
+
+
+CONFIG_DIR = _config_dir()
 
 __all__ = ["ConfigError", "Job", "CONFIG_DIR", "resolve_config_path", "load_yaml", "load_job"]
 
