@@ -88,9 +88,11 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
 
     console = Console(soft_wrap=True)  # long ids and paths stay on one line in logs
     job = _load_job(kind, config, filters, options)
-    _print_estimate(console, job, _estimate(job))
+    est = _estimate(job)
+    _print_estimate(console, job, est)
     if options.dry_run:
         return
+    options = _memory_cap(console, options, est)
     options = replace(options, progress=sys.stderr.isatty()).resolved()
     from .preflight import check_run
 
@@ -149,8 +151,8 @@ def _estimate(job):
 
     try:
         return estimate(plan_job(job))
-    except DataError as exc:  # e.g. a data file that differs from data.dvc: the message says how to restore it
-        _refuse("data error", exc)
+    except (DataError, FileNotFoundError) as exc:  # e.g. a data file that differs from data.dvc, or no project
+        _refuse("data error", exc)                  # root (an installed copy): the message says what to do
     except CostsFileError as exc:  # the message names the command that rewrites it
         _refuse("estimate error", exc)
 
@@ -176,6 +178,8 @@ def _print_estimate(console, job, est) -> None:
     shared = f" ({', '.join(est.shared_pairs)})" if n["riders"] else ""
     console.print(f"  plan: {n['fits']} fits; {n['riders']} cells share the fit of another cell{shared}; "
                   f"{n['reuses']} cells reuse the fit of another seed (one fit per split)")
+    if est.peak_bytes:
+        console.print(f"  peak memory of one fit: ~{est.peak_bytes / 2**30:.1f} GiB ({est.peak_cell})")
     if est.unmeasured:
         console.print(f"  scaled from another dataset (not measured): {_pairs(est.unmeasured)}")
     if est.lower_bounds:
@@ -190,6 +194,25 @@ def _preflight(check) -> None:
         check()
     except PreflightError as exc:
         _refuse("refused", exc)
+
+
+def _memory_cap(console, options: RunOptions, est) -> RunOptions:
+    """Fewer cells in flight when their fits would not fit this machine's memory (a line says so);
+    a fit larger than the memory available is refused (exit 2). An existing cluster's workers have
+    their own memory: not checked here."""
+    from .options import default_workers
+    from .preflight import workers_that_fit
+
+    if options.address:
+        return options
+    asked = options.workers or default_workers()
+    fit: list[int] = []
+    _preflight(lambda: fit.append(workers_that_fit(est.peak_bytes, est.peak_cell, asked)))
+    if fit[0] < asked:
+        console.print(f"running {fit[0]} cell(s) at once, not {asked}: a fit of {est.peak_cell} may need "
+                      f"{est.peak_bytes / 2**30:.1f} GiB")
+        return replace(options, workers=fit[0])
+    return options
 
 
 def _lock(job, options: RunOptions, interrupt) -> None:

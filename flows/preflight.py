@@ -73,3 +73,23 @@ def check_store(tracking_uri: str) -> None:
     db = sqlite_file(tracking_uri)
     if db is not None and db.exists():
         check_sqlite(db)
+
+
+def workers_that_fit(peak_bytes: int, peak_cell: str, workers: int, available: int | None = None) -> int:
+    """The cells that can be in flight at once when each fit may need ``peak_bytes`` (the estimate's
+    largest, ``peak_cell``): ``workers``, or fewer when their fits would not fit the memory available
+    now. A single fit larger than that is refused (PreflightError)."""
+    if peak_bytes <= 0:
+        return workers
+    if available is None:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    if peak_bytes > available:
+        raise PreflightError(f"one fit of {peak_cell} needs about {_gib(peak_bytes)} and {_gib(available)} is "
+                             f"available: lower its n_projections or proj_dim, or run it on a larger machine")
+    return max(1, min(workers, available // peak_bytes))
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB"

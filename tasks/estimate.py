@@ -58,13 +58,26 @@ DEFAULT_IMAGES_PER_S = 20.0  # used only when the costs file has no measured emb
 _FALLBACK_S_PER_ROW = 1e-3  # a detector never measured anywhere: 1 s per 1,000 rows at d=300 (flagged)
 
 
+def _costs_file() -> Path:
+    """The checkout's costs file; an installed copy (no pyproject.toml beside its code) reads the
+    project's (``SLA2P_PROJECT_ROOT``, the folder with data.dvc), where the bench writes it."""
+    from .env import CODE_ROOT, project_root
+
+    if (CODE_ROOT / "pyproject.toml").is_file():
+        return COSTS_FILE
+    try:
+        return project_root() / "bench" / "measured_costs.json"
+    except FileNotFoundError:
+        return COSTS_FILE
+
+
 class CostsFileError(RuntimeError):
     """The measured-costs file is missing or unreadable; the message says how to rewrite it."""
 
 
 def load_costs(path: str | Path | None = None) -> dict:
     """The measured per-cell costs written by ``bench/bench_baselines.py`` (validated)."""
-    p = Path(path) if path is not None else COSTS_FILE
+    p = Path(path) if path is not None else _costs_file()
     fix = f"; rewrite it with `{REGENERATE}` (or restore it from git)"
     try:
         doc = json.loads(p.read_text())
@@ -303,6 +316,8 @@ class Estimate:
     costs_file: str
     costs_date: str | None
     per_cell: tuple[float, ...] = ()   # each plan cell's seconds (0: cached, or reusing a fit)
+    peak_bytes: int = 0                # the largest fit's memory, for detectors that estimate theirs
+    peak_cell: str = ""                # which (method on dataset)
 
     @property
     def total(self) -> float:
@@ -378,8 +393,10 @@ def estimate(plan, costs: dict | None = None, rate_gflops: float | None = None,
     dims = {k: _dim(k[0], k[1], costs) for k in dict.fromkeys((c.dataset, c.extractor) for c in plan.cells)}
     cost = _Coster(costs, core, rate, _same_cpu(costs) if same_cpu is None else same_cpu, dims)
     per_cell = [0.0] * len(plan.cells)
+    peak = (0, "")
     for i in plan.fits:
         per_cell[i] = cost(plan.cells[i], plan.rows[i])
+        peak = max(peak, _fit_memory(plan.cells[i], plan.rows[i], dims[(plan.cells[i].dataset, plan.cells[i].extractor)]))
     for i, j in plan.rides.items():  # what it adds to the fit it shares (SLA: nothing; a second step: a pass)
         per_cell[i] = detector_info(plan.cells[i].detector_name).shared.cost * cost(plan.cells[j], plan.rows[j])
     by_method: Counter = Counter()
@@ -389,7 +406,22 @@ def estimate(plan, costs: dict | None = None, rate_gflops: float | None = None,
     images_per_s = float(emb.get("images_per_s") or DEFAULT_IMAGES_PER_S)
     return Estimate(dict(by_method), _embedding_seconds(plan, images_per_s), plan.counts, plan.shared_pairs(),
                     sorted(cost.unmeasured), sorted(cost.lower), cost.subsampled, images_per_s,
-                    bool(emb.get("images_per_s")), core, str(COSTS_FILE), costs.get("date"), tuple(per_cell))
+                    bool(emb.get("images_per_s")), core, str(COSTS_FILE), costs.get("date"), tuple(per_cell), *peak)
+
+
+def _fit_memory(c, n: int, d: int) -> tuple[int, str]:
+    """(bytes, "method on dataset") of a cell's fit, for a detector whose class estimates its own
+    memory (``memory_bytes(n_rows, n_features, sparse)``, SLA2P and SLA); (0, "") otherwise."""
+    from baselines import detector_info
+
+    from .datasets import get_spec
+
+    info = detector_info(c.detector_name)
+    if not callable(getattr(info.factory, "memory_bytes", None)):
+        return 0, ""
+    sparse = info.accepts_sparse and get_spec(c.dataset).modality == "text"  # TF-IDF rows stay sparse
+    det = info.factory(**info.params(**c.param_dict))
+    return int(det.memory_bytes(info.fit_rows(n), d, sparse)), f"{c.method} on {c.dataset}"
 
 
 def _embedding_seconds(plan, images_per_s: float) -> float:

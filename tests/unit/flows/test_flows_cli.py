@@ -180,3 +180,9 @@ def test_report_and_ui_refuse_a_corrupt_store_in_one_line(tmp_path, command):
     out = subprocess.run(CLI + [command, "--tracking-uri", f"sqlite:///{tmp_path / 'bad.db'}"], cwd=ROOT,
                          env=env_for(tmp_path, fresh_prefect=True), capture_output=True, text=True, timeout=300)
     assert_refused(tmp_path, out, "refused: ", "is not a usable SQLite database")
+
+
+@pytest.mark.slow
+def test_a_fit_too_large_for_the_memory_is_refused_in_one_line(tmp_path):
+    big = TINY.replace("iforest: {params: {n_estimators: 50}}", "sla2p: {params: {n_projections: 1000000}}")
+    assert_refused(tmp_path, refused(tmp_path, "table", big), "refused: one fit of sla2p on arrhythmia needs about")

@@ -1,0 +1,40 @@
+"""Memory before work (flows/preflight.py): the cells in flight are capped so that their fits fit
+the memory available, and a single fit larger than it is refused; the estimate's model of a fit's
+memory bounds what a fit really takes."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.preflight import PreflightError, workers_that_fit
+
+GIB = 2**30
+
+
+def test_workers_are_capped_to_the_fits_that_fit():
+    assert workers_that_fit(3 * GIB, "sla2p on reuters", 8, available=10 * GIB) == 3
+    assert workers_that_fit(3 * GIB, "sla2p on reuters", 2, available=10 * GIB) == 2
+    assert workers_that_fit(0, "", 8, available=1) == 8  # no detector estimated its memory: not capped
+
+
+def test_a_fit_larger_than_the_memory_is_refused_naming_it():
+    with pytest.raises(PreflightError, match=r"one fit of sla2p on arrhythmia needs about 27\.7 GiB and 16\.0 GiB"):
+        workers_that_fit(int(27.7 * GIB), "sla2p on arrhythmia", 2, available=16 * GIB)
+
+
+def test_the_sla2p_memory_model_is_the_projections_and_bounds_a_real_fit():
+    import resource
+    import subprocess
+    import sys
+
+    from sla2p import SLA2P
+
+    # K x d x m floats dominate: K = 100,000 on Arrhythmia is the 28 GB allocation a fit would make
+    assert SLA2P(n_projections=100_000).memory_bytes(452, 274) / GIB == pytest.approx(27.7, abs=0.05)
+    script = ("import resource, numpy as np, psutil; from sla2p import SLA2P; "
+              "X = np.random.default_rng(0).standard_normal((452, 274)).astype(np.float32); "
+              "b = psutil.Process().memory_info().rss; det = SLA2P(random_state=0, max_epochs=1).fit(X); "
+              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - b)")
+    used = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+               .stdout.split()[-1])
+    assert 0 < used <= SLA2P().memory_bytes(452, 274), (used, resource)
