@@ -61,7 +61,9 @@ def test_table_runs_tracks_and_reruns_warm(tmp_path):
     out = cli(tmp_path, "table", TABLE, env={**env_for(tmp_path), "COLUMNS": "60"})
     assert "cells: 12 (0 cached, 12 run, 0 failed)" in out.stdout, out.stdout
     # long lines are not wrapped, whatever the width: ids and paths stay whole in logs
-    assert re.search(r"^MLflow: sqlite:///\S+ parent run [0-9a-f]{32} \(browse: sla2p-bench ui\)$", out.stdout, re.M)
+    # the hint opens this run's store (not the default one)
+    assert re.search(r"^MLflow: (sqlite:///\S+) parent run [0-9a-f]{32} \(browse: sla2p-bench ui --tracking-uri \1\)$",
+                     out.stdout, re.M), out.stdout
     assert re.search(r"^report: \S+/report\.md \(also logged to the parent run under report/\)$", out.stdout, re.M)
     # off a terminal: a line per dataset made ready, and one per finished cell (12 <= 100) with the time left
     lines = out.stdout.splitlines()
