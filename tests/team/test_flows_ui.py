@@ -80,6 +80,7 @@ SIGNALS = {"sigterm": (signal.SIGTERM, lambda p: p.send_signal(signal.SIGTERM)),
            "ctrl-c": (signal.SIGINT, lambda p: os.killpg(p.pid, signal.SIGINT))}
 
 
+@pytest.mark.slow  # a real MLflow server: 8 s each
 @pytest.mark.parametrize("how", list(SIGNALS))
 def test_url_once_ready_only_the_web_server_and_a_signal_stops_everything(db_uri, how):
     sig, send = SIGNALS[how]
@@ -108,6 +109,7 @@ def test_url_once_ready_only_the_web_server_and_a_signal_stops_everything(db_uri
         stop_all(proc, started)
 
 
+@pytest.mark.slow
 def test_a_killed_command_takes_its_server_with_it(db_uri):
     """SIGKILL cannot be handled: the server's watchdog sees its parent gone and stops its group."""
     port = free_port()
@@ -126,6 +128,7 @@ def test_a_killed_command_takes_its_server_with_it(db_uri):
         stop_all(proc, started)
 
 
+@pytest.mark.slow
 def test_a_port_taken_while_starting_is_named(db_uri):
     """The port check comes first; if another process binds the port meanwhile, uvicorn fails
     late and MLflow exits 0: the error still names the port (exit 1), and nothing is left."""

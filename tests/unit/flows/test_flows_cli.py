@@ -117,6 +117,7 @@ def test_option_checks():
             RunOptions(**kwargs)
 
 
+@pytest.mark.slow  # verifies the CIFAR-10 archive it lists: 11 s
 def test_data_list_says_rows_dims_outliers_and_what_is_cached(tmp_path):
     """``data list``: per dataset its rows, dimensions, outliers or classes and whether its
     features are cached; a data folder without the files says "not pulled" and pulls nothing."""

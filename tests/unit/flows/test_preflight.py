@@ -22,6 +22,7 @@ def test_a_fit_larger_than_the_memory_is_refused_naming_it():
         workers_that_fit(int(27.7 * GIB), "sla2p on arrhythmia", 2, available=16 * GIB)
 
 
+@pytest.mark.slow  # a fit in a fresh process: 9 s
 def test_the_sla2p_memory_model_is_the_projections_and_bounds_a_real_fit():
     import os
     import subprocess
