@@ -186,12 +186,13 @@ def _print_estimate(console, job, est) -> None:
         console.print(f"  at least (the measurement ran out of time): {', '.join(est.lower_bounds)}")
 
 
-def _preflight(check) -> None:
-    """Run an environment check (:mod:`flows.preflight`): one line and exit 2 when it fails."""
+def _preflight(check):
+    """Run an environment check (:mod:`flows.preflight`) and return what it returns; one line and
+    exit 2 when it fails."""
     from .preflight import PreflightError
 
     try:
-        check()
+        return check()
     except PreflightError as exc:
         _refuse("refused", exc)
 
@@ -206,12 +207,11 @@ def _memory_cap(console, options: RunOptions, est) -> RunOptions:
     if options.address:
         return options
     asked = options.workers or default_workers()
-    fit: list[int] = []
-    _preflight(lambda: fit.append(workers_that_fit(est.peak_bytes, est.peak_cell, asked)))
-    if fit[0] < asked:
-        console.print(f"running {fit[0]} cell(s) at once, not {asked}: a fit of {est.peak_cell} may need "
+    fit = _preflight(lambda: workers_that_fit(est.peak_bytes, est.peak_cell, asked))
+    if fit < asked:
+        console.print(f"running {fit} cell(s) at once, not {asked}: a fit of {est.peak_cell} may need "
                       f"{est.peak_bytes / 2**30:.1f} GiB")
-        return replace(options, workers=fit[0])
+        return replace(options, workers=fit)
     return options
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from tasks.env import CODE_ROOT
+from tasks.env import CODE_ROOT, in_checkout
 from tasks.jobs import ConfigError, Job, expand_job
 
 
@@ -17,7 +17,7 @@ def _config_dir() -> Path:
     install); else the copy a non-editable install ships as package data, ``flows/configs/``
     (pyproject.toml maps ``configs/`` there)."""
     checkout = CODE_ROOT / "configs"
-    if (CODE_ROOT / "pyproject.toml").is_file() and checkout.is_dir():
+    if in_checkout() and checkout.is_dir():
         return checkout
     return Path(str(files("flows").joinpath("configs")))
 

@@ -22,6 +22,12 @@ TELEMETRY_OFF = {
 }
 
 
+def in_checkout() -> bool:
+    """Whether this code runs from a checkout (a clone, an editable install) rather than a
+    non-editable install, which has no pyproject.toml beside its code."""
+    return (CODE_ROOT / "pyproject.toml").is_file()
+
+
 def telemetry_off(environ=None) -> dict:
     """Set the telemetry switches in ``environ`` (default ``os.environ``) unless the user set
     them; returns ``environ`` so a subprocess environment can be built in one line."""

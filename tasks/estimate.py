@@ -61,9 +61,9 @@ _FALLBACK_S_PER_ROW = 1e-3  # a detector never measured anywhere: 1 s per 1,000 
 def _costs_file() -> Path:
     """The checkout's costs file; an installed copy (no pyproject.toml beside its code) reads the
     project's (``SLA2P_PROJECT_ROOT``, the folder with data.dvc), where the bench writes it."""
-    from .env import CODE_ROOT, project_root
+    from .env import in_checkout, project_root
 
-    if (CODE_ROOT / "pyproject.toml").is_file():
+    if in_checkout():
         return COSTS_FILE
     try:
         return project_root() / "bench" / "measured_costs.json"

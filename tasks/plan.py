@@ -20,7 +20,7 @@ The module is pure: the caller reads the labels (:func:`split_rows`) and the res
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
 from typing import Mapping
@@ -38,8 +38,6 @@ class Plan:
     cached: frozenset[int] = frozenset()   # cells whose records are already stored
     keys: tuple[str, ...] | None = None    # each cell's key (None in a dry run: no data keys yet)
     data_keys: tuple[str, ...] | None = None
-    _riders: Mapping[int, tuple[int, ...]] = field(default_factory=dict, repr=False, compare=False)
-    _reusers: Mapping[int, tuple[int, ...]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def fits(self) -> tuple[int, ...]:
@@ -52,6 +50,14 @@ class Plan:
 
     def reusers_of(self, i: int) -> tuple[int, ...]:
         return self._reusers.get(i, ())
+
+    @cached_property
+    def _riders(self) -> dict[int, tuple[int, ...]]:
+        return _inverse(self.rides)
+
+    @cached_property
+    def _reusers(self) -> dict[int, tuple[int, ...]]:
+        return _inverse(self.reuses)
 
     def keyed(self, i: int) -> KeyedCell:
         if self.keys is None:
@@ -118,8 +124,7 @@ def make_plan(kind: str, cells, split_rows: Mapping[tuple, int], dataset_rows: M
     open_ = [i for i in range(len(cells)) if i not in cached and i not in reuses]
     rides = {open_[i]: open_[j] for i, j in shared_fit_plan([cells[i] for i in open_]).items()}
     return Plan(kind, cells, tuple(split_rows[(c.dataset, c.normal_class, c.ratio)] for c in cells),
-                MappingProxyType(reuses), MappingProxyType(rides), cached, keys, dks,
-                MappingProxyType(_inverse(rides)), MappingProxyType(_inverse(reuses)))
+                MappingProxyType(reuses), MappingProxyType(rides), cached, keys, dks)
 
 
 def _inverse(plan: Mapping[int, int]) -> dict[int, tuple[int, ...]]:
