@@ -7,6 +7,8 @@ results live below it); normally the same folder.
 
 from __future__ import annotations
 
+import functools
+
 import os
 from pathlib import Path
 
@@ -59,6 +61,7 @@ def project_root() -> Path:
     return found
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_model() -> str:
     """This machine's CPU model (Linux: /proc/cpuinfo's "model name"), as every record of the
     machine writes it (MLflow tags, the measured-costs file) and the estimate compares it."""

@@ -17,8 +17,9 @@ Where the figures come from:
   that dataset when the costs file has them (``bench_baselines.py --only sla2p,sla``), otherwise
   the threshold stop the published settings are meant to reach (:data:`ASSUMED_TRAIN_STEPS`
   batches; images one epoch at most).
-* Speed: on the CPU model the costs were measured on, measured seconds are used as they are; on
-  another, they are rescaled by the ratio of the bench's GEMM probe to the one measured now
+* Speed: on the CPU model (and core count) a figure was measured on (each figure records its
+  machine; older ones the file's), measured seconds are used as they are; on another, they are
+  rescaled by the ratio of the GEMM probe taken with that figure to the one measured now
   (:func:`gemm_core_rate`, best of 40 short single-threaded probes, stable within ~10% on a
   loaded machine). SLA2P/SLA's FLOPs always go at the rate measured now.
 * What runs: the job's :class:`tasks.plan.Plan`, the one the flow executes. A cell that reuses
@@ -283,20 +284,31 @@ def baseline_seconds(det: str, n: int, d: int, m: dict | None) -> float:
     return fit + per_row * (f / fm) ** (p - 1) * n * dscale
 
 
-def _same_cpu(costs: dict) -> bool:
-    """Whether this machine has the CPU model and core count the costs were measured on."""
+def _machine_of(m: dict | None, costs: dict) -> tuple:
+    """(CPU model, cores) a figure was measured on: its own record, else the file's machine (figures
+    written before each one carried its machine)."""
+    file_machine = costs.get("machine") or {}
+    m = m or {}
+    return m.get("cpu") or file_machine.get("cpu"), m.get("cores") or file_machine.get("cores")
+
+
+def _same_cpu(costs: dict, m: dict | None = None) -> bool:
+    """Whether this machine has the CPU model and core count figure ``m`` (default: the file) was
+    measured on."""
     import os
 
     from .env import cpu_model
 
-    m = costs.get("machine") or {}
-    return m.get("cpu") == cpu_model() and m.get("cores") == os.cpu_count()
+    return _machine_of(m, costs) == (cpu_model(), os.cpu_count())
 
 
-def _speed(costs: dict, core: float, same_cpu: bool) -> float:
-    """Factor on measured seconds: 1 on the CPU they were measured on (the probe's noise would only
-    add noise), else the ratio of the bench's GEMM probe to this machine's."""
-    return 1.0 if same_cpu else float(costs["gemm_core_gflops"]) / core
+def _speed(costs: dict, core: float, same_cpu: bool | None, m: dict | None = None) -> float:
+    """Factor on measured seconds of figure ``m``: 1 on the CPU it was measured on (the probe's
+    noise would only add noise), else the ratio of the GEMM probe taken with it to this machine's.
+    A file can mix machines (one dataset re-measured elsewhere), so each figure is scaled by its
+    own. ``same_cpu`` set: the caller's answer for every figure."""
+    same = _same_cpu(costs, m) if same_cpu is None else same_cpu
+    return 1.0 if same else float((m or {}).get("gemm_core_gflops") or costs["gemm_core_gflops"]) / core
 
 
 @dataclass(frozen=True)
@@ -331,7 +343,7 @@ class _Coster:
     costs: dict
     core: float
     rate: float
-    same_cpu: bool
+    same_cpu: bool | None  # None: compare each figure's machine with this one
     dims: dict
     unmeasured: set = field(default_factory=set)
     lower: set = field(default_factory=set)
@@ -354,7 +366,7 @@ class _Coster:
     def _sla(self, c, n: int, d: int, sla: str) -> float:
         from .datasets import get_spec
 
-        speed = _speed(self.costs, self.core, self.same_cpu)
+        speed = _speed(self.costs, self.core, self.same_cpu, _sla_measurement(c, self.costs))
         dp = _projected_width(c.dataset, d, self.costs)
         scoring = _sla_scoring_measured(c, n, self.costs, speed)
         if scoring is None:
@@ -369,7 +381,7 @@ class _Coster:
             self.unmeasured.add(f"{det}/{c.dataset}")
         if (m or {}).get("status") == "timeout":
             self.lower.add(f"{det}/{c.dataset}")
-        return baseline_seconds(det, n, d, m) * _speed(self.costs, self.core, self.same_cpu)
+        return baseline_seconds(det, n, d, m) * _speed(self.costs, self.core, self.same_cpu, m)
 
 
 def estimate(plan, costs: dict | None = None, rate_gflops: float | None = None,
@@ -391,7 +403,7 @@ def estimate(plan, costs: dict | None = None, rate_gflops: float | None = None,
     t = torch.get_num_threads()
     rate = core * (1.0 if t <= 1 else t * PARALLEL_EFFICIENCY) * 1e9 * _EFFICIENCY
     dims = {k: _dim(k[0], k[1], costs) for k in dict.fromkeys((c.dataset, c.extractor) for c in plan.cells)}
-    cost = _Coster(costs, core, rate, _same_cpu(costs) if same_cpu is None else same_cpu, dims)
+    cost = _Coster(costs, core, rate, same_cpu, dims)
     per_cell = [0.0] * len(plan.cells)
     peak = (0, "")
     for i in plan.fits:

@@ -117,6 +117,21 @@ def test_another_cpu_rescales_the_measured_seconds_by_the_gemm_probe(offline):
     assert same.by_method["iforest"] == pytest.approx(0.5)  # the measuring CPU: seconds as measured
 
 
+def test_each_figure_is_scaled_by_the_machine_it_was_measured_on(offline):
+    """A file re-measured in part on this machine: those figures are used as they are, the rest
+    (another CPU, the file's machine) rescaled by their own probe."""
+    import os
+
+    from tasks.env import cpu_model
+
+    doc = costs_doc()
+    doc["machine"] = {"cpu": "Some Other CPU", "cores": 64}
+    doc["costs"]["goad"]["arrhythmia"].update(cpu=cpu_model(), cores=os.cpu_count(), gemm_core_gflops=20.0)
+    e = est.estimate(FakeJob(_cells(["iforest", "goad"])), costs=doc, rate_gflops=40.0)
+    assert e.by_method["goad"] == pytest.approx(10.0)  # measured here: as measured, whatever its probe read
+    assert e.by_method["iforest"] == pytest.approx(1.0)  # the file's machine, 80 GFLOP/s then, 40 now
+
+
 def test_linear_method_scales_with_rows(offline):
     e = est.estimate(FakeJob(_cells(["iforest"], datasets=("kddcup99",))), costs=costs_doc(), rate_gflops=80.0)
     assert e.by_method["iforest"] == pytest.approx(4.0 * 494_021 / 20_000)
