@@ -9,19 +9,9 @@ for the last, smaller batch: see ``compat``). Hence::
 
     epsilon (per sample) = eps_paper / 128
 
-=============  =========  ===================
-setting        eps_paper  epsilon (per sample)
-=============  =========  ===================
-CIFAR-10       1000       7.8125
-CIFAR-100      10000      78.125
-Caltech-101    1000       7.8125
-20 Newsgroups  10         0.078125
-Reuters        100        0.78125
-Arrhythmia     1000       7.8125
-KDDCup99       1000       7.8125
-=============  =========  ===================
-
-(:data:`sla2p.settings.PAPER_SETTINGS` holds the full published settings.)
+so the paper's 1000 is 7.8125. :data:`sla2p.settings.PAPER_SETTINGS` holds every published
+setting in both units (the one place they are written down); the docs page "epsilon and compat"
+renders them as a table.
 """
 
 from __future__ import annotations

@@ -25,3 +25,24 @@ def test_example_numbers_match_the_code():
     out = subprocess.run([sys.executable, "bench/bench_readme.py", "--check", PAGE], cwd=ROOT,
                          capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+
+
+def test_the_published_settings_table_is_the_codes():
+    """The one rendering of the published settings (the page's table) says what
+    sla2p.settings.PAPER_SETTINGS holds, row for row."""
+    import re
+
+    from sla2p.settings import PAPER_SETTINGS
+
+    names = {"CIFAR-10": "cifar10", "CIFAR-100": "cifar100", "Caltech-101": "caltech101",
+             "20 Newsgroups": "20news", "Reuters": "reuters", "Arrhythmia": "arrhythmia", "KDDCup99": "kddcup99"}
+    rows = {}
+    for line in (ROOT / PAGE).read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] in names and len(cells) == 6:
+            k, m, acc, eps_paper, eps = cells[1:]
+            rows[names[cells[0]]] = (int(k), int(m), float(acc), float(eps_paper), float(eps))
+    assert set(rows) == set(PAPER_SETTINGS)
+    for ds, p in PAPER_SETTINGS.items():
+        assert rows[ds] == (p["n_projections"], p["proj_dim"], p["acc_threshold"], p["eps_paper"], p["epsilon"]), ds
+    assert not re.search(r"^CIFAR-10\s+1000\s+7\.8125", (ROOT / "sla2p" / "detector.py").read_text(), re.M)
