@@ -227,6 +227,44 @@ def _merge(path: Path, header: dict, results: dict, cells: dict, first: bool, em
     os.replace(tmp, path)
 
 
+def run_steps(paths: list[str]) -> dict:
+    """Mean SLA2P/SLA training steps per cell, by detector and dataset, from real runs'
+    ``training.csv`` files (a report's; ``sla2p-bench report`` writes them): one representative
+    cell cannot stand for a text set whose classes train from a few hundred to 40,000 steps."""
+    import pandas as pd
+
+    t = pd.concat([pd.read_csv(p).assign(source=p) for p in paths], ignore_index=True)
+    t = t[t["status"] == "ok"]
+    out: dict = {}
+    for (det, ds, acc, epochs), g in t.groupby(["detector", "dataset", "acc_threshold", "max_epochs"]):
+        out.setdefault(det, {})[ds] = {
+            "mean_steps": round(float(g["steps"].mean()), 1), "cells": int(len(g)), "max_steps": int(g["steps"].max()),
+            "at_max_epochs": int((g["stop_reason"] == "max_epochs").sum()), "acc_threshold": float(acc),
+            "max_epochs": int(epochs), "ratios": sorted({float(r) for r in g["ratio"].dropna()}),
+            "source": sorted(set(g["source"]))}
+    return out
+
+
+def record_run_steps(path: Path, paths: list[str]) -> None:
+    """Merge :func:`run_steps` into the costs file (``run_steps``), under the bench's lock."""
+    import tempfile
+
+    from tasks.files import file_lock
+
+    steps = run_steps(paths)
+    with file_lock(Path(tempfile.gettempdir()) / "sla2p-measured-costs.lock"):
+        doc = json.loads(path.read_text())
+        for det, per in steps.items():
+            doc.setdefault("run_steps", {}).setdefault(det, {}).update(per)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    for det, per in steps.items():
+        for ds, r in per.items():
+            print(f"{det:12s} {ds:11s} {r['mean_steps']:9.1f} steps a cell (mean of {r['cells']}, max {r['max_steps']}, "
+                  f"{r['at_max_epochs']} at max_epochs)")
+
+
 def embed_rate(n: int) -> dict:
     """Images/s of the default image extractor (CIFAR-10, EfficientNet-Lite0, 224 px, fp32, the
     cache's settings) on ``n`` images, decode included, after an untimed warm-up batch. Kept:
@@ -281,11 +319,17 @@ def main(argv=None) -> None:
     ap.add_argument("--embed-images", type=int, default=0,
                     help="also measure the image embedding rate on this many CIFAR-10 images (0: no)")
     ap.add_argument("--dry-run-speed", action="store_true", help="time the table's dry-run estimate 3 times, then exit")
+    ap.add_argument("--steps-from", default="",
+                    help="comma-separated training.csv files of real runs: record their mean SLA2P/SLA steps per "
+                         "cell (per dataset) in the costs file, then exit")
     args = ap.parse_args(argv)
     telemetry_off()  # DVC may pull the data
     torch.set_num_threads(args.threads)
     if args.dry_run_speed:
         dry_run_speed()
+        return
+    if args.steps_from:
+        record_run_steps(Path(args.out), [p for p in args.steps_from.split(",") if p])
         return
     names = [n for n in args.only.split(",") if n] or [n for n in list_detectors() if n not in SLOW_BY_DEFAULT]
     for n in names:

@@ -13,10 +13,12 @@ Where the figures come from:
   --only sla2p,sla``: fit minus training, linear in the rows), else FLOPs (three MLP passes per
   (sample, projection) pair for SLA2P, one for SLA, plus the projection GEMM, over the nonzeros of
   a row for TF-IDF; ``sla2p.network.pair_flops``) at this machine's GEMM rate times the scoring
-  efficiency ``bench/bench_core.py`` measured (about 0.65), plus training: the steps measured on
-  that dataset when the costs file has them (``bench_baselines.py --only sla2p,sla``), otherwise
-  the threshold stop the published settings are meant to reach (:data:`ASSUMED_TRAIN_STEPS`
-  batches; images one epoch at most).
+  efficiency ``bench/bench_core.py`` measured (about 0.65), plus training: the seconds per step
+  measured on that dataset (``bench_baselines.py --only sla2p,sla``) times the mean steps per cell
+  that real runs took over all of its classes (the costs file's ``run_steps``, copied from a run's
+  ``training.csv`` by ``bench_baselines.py --steps-from``; text sets vary 100-fold between
+  classes), else the measured cell's own steps, else the threshold stop the published settings
+  are meant to reach (:data:`ASSUMED_TRAIN_STEPS` batches; images one epoch at most).
 * Speed: on the CPU model (and core count) a figure was measured on (each figure records its
   machine; older ones the file's), measured seconds are used as they are; on another, they are
   rescaled by the ratio of the GEMM probe taken with that figure to the one measured now
@@ -193,19 +195,39 @@ def _sla_scoring_measured(c, n: int, costs: dict, speed: float) -> float | None:
     return max(0.0, float(m["fit_seconds"]) - float(tr["train_seconds"])) * n / float(m["n"]) * speed
 
 
+def _run_steps(c, costs: dict) -> float | None:
+    """Mean training steps per cell that real runs measured for this cell's detector (or the SLA2P
+    class it is a preset of) on its dataset, at its threshold and epoch bound; None if none.
+    Steps vary 100-fold between the classes of one text set (20 Newsgroups: 404 to 40,440), so one
+    representative cell cannot stand for them; a run over every class can."""
+    per = costs.get("run_steps") or {}
+    params = _params(c)
+    for name in (c.detector_name, _sla_kind(c.detector_name)):
+        r = (per.get(name) or {}).get(c.dataset)
+        if r and r.get("acc_threshold") == params.get("acc_threshold") and r.get("max_epochs") == params.get("max_epochs"):
+            return float(r["mean_steps"])
+    return None
+
+
 def _training_seconds(c, n: int, d: float, modality: str, costs: dict, rate: float, speed: float) -> float:
-    """SLA2P/SLA training: as measured on this dataset (costs file), else the assumed threshold stop."""
+    """SLA2P/SLA training: the measured seconds per step on this dataset (costs file) times the
+    steps real runs took on it (``run_steps``) or, without those, the steps of the measured cell;
+    else the assumed threshold stop at the GEMM rate."""
     params = _params(c)
     m = _sla_measurement(c, costs)
     # A synthetic proxy (features not cached when measured) has the shape but not the data: its
     # training does not reach the threshold the real features do, so its steps are not these.
     tr = (m or {}).get("training") if not (m or {}).get("proxy") else None
+    steps = _run_steps(c, costs)
     if tr and tr.get("steps") and tr.get("train_seconds") is not None:
+        per_step = float(tr["train_seconds"]) / float(tr["steps"])
+        if steps is not None:
+            return steps * per_step * speed
         scale = n / m["n"] if tr.get("stop_reason") == "max_epochs" else 1.0  # a full run grows with n
         return float(tr["train_seconds"]) * scale * speed
     K, mm = params.get("n_projections", 256), params.get("proj_dim", 256)
     batch = params.get("batch_size", 128)
-    steps = ASSUMED_TRAIN_STEPS
+    steps = steps if steps is not None else ASSUMED_TRAIN_STEPS
     if modality == "image":
         steps = min(steps, math.ceil(n * K / batch))  # one epoch at most
     # a batch-128 step runs at about a third of the scoring efficiency (small GEMMs)

@@ -232,6 +232,21 @@ def test_sla_training_uses_measured_steps_when_the_file_has_them(offline):
     assert est.estimate(FakeJob(cells), costs=doc2, rate_gflops=80.0).by_method["sla2p"] == pytest.approx(without)
 
 
+def test_sla_training_takes_the_steps_real_runs_took_over_all_classes(offline):
+    """Seconds per step from the measured cell, times the mean steps of a real run's cells
+    (run_steps): a representative class trained 12 steps, the run's classes 600 on average."""
+    params = {"n_projections": 16, "proj_dim": 16, "acc_threshold": 0.6, "max_epochs": 20}
+    cells = [make_cell("arrhythmia", None, None, "sla2p", params, 0)]
+    doc = costs_doc()
+    training = {"steps": 12, "stop_reason": "acc_threshold", "train_seconds": 6.0}
+    doc["costs"]["sla2p"] = {"arrhythmia": _m(10.0, 452, 274, params=params, training=training)}
+    doc["run_steps"] = {"sla2p": {"arrhythmia": {"mean_steps": 600.0, "acc_threshold": 0.6, "max_epochs": 20}}}
+    e = est.estimate(FakeJob(cells), costs=doc, rate_gflops=80.0)
+    assert e.by_method["sla2p"] == pytest.approx(600 * 0.5 + 4.0)  # 0.5 s a step; scoring 10 - 6
+    doc["run_steps"]["sla2p"]["arrhythmia"]["acc_threshold"] = 0.9  # runs at another threshold: not these cells
+    assert est.estimate(FakeJob(cells), costs=doc, rate_gflops=80.0).by_method["sla2p"] == pytest.approx(10.0)
+
+
 def _threads_factor():
     import torch
 
