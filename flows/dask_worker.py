@@ -24,7 +24,7 @@ from pathlib import Path
 
 from tasks.env import telemetry_off
 
-from .prefect_server import healthy
+from .prefect_server import healthy, http_status
 
 
 def dask_setup(worker) -> None:  # called by distributed in the worker process at start
@@ -48,8 +48,9 @@ def _warm_up() -> None:
 def identity(probe: str | None, api_url: str | None, dask_worker=None) -> dict:
     """This worker's code version, ``data.dvc`` digest, project root and threads (cells at
     once); whether it sees the file ``probe`` (written by the flow's machine in the results
-    folder) and can write beside it; whether the Prefect API at ``api_url`` answers from here.
-    ``dask_worker``: passed by ``Client.run``."""
+    folder) and can write beside it; whether the Prefect API at ``api_url`` answers from here, and
+    whether it refuses this worker's credentials (``PREFECT_API_AUTH_STRING`` in the worker's
+    environment: a team server started with an auth string). ``dask_worker``: passed by ``Client.run``."""
     from tasks.cells import code_version
     from tasks.env import DVC_FILE, project_root
 
@@ -61,4 +62,14 @@ def identity(probe: str | None, api_url: str | None, dask_worker=None) -> dict:
             "code_version": code_version(),
             "data_dvc": hashlib.sha256(pin.read_bytes()).hexdigest() if pin.is_file() else None,
             "sees_results": bool(probe) and Path(probe).is_file() and os.access(folder, os.W_OK),
-            "reaches_api": bool(api_url) and healthy(api_url, timeout=5.0)}
+            "reaches_api": bool(api_url) and healthy(api_url, timeout=5.0),
+            "api_refused": bool(api_url) and api_refuses(api_url)}
+
+
+def api_refuses(api_url: str, timeout: float = 5.0) -> bool:
+    """The Prefect API at ``api_url`` answers 401 to this process's credentials (none, or
+    ``PREFECT_API_AUTH_STRING``, as Prefect's client sends them). /health needs none, so it says
+    nothing about them: a protected route is asked."""
+    user, _, password = (os.environ.get("PREFECT_API_AUTH_STRING") or "").partition(":")
+    auth = (user, password) if user or password else None
+    return http_status(f"{api_url.rstrip('/')}/admin/version", auth, timeout) == 401

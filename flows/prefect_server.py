@@ -22,9 +22,10 @@ every Dask worker of a local cluster (they inherit the environment) share it.
 
 ``python -m flows.prefect_server --parent PID --port N`` is the server process itself.
 
-The process helpers at the top (:func:`free_port`, :func:`port_in_use`, :func:`bind_error`, :func:`answers`,
-:func:`healthy`, :func:`stop_group`) serve every server the suite starts (:mod:`flows.team_server`,
-:mod:`flows.ui_server`) and the checks of :mod:`flows.run` and :mod:`flows.dask_worker`.
+The process helpers at the top (:func:`free_port`, :func:`port_in_use`, :func:`bind_error`,
+:func:`answers`, :func:`http_status`, :func:`healthy`, :func:`stop_group`) serve every server the
+suite starts (:mod:`flows.team_server`, :mod:`flows.ui_server`) and the checks of :mod:`flows.run`
+and :mod:`flows.dask_worker`.
 """
 
 from __future__ import annotations
@@ -91,6 +92,24 @@ def answers(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def http_status(url: str, auth: tuple[str, str] | None = None, timeout: float = 10.0) -> int | None:
+    """The HTTP status ``GET url`` gets (with basic ``auth`` if given); None: no answer."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url)
+    if auth is not None:
+        req.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
 def healthy(url: str, timeout: float = 2.0) -> bool:
     """``GET <url>/health`` answers 200."""
     return answers(f"{url.rstrip('/')}/health", timeout)
@@ -134,6 +153,9 @@ class PrefectServer:
         self.port = free_port()
         env = {**telemetry_off(dict(os.environ)), **SERVER_ENV}
         env.pop("PREFECT_API_URL", None)
+        # A team server's auth string in this shell is not for this run's private server (on
+        # 127.0.0.1, gone with the run): the CLI's client would need PREFECT_API_AUTH_STRING too.
+        env.pop("PREFECT_SERVER_API_AUTH_STRING", None)
         if self._log is not None:  # a respawn: the last attempt's output is not needed
             self._log.close()
         self._log = tempfile.TemporaryFile()

@@ -11,6 +11,12 @@ worker has joined, and every worker runs this code version with the same ``data.
 the Prefect API and sees the results folder at the same path. Each failure is one
 :class:`ClusterError` line naming the workers and the fix.
 
+A team server started with credentials (:mod:`flows.team_server`) needs them in the same
+shells: ``PREFECT_API_AUTH_STRING`` for the Prefect API (the workers report their task runs
+there) and ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` for MLflow (the flow's
+process logs). Each client reads its own variables; the workers of a local cluster inherit them,
+and an existing cluster's workers are checked for a 401 from the API.
+
 A lost worker (killed, out of memory, its machine gone) costs only the cells it had not
 finished: the Dask scheduler gives them to the other workers, and the flow, which waits on the
 Dask futures, sees each cell finish once and logs it once. A cell's result is let go on the
@@ -52,7 +58,8 @@ def make_runner(kind: str, workers: int, address: str | None = None, *, results_
             check_cluster(address, results_dir=results_dir, api_url=os.environ.get("PREFECT_API_URL"))
             return runner(address=address)
         # A local cluster of single-threaded worker processes; they inherit this environment
-        # (PREFECT_API_URL, telemetry settings; each cell gets its torch threads as an argument) and leave Ctrl-C to the CLI.
+        # (PREFECT_API_URL and PREFECT_API_AUTH_STRING, telemetry settings; each cell gets its torch
+        # threads as an argument) and leave Ctrl-C to the CLI.
         return runner(cluster_class="distributed.LocalCluster",
                       cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                                       "dashboard_address": None, "preload": ["flows.dask_worker"]})
@@ -128,6 +135,9 @@ def _problems(found: dict, here: dict, probe: Path | None, api_url: str | None) 
     if api_url and (bad := names(lambda i: not i["reaches_api"])):
         out.append(f"worker(s) {bad} cannot reach the Prefect API at {api_url}: run one Prefect server every worker "
                    "can reach (`prefect server start --host 0.0.0.0`) and export its PREFECT_API_URL here")
+    elif api_url and (bad := names(lambda i: i.get("api_refused"))):
+        out.append(f"worker(s) {bad} are refused by the Prefect API at {api_url} (401 Unauthorized): export "
+                   "PREFECT_API_AUTH_STRING (USER:PASSWORD, as in this shell) where those workers start")
     return out
 
 
