@@ -66,6 +66,16 @@ def _split(v: str | None, conv=str):
     return [conv(x) for x in v.split(",") if x.strip()] if v else None
 
 
+def _credentials(options) -> None:
+    """A team server (MLflow basic auth, Prefect API auth) that refuses this shell's credentials."""
+    from .team_server import ServerError, check_client_credentials
+
+    try:
+        check_client_credentials(options.tracking_uri, os.environ.get("PREFECT_API_URL"))
+    except ServerError as exc:
+        _refuse("refused", exc)
+
+
 def _refuse(what: str, exc: object, code: int = 2) -> NoReturn:
     """One line on stderr naming the problem, then exit (2: nothing was started)."""
     typer.echo(f"{what}: {' '.join(str(exc).split())}", err=True)
@@ -88,15 +98,14 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
 
     console = Console(soft_wrap=True)  # long ids and paths stay on one line in logs
     job = _load_job(kind, config, filters, options)
-    est = _estimate(job)
-    _print_estimate(console, job, est)
+    plan, est = _estimate(job)
+    _print_estimate(console, job, est, plan)
     if options.dry_run:
         return
-    options = _memory_cap(console, options, est)
+    options = _cap_workers(console, options, est)
     options = replace(options, progress=sys.stderr.isatty()).resolved()
-    from .preflight import check_run
-
-    _preflight(lambda: check_run(options.results_dir, options.tracking_uri))  # before anything is made
+    _preflight(lambda: _check_environment(options, plan))  # before anything is made
+    _credentials(options)  # a team server refusing this shell's credentials: one line, exit 2
     _lock(job, options, interrupt)
     server = None if os.environ.get("PREFECT_API_URL") else _spawn_prefect_server(interrupt)
 
@@ -117,6 +126,8 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
         out = benchmark_flow(kind, runner)(job=job, options=options)
     except DataError as exc:
         _refuse("data error", exc)
+    if out.get("refused"):  # no room for the cells left to run, known once the cached ones are: nothing started
+        _refuse("refused", out["refused"])
     if out.get("interrupted"):
         _stopped()
     if out.get("fault"):  # the machine, not a cell: one line, what is saved, how to resume
@@ -144,21 +155,24 @@ def _load_job(kind: str, config: str, filters: Filters, options: RunOptions):
 
 
 def _estimate(job):
-    """The estimate of the job's plan (the one its flow executes)."""
+    """The job's plan (the one its flow executes, with nothing cached) and its estimate."""
     from tasks.estimate import CostsFileError, estimate
     from tasks.fetch import DataError
     from tasks.plan import plan_job
 
     try:
-        return estimate(plan_job(job))
+        plan = plan_job(job)
+        return plan, estimate(plan)
     except (DataError, FileNotFoundError) as exc:  # e.g. a data file that differs from data.dvc, or no project
         _refuse("data error", exc)                  # root (an installed copy): the message says what to do
     except CostsFileError as exc:  # the message names the command that rewrites it
         _refuse("estimate error", exc)
 
 
-def _print_estimate(console, job, est) -> None:
+def _print_estimate(console, job, est, plan) -> None:
     from tasks.estimate import human
+
+    from .preflight import output_bytes, size_text
 
     n = est.counts
     what = f"{len(job.cells)} cells" if n["cells"] == len(job.cells) else \
@@ -180,6 +194,9 @@ def _print_estimate(console, job, est) -> None:
                   f"{n['reuses']} cells reuse the fit of another seed (one fit per split)")
     if est.peak_bytes:
         console.print(f"  peak memory of one fit: ~{est.peak_bytes / 2**30:.1f} GiB ({est.peak_cell})")
+    results, tracking = output_bytes(plan)
+    console.print(f"  output if nothing is cached: ~{size_text(results)} in the results folder, "
+                  f"~{size_text(tracking)} in the tracking store")
     if est.unmeasured:
         console.print(f"  scaled from another dataset (not measured): {_pairs(est.unmeasured)}")
     if est.lower_bounds:
@@ -197,22 +214,35 @@ def _preflight(check):
         _refuse("refused", exc)
 
 
-def _memory_cap(console, options: RunOptions, est) -> RunOptions:
-    """Fewer cells in flight when their fits would not fit this machine's memory (a line says so);
-    a fit larger than the memory available is refused (exit 2). An existing cluster's workers have
-    their own memory: not checked here."""
+def _check_environment(options: RunOptions, plan) -> None:
+    """The results folder and the tracking store can be written and, when the results folder holds
+    no cell yet (nothing can be cached), have room for the job's output; with cells there, the flow
+    checks the room once it knows which are cached."""
+    from .preflight import check_output_room, check_run
+
+    check_run(options.results_dir, options.tracking_uri)
+    if not (Path(options.results_dir) / "cells").exists():
+        check_output_room(options.results_dir, options.tracking_uri, plan)
+
+
+def _cap_workers(console, options: RunOptions, est) -> RunOptions:
+    """Fewer cells in flight than asked when this machine has fewer cores, or when their fits would
+    not fit its memory (a line says which); a fit larger than the memory available is refused
+    (exit 2). An existing cluster's workers have their own cores and memory: not checked here."""
     from .options import default_workers
-    from .preflight import workers_that_fit
+    from .preflight import workers_for_cores, workers_that_fit
 
     if options.address:
         return options
     asked = options.workers or default_workers()
-    fit = _preflight(lambda: workers_that_fit(est.peak_bytes, est.peak_cell, asked))
-    if fit < asked:
-        console.print(f"running {fit} cell(s) at once, not {asked}: a fit of {est.peak_cell} may need "
+    cores = workers_for_cores(asked)
+    if cores < asked:
+        console.print(f"running {cores} cell(s) at once, not {asked}: this machine has {cores} cores")
+    fit = _preflight(lambda: workers_that_fit(est.peak_bytes, est.peak_cell, cores))
+    if fit < cores:
+        console.print(f"running {fit} cell(s) at once, not {cores}: a fit of {est.peak_cell} may need "
                       f"{est.peak_bytes / 2**30:.1f} GiB")
-        return replace(options, workers=fit)
-    return options
+    return options if fit == asked else replace(options, workers=fit)
 
 
 def _lock(job, options: RunOptions, interrupt) -> None:
@@ -380,8 +410,15 @@ def report(run_id: str = typer.Argument(None, help="parent run id (default: the 
         console.print(f"[red]report error:[/red] {exc}")
         raise typer.Exit(2)
     console.print(f"{run.kind} run {run.parent_id}: {len(run.cells)} cells; "
-                  + (f"report in {out}" if out else "report not kept on disk (--out DIR keeps it)")
+                  + (f"report in {out}" if out else _kept_report(run))
                   + ("" if no_log else f"; logged to the run under report/ ({run.tracking_uri})"))
+
+
+def _kept_report(run) -> str:
+    """Where a report is on disk when ``report`` ran without --out: the run's own, if it wrote one."""
+    if run.stored_report is not None:
+        return f"the run's report is in {run.stored_report} (this rebuild: --out DIR keeps it)"
+    return "this rebuild not kept on disk (--out DIR keeps it)"
 
 
 @app.command()
@@ -408,7 +445,8 @@ def server(backend_store_uri: str = typer.Option(None, envvar="MLFLOW_BACKEND_ST
                                                  "@127.0.0.1:5432/mlflow"),
            artifacts_destination: str = typer.Option(None, help="where the MLflow server keeps artifacts: a "
                                                      "folder or an S3-style path (default: <state-dir>/mlartifacts)"),
-           host: str = typer.Option("127.0.0.1", help="the interface both servers listen on"),
+           host: str = typer.Option("127.0.0.1", help="the interface both servers listen on (beyond 127.0.0.1: "
+                                                       "needs credentials, docs/how-to/team-servers.md)"),
            mlflow_port: int = typer.Option(5000, help="the MLflow server's port"),
            prefect_port: int = typer.Option(4200, help="the Prefect server's port"),
            only: str = typer.Option(None, help="mlflow | prefect: start only that one (default: both)"),

@@ -104,7 +104,7 @@ class Interrupt:
             self.event.set()
             name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
             self._say(f"\n{name}: stopping once the running cells finish (no new cell starts); "
-                      "Ctrl-C again to stop at once")
+                      f"{again_to_stop()} to stop at once")
             return
         self._exit_now("stopped at once")
 
@@ -115,6 +115,25 @@ class Interrupt:
         with contextlib.suppress(Exception):
             self._say(self.line(what))
         os._exit(self.exit_code)
+
+
+def again_to_stop(pid: int | None = None, supervisor: int | None = None, terminal: bool | None = None,
+                  parent: int | None = None) -> str:
+    """How a user sends the second signal: Ctrl-C where a terminal can send one to this run (through
+    its supervisor, when there is one), else a SIGTERM to this process (the supervisor was killed,
+    or no terminal: nohup, CI, a service)."""
+    import sys
+
+    from .supervise import SUPERVISED
+
+    pid = os.getpid() if pid is None else pid
+    supervisor = int(os.environ.get(SUPERVISED) or 0) if supervisor is None else supervisor
+    if terminal is None:
+        terminal = sys.stdin is not None and sys.stdin.isatty()
+    supervisor_alive = not supervisor or (os.getppid() if parent is None else parent) == supervisor
+    if terminal and supervisor_alive:
+        return "Ctrl-C again"
+    return f"`kill -TERM {pid}`"
 
 
 # The one instance of a process (the CLI's), read by the flow.

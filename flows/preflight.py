@@ -93,3 +93,74 @@ def workers_that_fit(peak_bytes: int, peak_cell: str, workers: int, available: i
 
 def _gib(n: int) -> str:
     return f"{n / 2**30:.1f} GiB"
+
+
+def workers_for_cores(workers: int, cores: int | None = None) -> int:
+    """The cells that can be in flight at once on this machine: ``workers``, at most one per core
+    (each cell runs at least one torch thread; more cells than cores only queue on them)."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, min(workers, cores))
+
+
+# What a cell leaves on disk (measured with tasks.store.save_result and tasks.track.Tracker.log_cell:
+# 17.0 bytes a row at 60,000 rows, 1.6 kB more for its record and the archive's headers; 6.4 kB of
+# SQLite a child run). Rounded up: a file takes whole blocks (4 kB on most filesystems).
+RESULT_BYTES_PER_ROW = 8 + 1 + 8         # its score (float64), label (int8) and row index (int64)
+RESULT_BYTES_PER_CELL = 3 * 4096         # its record (.json), the .npz's headers, a failed attempt's .json
+TRACKING_BYTES_PER_CELL = 8 * 1024       # its MLflow child: run, tags, params, metrics, dataset input
+TABLE_BYTES_PER_CELL = 1024              # its row of cells.csv, kept in the tables folder and logged to the parent
+# A job's report (tables, plots, report.md and .html: 0.25 MB for one dataset), written to the tables
+# folder and logged to the parent's artifacts (beside the results for the default store).
+REPORT_BYTES_PER_JOB = 2 * 2**20
+
+
+def output_bytes(plan) -> tuple[int, int]:
+    """(bytes in the results folder, bytes in the tracking store) that running ``plan``
+    (:class:`tasks.plan.Plan`) writes: the files of each cell it fits or that shares a fit (a cell
+    reusing another seed's fit has none), a child run for each cell it runs, and the job's tables
+    and report (a row of each cell, and the report once). Cached cells write nothing new but their row."""
+    n = plan.counts
+    with_files = [*plan.fits, *plan.rides]
+    results = sum(RESULT_BYTES_PER_ROW * int(plan.rows[i]) + RESULT_BYTES_PER_CELL for i in with_files)
+    return results + TABLE_BYTES_PER_CELL * n["cells"] + REPORT_BYTES_PER_JOB, \
+        TRACKING_BYTES_PER_CELL * (n["fits"] + n["riders"] + n["reuses"])
+
+
+def check_room(needs: dict[str, tuple[Path, int]], free=None) -> None:
+    """Each folder of ``needs`` (what -> (folder, bytes the job writes there)) has room for its
+    bytes; folders on one filesystem share its room. ``free(path)``: its free bytes (default:
+    ``shutil.disk_usage``)."""
+    import shutil
+
+    free = free or (lambda p: shutil.disk_usage(p).free)
+    by_fs: dict[int, list[tuple[str, Path, int]]] = {}
+    for what, (folder, need) in needs.items():
+        here = _existing(Path(folder))
+        by_fs.setdefault(here.stat().st_dev, []).append((what, Path(folder), need))
+    for group in by_fs.values():
+        need = sum(n for _, _, n in group)
+        room = free(_existing(group[0][1]))
+        if need > room:
+            where = " and ".join(f"the {what} {folder}" for what, folder, _ in group)
+            raise PreflightError(f"{where}: {size_text(room)} free, the job's output needs about {size_text(need)}: free "
+                                 f"space, or give another --results-dir or --tracking-uri")
+
+
+def size_text(n: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("kiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def check_output_room(results_dir: str, tracking_uri: str, plan, free=None) -> None:
+    """The results folder (and a SQLite store's folder) have room for what running ``plan`` writes
+    there (:func:`output_bytes`)."""
+    from tasks.track.mlflow_runs import sqlite_file
+
+    results, tracking = output_bytes(plan)
+    needs = {"results folder": (Path(results_dir), results)}
+    db = sqlite_file(tracking_uri)
+    if db is not None:
+        needs["tracking database's folder"] = (db.parent, tracking)
+    check_room(needs, free)

@@ -27,6 +27,24 @@ def say(text: str) -> None:
     sys.stdout.flush()
 
 
+def rich_bar(what: str, console=None):
+    """The terminal's bar: what, a short bar, done/total, the rate and the time left keep their
+    width; the last item's name takes what is left of the line and is cut (an ellipsis) on a
+    narrow terminal, never the count or the time left."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+    from rich.progress import Progress as Bar
+    from rich.table import Column
+
+    def kept() -> Column:
+        return Column(no_wrap=True)
+
+    return Bar(TextColumn(what, table_column=kept()), BarColumn(bar_width=12),
+               MofNCompleteColumn(table_column=kept()), TextColumn("{task.fields[rate]}", table_column=kept()),
+               TextColumn("{task.fields[left]}", table_column=kept()),
+               TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
+               console=console, expand=True)
+
+
 class Progress:
     """``advance(n, note)`` after each finished item; ``close()`` at the end."""
 
@@ -45,11 +63,7 @@ class Progress:
             self._start_bar()
 
     def _start_bar(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
-        from rich.progress import Progress as Bar
-
-        self.bar = Bar(TextColumn(self.what), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                       TextColumn("{task.fields[left]}"), TextColumn("{task.description}"))
+        self.bar = rich_bar(self.what)
         self.bar.start()
         self.task = self.bar.add_task("", total=self.total, rate="", left="")
 
@@ -107,3 +121,69 @@ class Progress:
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 10 else human(seconds)
+
+
+class FitWatch:
+    """The fits in flight, each with its expected seconds; one that runs past ``factor`` times them
+    (and at least ``least`` seconds) is warned about once, naming the cell and why it may be long
+    (e.g. a training that does not reach its accuracy threshold goes on to ``max_epochs``).
+
+    :meth:`watch` checks every ``every`` seconds on a thread of its own until the block ends
+    (the flow's loop waits on its cells); :meth:`check` is one look (the tests call it)."""
+
+    def __init__(self, warn, factor: float = 10.0, least: float = 120.0, clock=time.monotonic):
+        import threading
+
+        self.warn, self.factor, self.least, self.clock = warn, factor, least, clock
+        self.fits: dict[str, tuple[float, float, str]] = {}  # cell -> (started, expected s, why it may be long)
+        self.warned: set[str] = set()
+        self._lock = threading.Lock()
+
+    def started(self, cell: str, expected: float, why: str = "") -> None:
+        if expected > 0:
+            with self._lock:
+                self.fits[cell] = (self.clock(), float(expected), why)
+
+    def finished(self, cell: str) -> None:
+        with self._lock:
+            self.fits.pop(cell, None)
+
+    def check(self) -> list[str]:
+        """Warn about each fit past its bound, once; return the warnings given now."""
+        now, said = self.clock(), []
+        with self._lock:
+            late = [(c, now - t0, exp, why) for c, (t0, exp, why) in self.fits.items()
+                    if c not in self.warned and now - t0 > max(self.least, self.factor * exp)]
+            self.warned.update(c for c, *_ in late)
+        for cell, ran, expected, why in late:
+            said.append(f"cell {cell} has been fitting for {_duration(ran)}, over {self.factor:g}x its estimated "
+                        f"{_duration(expected)}" + (f": {why}" if why else ""))
+            self.warn(said[-1])
+        return said
+
+    def watch(self, every: float = 15.0):
+        """A context in which :meth:`check` runs every ``every`` seconds."""
+        import contextlib
+        import threading
+
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(every):
+                with contextlib.suppress(Exception):  # a warning is not worth failing the run for
+                    self.check()
+
+        @contextlib.contextmanager
+        def running():
+            t = threading.Thread(target=loop, name="sla2p-fit-watch", daemon=True)
+            t.start()
+            try:
+                yield self
+            finally:
+                stop.set()
+
+        return running()

@@ -11,12 +11,15 @@ resolved :class:`flows.options.RunOptions`. The stages:
    child runs, tagged ``sla2p.reuses_cell`` and ``sla2p.reuses_cell_key``). Shared fits: a cell
    whose scores come with another cell's fit (SLA's with SLA2P's) rides on it when both are to
    fit (tagged ``sla2p.shares_fit_of`` and ``sla2p.shares_fit_of_key``), and is fitted on its own
-   when its source is cached;
+   when its source is cached. The results folder and the tracking store must have room for what
+   the plan writes (:func:`flows.preflight.check_output_room`: a resume, for the cells left);
+   otherwise the flow returns ``refused`` before any MLflow run or fit;
 3. :func:`open_tracking`: one MLflow parent per job (resumed when the same job is rerun), every
    cell logged from this process only, as it finishes; a failed cell is logged failed with its error;
 4. :func:`run_cells`: the plan's fits on the task runner, at most ``workers`` in flight, each with
    its torch threads as an argument, so that a Ctrl-C (:mod:`flows.interrupt`) stops the
-   scheduling at once: running cells finish, no new one starts;
+   scheduling at once: running cells finish, no new one starts. A fit that runs far past its
+   estimate is named once in a warning (:class:`flows.progress.FitWatch`);
 5. :func:`finish`: the run's records go to the report (``RunData.from_records``), built once:
    ``cells.csv`` and ``report/`` (its tables, logged to the parent too) under ``results/tables/``;
    an interrupted run reports what finished (the rest shows as missing) and closes its parent
@@ -57,7 +60,7 @@ from tasks.track import Tracker, git_commit
 from .interrupt import INTERRUPT
 from .options import RunOptions
 from .prefect_server import answers
-from .progress import Progress, say
+from .progress import FitWatch, Progress, say
 
 # Package versions logged on every parent run (tags ``version.<name>``).
 VERSIONED = ("torch", "numpy", "scikit-learn", "pyod", "prefect", "mlflow", "dvc", "sla2p-bench")
@@ -84,6 +87,9 @@ def _execute(job: Job, options: RunOptions) -> dict:
                 "cached": 0, "run": 0, "failed": 0, "results_dir": str(results),
                 "seconds": round(time.perf_counter() - t_start, 1)}
     plan, records = plan_run(job, data, results, options.refresh)
+    refused = _check_room(plan, options)  # knowing what is cached: a resume needs room for the rest only
+    if refused:
+        return {"refused": refused, "cells": len(plan.cells), "results_dir": str(results)}
     # From here on a Ctrl-C waits for what runs, so that the parent is closed and the tables written.
     INTERRUPT.cells_started()
     log = open_tracking(job, plan, data, options)
@@ -143,6 +149,18 @@ def plan_run(job: Job, data: dict, results: Path, refresh: bool) -> tuple[Plan, 
         say(f"shared fits: {n['riders']} cells share the fit of another cell ({', '.join(plan.shared_pairs())}), "
             f"no fit of their own")
     return plan, records
+
+
+def _check_room(plan: Plan, options: RunOptions) -> str | None:
+    """Why the results folder or the tracking store has no room for what the plan writes (one
+    line), or None. Before any MLflow run or cell exists."""
+    from .preflight import PreflightError, check_output_room
+
+    try:
+        check_output_room(options.results_dir, options.tracking_uri, plan)
+    except PreflightError as exc:
+        return str(exc)
+    return None
 
 
 # -- 3. tracking ------------------------------------------------------------------------------
@@ -243,6 +261,9 @@ def environment_fault(error: str) -> bool:
     return any(f in (error or "") for f in ENVIRONMENT_FAULTS)
 
 
+WATCH_EVERY_S = 15.0  # how often the fits in flight are compared with their estimates
+
+
 def run_cells(plan: Plan, records: dict[str, CellRecord], log: CellLog, options: RunOptions) -> Outcome:
     """Submit the plan's fits, at most ``workers`` in flight (a Ctrl-C stops the submitting), and
     settle each fit, the cells riding on it and the cells reusing either, as fits finish."""
@@ -251,6 +272,8 @@ def run_cells(plan: Plan, records: dict[str, CellRecord], log: CellLog, options:
     bar = Progress(n["fits"] + n["riders"] + n["reuses"], "cells", "cells", options.progress,
                    work=sum(log.seconds), workers=options.workers)
     queue, in_flight = iter(plan.fits), {}
+    logger = get_run_logger()
+    watch = FitWatch(logger.warning)  # a fit far past its estimate is named, once
 
     def submit_more() -> None:
         while len(in_flight) < options.workers and not INTERRUPT.requested and out.fault is None:
@@ -262,22 +285,49 @@ def run_cells(plan: Plan, records: dict[str, CellRecord], log: CellLog, options:
             fut = fit_and_score_task.submit(plan.keyed(i), options.results_dir, **({"shared": rs} if rs else {}),
                                             threads=options.threads)
             in_flight[fut] = i
+            watch.started(plan.cells[i].name, _expected_seconds(plan, i, log, options), why_long(plan.cells[i]))
 
     submit_more()
-    while in_flight:
-        done = as_completed(list(in_flight))
-        fut = next(done)
-        done.close()
-        i = in_flight.pop(fut)
-        rec = _fit_record(plan.keyed(i), fut, Path(options.results_dir))
-        if rec.status != "ok" and out.fault is None and environment_fault(rec.error):
-            _stop(out, f"{plan.cells[i].name}: {rec.error}")  # before another cell starts
-        submit_more()  # the next cell starts before this one is logged
-        _settle_fit(plan, i, rec, out, log, bar, Path(options.results_dir))
+    with watch.watch(WATCH_EVERY_S):
+        while in_flight:
+            done = as_completed(list(in_flight))
+            fut = next(done)
+            done.close()
+            i = in_flight.pop(fut)
+            watch.finished(plan.cells[i].name)
+            rec = _fit_record(plan.keyed(i), fut, Path(options.results_dir))
+            if rec.status != "ok" and out.fault is None and environment_fault(rec.error):
+                _stop(out, f"{plan.cells[i].name}: {rec.error}")  # before another cell starts
+            submit_more()  # the next cell starts before this one is logged
+            _settle_fit(plan, i, rec, out, log, bar, Path(options.results_dir))
     bar.close()
     if out.reused or out.shared:
         get_run_logger().info("%d cells fitted, %d share a fit, %d reuse a fit", out.fitted, out.shared, out.reused)
     return out
+
+
+def _expected_seconds(plan: Plan, i: int, log: CellLog, options: RunOptions) -> float:
+    """The wall seconds the fit of cell ``i`` is expected to take here: the estimate's (its own and
+    what its riders add; measured with every core) on the cell's share of the cores. 0: unknown."""
+    if not log.seconds:
+        return 0.0
+    own = log.seconds[i] + sum(log.seconds[r] for r in plan.riders_of(i))
+    return own * max(1.0, (os.cpu_count() or 1) / max(1, options.threads or 1))
+
+
+def why_long(cell) -> str:
+    """Why a fit of ``cell`` may run far past its estimate, from its detector's parameters: a
+    training that stops at an accuracy threshold goes on to its epoch bound when it never reaches it."""
+    from tasks.cells import build_detector
+
+    try:
+        p = build_detector(cell).get_params()
+    except Exception:  # noqa: BLE001 - a hint only
+        return ""
+    if "acc_threshold" in p and "max_epochs" in p:
+        return (f"its training stops once the running accuracy exceeds acc_threshold {p['acc_threshold']:g}, "
+                f"else after max_epochs {p['max_epochs']}; one that never reaches it trains to the end")
+    return ""
 
 
 def _fit_record(w: KeyedCell, fut, results: Path) -> CellRecord:
@@ -368,11 +418,22 @@ def finish(job: Job, plan: Plan, out: Outcome, log: CellLog, options: RunOptions
                                   summary={k: summary[k] for k in SUMMARY_METRICS}, status=status)
         if report:
             log_report(run, out_dir / "report")
-    except Exception as exc:  # noqa: BLE001 - only after a fault: the cells are saved, a rerun resumes
-        if out.fault is None:
+    except Exception as exc:  # noqa: BLE001 - after a fault, or one now: the cells are saved, a rerun resumes
+        if out.fault is None and not environment_fault(str(exc)):
             raise
+        if out.fault is None:  # the disk filled (or the store failed) as the tables were written
+            summary["fault"] = f"writing the tables: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            _close_failed(log)
         get_run_logger().warning("tables and parent not written (%s: %s)", type(exc).__name__, exc)
     return {**summary, "report": report, "table_auroc": _terminal_table(tables)}
+
+
+def _close_failed(log: CellLog) -> None:
+    """Close the parent as FAILED when its tables could not be logged (the store may refuse that too)."""
+    try:
+        log.tracker.client.set_terminated(log.parent, "FAILED")
+    except Exception as exc:  # noqa: BLE001 - a rerun reopens the parent either way
+        get_run_logger().warning("parent run %s not closed (%s: %s)", log.parent, type(exc).__name__, exc)
 
 
 def _run_data(job: Job, plan: Plan, out: Outcome, not_run: list, log: CellLog, options: RunOptions):

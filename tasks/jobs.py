@@ -267,7 +267,7 @@ def _datasets(raw: dict, default_ratios: list[float]) -> list[tuple[str, object,
         try:
             spec = get_spec(name)
         except ValueError as exc:
-            raise ConfigError(f"datasets: unknown dataset {name!r} ({exc})") from None
+            raise ConfigError(f"datasets: {exc}") from None
         extractor = opts.get("extractor")
         if extractor is not None and spec.extractors and extractor not in spec.extractors:
             raise ConfigError(f"{where}: unknown extractor {extractor!r} for {name}; "

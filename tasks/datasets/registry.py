@@ -418,5 +418,15 @@ def get_spec(name: str, *, data_dir: str | Path | None = None) -> DatasetSpec:
             return replace(s, files=(str(p),))
     specs = _all(data_dir)
     if name not in specs:
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(specs))}")
+        raise ValueError(unknown_dataset(name, specs))
     return specs[name]
+
+
+def unknown_dataset(name: str, known) -> str:
+    """The one short line for a dataset name that is not known: the closest known names, and where
+    the full list is (all of them would be a 1,300-character line)."""
+    from difflib import get_close_matches
+
+    close = get_close_matches(str(name), sorted(known), n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+    return f"unknown dataset {name!r}; {hint}`sla2p-bench data list` lists the {len(known)} known ones"

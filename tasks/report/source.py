@@ -40,6 +40,7 @@ class RunData:
     notes: list[str] = field(default_factory=list)
     experiment_id: str = ""    # for links into MLflow's UI
     config: dict = field(default_factory=dict)  # the job's config as the parent stored it
+    stored_report: Path | None = None  # the report the run itself wrote (results/tables/<run>/report), if there
 
     @property
     def results_note(self) -> str | None:
@@ -54,7 +55,7 @@ class RunData:
         it finishes, and what :func:`load_run` rebuilds from MLflow and the stored scores."""
         points = points or {}
         by_key = _named_by_points({r.key: r for r in records}, points)
-        return cls(parent_id, run_name, kind, tracking_uri, Path(results_dir), cells_frame(list(by_key.values())),
+        return cls(parent_id, run_name, kind, tracking_uri, Path(results_dir), _frame(list(by_key.values())),
                    by_key, points, list(notes or []), experiment_id, dict(config or {}))
 
     def scores(self, key: str) -> dict[str, np.ndarray]:
@@ -137,6 +138,17 @@ def _expected_cells(client, parent) -> tuple[dict[str, object], dict[str, list],
     return cells, points, None
 
 
+def _frame(records: list[CellRecord]) -> pd.DataFrame:
+    """The cells frame, with each cell's rows and the rows its fit used (NaN where not recorded):
+    the caption states a fit-subsample rule only where it applied."""
+    frame = cells_frame(records)
+    if not frame.empty:
+        frame["n_rows"] = [np.nan if r.n_rows is None else r.n_rows for r in records]
+        frame["fit_rows"] = [(r.history or {}).get("fit_rows", np.nan) if isinstance(r.history, dict) else np.nan
+                             for r in records]
+    return frame
+
+
 def load_run(parent_id: str | None = None, *, kind: str = "table", tracking_uri: str | None = None,
              results_dir: str | Path | None = None, check_metrics: bool = True) -> RunData:
     """Everything a report needs about one parent run (default: the latest of ``kind``), read
@@ -162,10 +174,21 @@ def load_run(parent_id: str | None = None, *, kind: str = "table", tracking_uri:
     if not expected and len(records) < n_expected:
         notes.append(f"the run should hold {n_expected} cells; {len(records)} were logged")
     ordered = [records[k] for k in expected if k in records] + [r for k, r in records.items() if k not in expected]
-    return RunData.from_records(ordered, parent_id=parent.info.run_id, kind=kind, tracking_uri=uri,
-                                run_name=parent.data.tags.get("mlflow.runName", parent.info.run_id),
-                                results_dir=results, points=points, notes=notes,
-                                experiment_id=parent.info.experiment_id, config=_config(parent))
+    run = RunData.from_records(ordered, parent_id=parent.info.run_id, kind=kind, tracking_uri=uri,
+                               run_name=parent.data.tags.get("mlflow.runName", parent.info.run_id),
+                               results_dir=results, points=points, notes=notes,
+                               experiment_id=parent.info.experiment_id, config=_config(parent))
+    run.stored_report = stored_report(results, kind, parent.data.params.get("config_name"), tags.get("sla2p.run_key"))
+    return run
+
+
+def stored_report(results: Path, kind: str, name: str | None, run_key: str | None) -> Path | None:
+    """The report folder a run wrote when it finished (``<results>/tables/<kind>-<name>-<run
+    key>/report``, as ``flows.run.finish`` names it), when it holds a report; else None."""
+    if not (name and run_key):
+        return None
+    folder = Path(results) / "tables" / f"{kind}-{name}-{run_key}" / "report"
+    return folder if (folder / "report.md").is_file() or (folder / "report.html").is_file() else None
 
 
 def results_notes(results: Path, written: str | None, asked: bool = False) -> list[str]:

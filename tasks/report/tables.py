@@ -3,8 +3,8 @@ over seeds of the class-averaged metric, best per row in bold; CSV, Markdown and
 
 A failed or missing group is written as such (``failed (k/n)``, ``missing (k/n)``), never as a
 number, and it is never the best of its row. The caption states the fit-subsample rule of every
-method in the table that has one (the registry's ``max_fit_rows``: fitted on a seeded subsample,
-every row scored).
+method in the table whose rule applied to some of its cells (the registry's ``max_fit_rows``:
+fitted on a seeded subsample, every row scored).
 """
 
 from __future__ import annotations
@@ -75,18 +75,31 @@ def comparison(cells: pd.DataFrame, metric: str = "auroc", ratio: float | None =
 
 
 def _fit_rules(cells: pd.DataFrame) -> dict:
-    """method -> its detector's fit-subsample rule in words (None without one or if unregistered)."""
+    """method -> its detector's fit-subsample rule in words, when the rule applied to some cell of
+    the method (None otherwise: no rule, not registered here, or every cell fitted on all its rows)."""
     from baselines import detector_info
 
     det = (cells.drop_duplicates("method").set_index("method").detector.to_dict() if "detector" in cells
            else {})
     out = {}
-    for m in dict.fromkeys(cells.method):
+    for m, g in cells.groupby("method", sort=False):
         try:
-            out[m] = detector_info(det.get(m) or m).fit_rule()
+            info = detector_info(det.get(m) or m)
         except ValueError:  # a method whose detector is not registered here: no rule to state
             out[m] = None
+            continue
+        out[m] = info.fit_rule() if info.fit_rule() and any(_subsampled(info, r) for r in g.itertuples()) else None
     return out
+
+
+def _subsampled(info, cell) -> bool:
+    """Whether a cell was fitted on a subsample: its rows fitted (``fit_rows``) below its rows
+    (``n_rows``); without ``fit_rows``, what the rule gives for its rows; without either, the rule
+    may have applied (True: the caption states it)."""
+    n, fitted = getattr(cell, "n_rows", np.nan), getattr(cell, "fit_rows", np.nan)
+    if pd.isna(n):
+        return True
+    return (info.fit_rows(int(n)) if pd.isna(fitted) else int(fitted)) < int(n)
 
 
 def fit_rules(comp: pd.DataFrame) -> list[str]:

@@ -161,3 +161,22 @@ def test_ablation_table_shows_each_grid_point_and_one_seed_no_spread():
              for m in ("sla2p",) for s in (0, 1)]
     t = table_frame(cells_frame(table))
     assert list(t.columns) == ["sla2p"] and t.loc["arrhythmia", "sla2p"] == "0.805 ± 0.005"
+
+
+def test_an_unknown_dataset_is_one_short_line_with_the_closest_names():
+    from tasks.datasets import get_spec
+
+    with pytest.raises(ValueError) as err:
+        get_spec("arrythmia")
+    msg = str(err.value)
+    assert msg.count("unknown dataset") == 1 and len(msg) < 200 and "\n" not in msg, msg
+    assert "did you mean 'arrhythmia'" in msg and "sla2p-bench data list" in msg
+    with pytest.raises(ValueError, match=r"^unknown dataset 'nosuch'; `sla2p-bench data list` lists the \d+ known"):
+        get_spec("nosuch")
+
+
+def test_a_config_naming_an_unknown_dataset_says_it_once(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_job(write(tmp_path, BASE.replace("arrhythmia: {}", "nosuch: {}")))
+    msg = str(err.value)
+    assert msg.count("unknown dataset") == 1 and len(msg) < 200, msg

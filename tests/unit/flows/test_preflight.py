@@ -44,3 +44,122 @@ def test_the_sla2p_memory_model_is_the_projections_and_bounds_a_real_fit():
     used = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
                .stdout.split()[-1])
     assert 0 < used <= SLA2P().memory_bytes(452, 274), used
+
+
+# -- cores and disk room before work ----------------------------------------------------------
+def test_workers_are_capped_by_the_cores():
+    from flows.preflight import workers_for_cores
+
+    assert workers_for_cores(100_000, cores=16) == 16
+    assert workers_for_cores(4, cores=16) == 4
+
+
+def _tiny_plan():
+    from tasks.jobs import expand_job
+    from tasks.plan import plan_job
+
+    job = expand_job({"kind": "table", "name": "room", "seeds": [0, 1], "datasets": {"arrhythmia": {}},
+                      "methods": {"hbos": {}, "sla2p": {}, "sla": {"params": {"acc_threshold": 0.6}}}},
+                     "room.yaml")
+    return plan_job(job)
+
+
+def test_the_output_model_counts_the_files_of_the_cells_that_run():
+    from flows.preflight import (REPORT_BYTES_PER_JOB, RESULT_BYTES_PER_CELL, RESULT_BYTES_PER_ROW,
+                                 TABLE_BYTES_PER_CELL, TRACKING_BYTES_PER_CELL, output_bytes)
+
+    plan = _tiny_plan()
+    n = plan.counts
+    with_files = n["fits"] + n["riders"]  # one fit per split: the reusing seeds have no files
+    assert n["reuses"] > 0 and n["riders"] > 0 and with_files < n["cells"]
+    results, tracking = output_bytes(plan)
+    assert results == (with_files * (RESULT_BYTES_PER_ROW * 452 + RESULT_BYTES_PER_CELL)
+                       + n["cells"] * TABLE_BYTES_PER_CELL + REPORT_BYTES_PER_JOB)
+    assert tracking == n["cells"] * TRACKING_BYTES_PER_CELL
+
+
+def test_a_job_larger_than_the_room_is_refused_naming_the_folder_the_room_and_the_need(tmp_path):
+    from flows.preflight import check_output_room, output_bytes
+
+    plan = _tiny_plan()
+    results, tracking = output_bytes(plan)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    check_output_room(str(tmp_path / "results"), uri, plan, free=lambda p: results + tracking)  # just fits
+    with pytest.raises(PreflightError) as err:  # one filesystem: the two folders share its room
+        check_output_room(str(tmp_path / "results"), uri, plan, free=lambda p: results + tracking - 1)
+    msg = str(err.value)
+    assert str(tmp_path / "results") in msg and "tracking database" in msg and "free, the job's output needs" in msg
+    assert "\n" not in msg
+
+
+def test_a_cell_writes_no_more_than_the_model_says(tmp_path):
+    """The constants bound what tasks.store.save_result and an MLflow child really write."""
+    import numpy as np
+
+    from flows.preflight import RESULT_BYTES_PER_CELL, RESULT_BYTES_PER_ROW, TRACKING_BYTES_PER_CELL
+    from tasks.cells import CellRecord, KeyedCell, make_cell
+    from tasks.metrics import evaluate
+    from tasks.store import save_result
+    from tasks.track import Tracker
+
+    rng = np.random.default_rng(0)
+    n = 5000
+    labels, scores = (rng.random(n) < 0.1).astype(int), rng.normal(size=n)
+    recs = []
+    for seed in range(20):
+        cell = make_cell("arrhythmia", None, None, "sla2p", {}, seed)
+        recs.append(CellRecord(KeyedCell.of(cell, "d").key, cell, "ok", metrics=evaluate(labels, scores),
+                               fit_seconds=1.0, n_rows=n, n_outliers=int(labels.sum()), n_features=274,
+                               history={"steps": 11, "epochs": 1, "stop_reason": "acc_threshold", "fit_rows": n}))
+    save_result(tmp_path / "results", recs[0], scores, labels, np.arange(n))
+    written = sum(f.stat().st_size for f in (tmp_path / "results").rglob("*") if f.is_file())
+    assert written <= RESULT_BYTES_PER_ROW * n + RESULT_BYTES_PER_CELL
+    db = tmp_path / "mlflow.db"
+    tracker = Tracker(f"sqlite:///{db}", "table", artifact_root=tmp_path / "art")
+    parent, _ = tracker.open_parent("room", "table/room", {"n_cells": 20}, {})
+    before = db.stat().st_size
+    for r in recs:
+        tracker.log_cell(parent, r, cached=False)
+    assert 0 < (db.stat().st_size - before) / len(recs) <= TRACKING_BYTES_PER_CELL
+
+
+def test_a_resume_needs_room_for_the_cells_left_only(tmp_path, monkeypatch):
+    """The flow checks the room once it knows what is cached (the CLI can tell only for a results
+    folder with no cell yet): a resume with most cells cached fits where the whole job would not."""
+    import shutil
+    from collections import namedtuple
+    from dataclasses import replace
+
+    from flows.options import RunOptions
+    from flows.preflight import output_bytes
+    from flows.run import _check_room
+
+    plan = _tiny_plan()
+    opts = RunOptions(results_dir=str(tmp_path / "results"), tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")
+    cached = replace(plan, cached=frozenset(plan.fits[1:]))
+    whole, rest = sum(output_bytes(plan)), sum(output_bytes(cached))
+    free = (whole + rest) // 2
+    assert rest < free < whole
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(whole, whole - free, free))
+    assert "free, the job's output needs" in _check_room(plan, opts)
+    assert _check_room(cached, opts) is None
+
+
+def test_the_cli_caps_workers_by_the_cores_with_a_line_saying_so(monkeypatch):
+    from types import SimpleNamespace
+
+    import flows.preflight as preflight
+    from flows.cli import _cap_workers
+    from flows.options import RunOptions
+
+    monkeypatch.setattr(preflight.os, "cpu_count", lambda: 4)
+    lines = []
+    console = SimpleNamespace(print=lines.append)
+    est = SimpleNamespace(peak_bytes=0, peak_cell="")
+    assert _cap_workers(console, RunOptions(workers=100_000), est).workers == 4
+    assert lines == ["running 4 cell(s) at once, not 100000: this machine has 4 cores"]
+    lines.clear()
+    assert _cap_workers(console, RunOptions(workers=3), est).workers == 3 and not lines
+    # an existing cluster's workers have their own cores
+    assert _cap_workers(console, RunOptions(workers=64, runner="dask", address="tcp://h:8786"), est).workers == 64

@@ -144,10 +144,13 @@ def test_corrupt_archives_give_clear_errors(tmp_path):
         assert "corrupt" in str(e.value) and str(bad) in str(e.value)
 
 
-def test_unknown_dataset_lists_the_known_ones():
+def test_unknown_dataset_is_one_short_line_naming_where_the_list_is():
     with pytest.raises(ValueError) as e:
         get_spec("no-such-data")
-    assert "arrhythmia" in str(e.value) and "odds_thyroid" in str(e.value)
+    msg = str(e.value)
+    assert "sla2p-bench data list" in msg and len(msg) < 200 and "\n" not in msg
+    with pytest.raises(ValueError, match="did you mean 'arrhythmia'"):
+        get_spec("arrythmia")
 
 
 def test_library_imports_no_orchestration():

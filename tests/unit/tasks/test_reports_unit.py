@@ -196,3 +196,38 @@ def test_caption_states_each_fit_subsample_rule(cells):
     assert "knn is fitted on a random subsample of 12,000 rows" in tex
     no_knn = comparison(cells[cells.method != "knn"], "auroc")
     assert "Subsample" not in to_markdown(no_knn, "auroc").splitlines()[0]
+
+
+def test_the_caption_names_a_subsample_rule_only_where_it_applied():
+    """knn's rule (12,000 rows) is stated only when one of its cells had more rows than that: from
+    the rows its fit used, else from its rows; an unknown size keeps the rule (it may have applied)."""
+    from tasks.report.tables import caption, fit_rules
+
+    def comp(n_rows, fit_rows):
+        frame = cells_frame([CellRecord.from_dict(record("alpha", None, None, m, s, 0.7 + 0.01 * s))
+                             for m in ("knn", "iforest") for s in (0, 1)])
+        return comparison(frame.assign(n_rows=n_rows, fit_rows=fit_rows), "auroc")
+
+    small = comp(452, 452)
+    assert fit_rules(small) == [] and "Subsample" not in caption("auroc", rules=fit_rules(small))
+    assert fit_rules(comp(452, float("nan"))) == []  # no fit_rows recorded: the rule on 452 rows fits them all
+    (rule,) = fit_rules(comp(60_000, 12_000))
+    assert "knn" in rule and "12,000" in rule
+    assert len(fit_rules(comp(float("nan"), float("nan")))) == 1  # size unknown: stated
+
+
+def test_report_names_the_runs_report_on_disk(tmp_path):
+    from types import SimpleNamespace
+
+    from flows.cli import _kept_report
+    from tasks.report.source import stored_report
+
+    assert stored_report(tmp_path, "table", "smoke", "abc") is None
+    folder = tmp_path / "tables" / "table-smoke-abc" / "report"
+    folder.mkdir(parents=True)
+    (folder / "report.md").write_text("# report\n")
+    assert stored_report(tmp_path, "table", "smoke", "abc") == folder
+    assert stored_report(tmp_path, "table", None, "abc") is None
+    said = _kept_report(SimpleNamespace(stored_report=folder))
+    assert str(folder) in said and "not kept" not in said
+    assert "not kept on disk" in _kept_report(SimpleNamespace(stored_report=None))
