@@ -20,6 +20,15 @@ with its own optimiser. ``"joint"`` takes one Adam step on L_AE + lambda1 L_RSR1
 
 Score: ``score="l2"`` (default) is the reconstruction error ||x - x_tilde||_2 of each row;
 ``"cosine"`` is minus the cosine similarity of x and x_tilde, the official experiments' score.
+
+Speed (docs/explanation/text-baselines-speed.md). On text cells (10,000-24,349 TF-IDF columns)
+more than half of a plain-autograd training step is not its matrix products but the elementwise
+passes over the (batch x columns) blocks of the decoder's output layer and L_AE, each into a
+freshly allocated block (page faults). Training computes that part with :class:`_OutputLayerL21`: autograd's own
+operations, in its order (so the same bits), in place over buffers reused from step to step, with
+the batch gathered into a reused buffer too, and Adam's ``foreach`` form (the same arithmetic as its
+per-tensor loop). Losses and scores are bit-identical to plain autograd
+(tests/unit/baselines/test_baselines_rsrae.py compares them; ``bench/bench_rsrae_pca.py`` times both).
 """
 
 from __future__ import annotations
@@ -53,6 +62,89 @@ def rsr_orthogonality_error(A: torch.Tensor) -> torch.Tensor:
 def l21_reconstruction_error(x: torch.Tensor, x_tilde: torch.Tensor) -> torch.Tensor:
     """L_AE = mean_i ||x_i - x_tilde_i||_2."""
     return torch.linalg.vector_norm(x - x_tilde, dim=1).mean()
+
+
+class _Buffers:
+    """Blocks of (at most ``rows``) x width float tensors reused from one training step to the
+    next: a fresh block of that size costs page faults on every step."""
+
+    def __init__(self, rows: int):
+        self.rows = rows
+        self._blocks: dict[str, torch.Tensor] = {}
+
+    def take(self, name: str, rows: int, like: torch.Tensor) -> torch.Tensor:
+        """The first ``rows`` rows (contiguous) of buffer ``name``, of ``like``'s width, dtype and device."""
+        buf = self._blocks.get(name)
+        if buf is None or buf.shape[1:] != like.shape[1:] or buf.dtype != like.dtype or buf.device != like.device:
+            buf = self._blocks[name] = like.new_empty((max(self.rows, rows),) + tuple(like.shape[1:]))
+        return buf[:rows]
+
+
+def _activation_(name: str, t: torch.Tensor) -> None:
+    """_Act(name) in place (the same kernel, so the same values)."""
+    if name == "relu":
+        torch.relu_(t)
+    elif name == "tanh":
+        torch.tanh_(t)
+    else:
+        F.leaky_relu_(t, LEAKY_SLOPE)
+
+
+def _activation_backward_(name: str, grad: torch.Tensor, out: torch.Tensor) -> None:
+    """Autograd's backward of _Act(name), in place on ``grad``, from the activation's OUTPUT
+    ``out``: relu and tanh use it (ReluBackward0, TanhBackward0); leaky_relu tests its input's
+    sign (LeakyReluBackward0), which for a positive slope is its output's sign."""
+    if name == "relu":
+        torch.ops.aten.threshold_backward.grad_input(grad, out, 0, grad_input=grad)
+    elif name == "tanh":
+        torch.ops.aten.tanh_backward.grad_input(grad, out, grad_input=grad)
+    else:
+        torch.ops.aten.leaky_relu_backward.grad_input(grad, out, LEAKY_SLOPE, False, grad_input=grad)
+
+
+class _OutputLayerL21(torch.autograd.Function):
+    """Per-row ||x - act(h W^T + b)||_2 (the decoder's output layer and L_AE's terms before the
+    mean), computed and differentiated with the operations autograd runs for
+    ``vector_norm(x - _Act(F.linear(h, W, b)), dim=1)``, in its order, but in place over
+    ``buffers``. One sign flip: the block kept is x_tilde - x, not x - x_tilde; negation is exact,
+    so the norm is the same and the gradient needs no separate ``neg`` pass (SubBackward0's)."""
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, x, activation, buffers):
+        x_tilde = buffers.take("x_tilde", x.shape[0], x)
+        torch.addmm(bias, h, weight.t(), out=x_tilde)  # F.linear's addmm, into the buffer
+        _activation_(activation, x_tilde)
+        diff = torch.sub(x_tilde, x, out=buffers.take("diff", x.shape[0], x))
+        norms = torch.linalg.vector_norm(diff, dim=1)
+        ctx.save_for_backward(h, weight, norms)
+        ctx.x_tilde, ctx.diff, ctx.activation = x_tilde, diff, activation
+        return norms
+
+    @staticmethod
+    def backward(ctx, grad_norms):
+        h, weight, norms = ctx.saved_tensors
+        g = ctx.diff  # the block becomes the gradient, op by op (norm_backward for p = 2)
+        n = norms.unsqueeze(1)
+        g.div_(n)
+        if bool((norms == 0).any()):  # masked_fill_ is a no-op without one: skip its pass
+            g.masked_fill_(n == 0, 0)
+        g.mul_(grad_norms.unsqueeze(1))
+        _activation_backward_(ctx.activation, g, ctx.x_tilde)
+        # AddmmBackward0 for a row-major h and weight.t() (mm_mat1_backward, mm_mat2_backward)
+        grad_h = g.mm(weight) if ctx.needs_input_grad[0] else None
+        return grad_h, g.t().mm(h), g.sum(0), None, None, None
+
+
+def _batches_into(buffers: _Buffers, Xt: torch.Tensor, batch_size: int, n_epochs: int,
+                  generator: torch.Generator):
+    """TorchDetector._shuffled_batches' batches (the same permutations, drawn in the same order),
+    each gathered into the same reused buffer: a batch is valid until the next one is drawn."""
+    n = Xt.shape[0]
+    for _ in range(n_epochs):
+        order = torch.randperm(n, generator=generator).to(Xt.device)
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            yield torch.index_select(Xt, 0, idx, out=buffers.take("batch", idx.shape[0], Xt))
 
 
 class _Act(nn.Module):
@@ -103,6 +195,19 @@ class RSRAENet(nn.Module):
         y_rsr = y @ self.A
         z = F.normalize(y_rsr, dim=1) if self.renormalize else y_rsr
         return y, y_rsr, self.decoder(z)
+
+    def forward_ae(self, x: torch.Tensor, buffers: _Buffers):
+        """Training's forward: (y, L_AE), with the output layer, its activation and L_AE in
+        :class:`_OutputLayerL21` (the same values as ``forward`` then
+        :func:`l21_reconstruction_error`, bit for bit, gradients included)."""
+        y = self.encoder(x)
+        y_rsr = y @ self.A
+        h = F.normalize(y_rsr, dim=1) if self.renormalize else y_rsr
+        *hidden, last, act = self.decoder
+        for layer in hidden:
+            h = layer(h)
+        norms = _OutputLayerL21.apply(h, last.weight, last.bias, x, act.name, buffers)
+        return y, norms.mean()
 
 
 class RSRAE(StandardizedTorchDetector):
@@ -199,6 +304,10 @@ class RSRAE(StandardizedTorchDetector):
         for s in sizes:
             check_positive_int("hidden_sizes", s)
 
+    # True: the reference training loop (plain autograd, Adam's per-tensor loop, a new batch tensor
+    # per step), bit-identical and slower; kept for the tests and bench/bench_rsrae_pca.py.
+    _plain_autograd = False
+
     def fit(self, X, y=None):
         """Train the network on X (transductive) and score X."""
         X, gen = self._begin_fit(X, y)
@@ -211,17 +320,33 @@ class RSRAE(StandardizedTorchDetector):
         net = build_on_cpu(lambda: RSRAENet(d, tuple(int(s) for s in self.hidden_sizes),
                                             int(self.intrinsic_dim), act, bool(self.renormalize)),
                            gen).to(self.device_)
+        self.history_ = self._train(net, Xt, gen)
+        net.eval()
+        self.net_ = net
+        return self._finish_fit(Xt)
+
+    def _train(self, net: RSRAENet, Xt: torch.Tensor, gen: torch.Generator) -> dict[str, list[float]]:
+        """The training loop (module docstring); returns the loss history, one entry per step."""
         lr, l1, l2 = float(self.lr), float(self.lambda1), float(self.lambda2)
         alternating = self.optimization == "alternating"
-        opt = torch.optim.Adam(net.parameters(), lr=lr)
+        plain = self._plain_autograd
+        adam = {} if plain else {"foreach": True}  # the per-tensor loop's arithmetic, fewer allocations
+        opt = torch.optim.Adam(net.parameters(), lr=lr, **adam)
         if alternating:
-            opt_orth = torch.optim.Adam([net.A], lr=10 * lr)
-            opt_proj = torch.optim.Adam(list(net.encoder.parameters()) + [net.A], lr=10 * lr)
+            opt_orth = torch.optim.Adam([net.A], lr=10 * lr, **adam)
+            opt_proj = torch.optim.Adam(list(net.encoder.parameters()) + [net.A], lr=10 * lr, **adam)
         hist = {"ae": [], "rsr1": [], "rsr2": []}
+        bs, epochs = int(self.batch_size), int(self.epochs)
+        buffers = _Buffers(min(bs, Xt.shape[0]))
+        batches = (self._shuffled_batches(Xt, bs, epochs, gen) if plain
+                   else _batches_into(buffers, Xt, bs, epochs, gen))
         net.train()
-        for xb in self._shuffled_batches(Xt, int(self.batch_size), int(self.epochs), gen):
-            yb, y_rsr, x_tilde = net(xb)
-            ae = l21_reconstruction_error(xb, x_tilde)
+        for xb in batches:
+            if plain:
+                yb, _, x_tilde = net(xb)
+                ae = l21_reconstruction_error(xb, x_tilde)
+            else:
+                yb, ae = net.forward_ae(xb, buffers)
             if alternating:
                 optimizer_step(opt, ae)
                 rsr2 = rsr_orthogonality_error(net.A)
@@ -233,10 +358,7 @@ class RSRAE(StandardizedTorchDetector):
                 rsr2 = rsr_orthogonality_error(net.A)
                 optimizer_step(opt, ae + l1 * rsr1 + l2 * rsr2)
             record_losses(hist, ae=ae, rsr1=rsr1, rsr2=rsr2)
-        net.eval()
-        self.net_ = net
-        self.history_ = hist
-        return self._finish_fit(Xt)
+        return hist
 
     @torch.no_grad()
     def _score(self, Xt: torch.Tensor) -> np.ndarray:
