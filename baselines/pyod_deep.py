@@ -1,6 +1,6 @@
-"""Thin adapters that put PyOD's deep detectors under the suite's contract. Nothing is
-re-implemented: training and scoring are PyOD's own code; the adapters only change how the
-detectors are constructed, seeded and placed on a device.
+"""Thin adapters that put PyOD's deep detectors under the suite's contract. On dense rows nothing
+is re-implemented: training and scoring are PyOD's own code; the adapters only change how the
+detectors are constructed, seeded and placed on a device (sparse rows: see below).
 
 Why each adapter exists (pyod 3.6.x):
 
@@ -23,6 +23,12 @@ state, and the same seed gives the same scores. Scoring before ``fit`` raises sc
 ``NotFittedError`` (:func:`sla2p.validation.check_fitted`), as PyOD's classic detectors and the
 suite's torch detectors do.
 
+Sparse rows (scipy sparse, e.g. TF-IDF): ``fit`` trains the same PyOD network on the same draws
+through :mod:`baselines.sparse_deep`, whose first layer works on the nonzeros (the table no longer
+densifies them; docs/explanation/sparse-deep-baselines.md). Dense rows run PyOD's own code as
+before. ``sparse_input_`` records which path fitted the model; its ``decision_function`` takes
+either kind of rows.
+
 Threads: the global RNGs are process-wide, so the lock serialises the wrapped detectors' fits
 (and scoring) against each other: they are correct under threads but do not run in parallel
 with one another. Code outside the lock that draws from the *global* RNGs while a wrapped fit
@@ -37,6 +43,7 @@ import random
 import threading
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from pyod.models.auto_encoder import AutoEncoder as _PyODAutoEncoder
 from pyod.models.base import BaseDetector
@@ -45,6 +52,8 @@ from pyod.utils.torch_utility import get_criterion_by_name
 from pyod.utils.utility import check_parameter
 
 from sla2p.validation import check_fitted, check_X, resolve_device, resolve_seed
+
+from . import sparse_deep
 
 _GLOBAL_RNG_LOCK = threading.RLock()
 
@@ -132,18 +141,31 @@ class AutoEncoder(_PyODAutoEncoder):
                 "hidden_neuron_list": list(self.hidden_neuron_list)}
 
     def fit(self, X, y=None):
-        X = check_X(X).astype(np.float64)
+        # Sparse rows (TF-IDF) take the sparse path (baselines.sparse_deep), the same training
+        # on the same draws; torch.compile is PyOD's code's option, so it keeps PyOD's dense path.
+        self.sparse_input_ = sp.issparse(X) and not self.use_compile
+        X = sparse_deep.check_sparse_X(X) if self.sparse_input_ else check_X(X).astype(np.float64)
         self.device_ = resolve_device(self.device)
         self.seed_ = resolve_seed(self.random_state)
         # What PyOD's BaseDeepLearningDetector.__init__ would have set (minus the seeding).
         self.criterion = get_criterion_by_name("mse")
         self.X_mean = self.X_std = None
         with seeded_global_rngs(self.seed_, self.device_), _swapped(self, self._runtime_attrs()):
-            super().fit(X, y)
+            if not self.sparse_input_:
+                super().fit(X, y)
+                return self
+            self._set_n_classes(y)
+            sparse_deep.fit_autoencoder(self, X)
+            self.decision_scores_ = sparse_deep.score_autoencoder(self, X)
+        self._process_decision_scores()
         return self
 
     def decision_function(self, X, batch_size=None):
         check_fitted(self, "model")
+        if getattr(self, "sparse_input_", False):  # dense rows too: the model's first layer is the sparse one
+            X = sparse_deep.check_sparse_X(X, n_features=self.feature_size, min_samples=1)
+            with _swapped(self, self._runtime_attrs()):
+                return sparse_deep.score_autoencoder(self, X)
         X = check_X(X, n_features=self.feature_size, min_samples=1).astype(np.float64)
         # Seeded too: PyOD's DataLoader draws a base seed from the global torch RNG even
         # without shuffling; this keeps the caller's state as it was.
@@ -184,16 +206,26 @@ class DeepSVDD(_PyODDeepSVDD):
 
     def fit(self, X, y=None):
         check_dropout_rate(self.dropout_rate)
-        X = check_X(X).astype(np.float64)
+        self.sparse_input_ = sp.issparse(X)  # sparse rows: baselines.sparse_deep, same training
+        X = sparse_deep.check_sparse_X(X) if self.sparse_input_ else check_X(X).astype(np.float64)
         self.seed_ = resolve_seed(self.random_state)
         self.device_ = torch.device("cpu")
         self.n_features = X.shape[1]
         hidden = list(self.hidden_neurons) if self.hidden_neurons else [64, 32]
         with seeded_global_rngs(self.seed_), _swapped(self, {"hidden_neurons": hidden}):
-            super().fit(X, y)
+            if not self.sparse_input_:
+                super().fit(X, y)
+                return self
+            self._set_n_classes(y)
+            sparse_deep.fit_deepsvdd(self, X)
+        self.decision_scores_ = sparse_deep.score_deepsvdd(self, X)
+        self._process_decision_scores()
         return self
 
     def decision_function(self, X):
         check_fitted(self, "model_")
+        if getattr(self, "sparse_input_", False):  # dense rows too: the model's first layer is the sparse one
+            X = sparse_deep.check_sparse_X(X, n_features=self.n_features_, min_samples=1)
+            return sparse_deep.score_deepsvdd(self, X)
         X = check_X(X, n_features=self.n_features_, min_samples=1).astype(np.float64)
         return super().decision_function(X)

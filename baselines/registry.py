@@ -518,9 +518,11 @@ def _register_builtins() -> None:
              description="PCA weighted projection distance (PyOD's score by BLAS, over the non-null axes: baselines.pca)")
     register("hbos", HBOS, seed_invariant=True,
              description="Histogram-based outlier score (PyOD)")
-    register("deepsvdd", DeepSVDD, order_tolerance=1e-5, max_fit_rows=MAX_ROWS, fit_note=TRAINING_NOTE,
-             description="Deep SVDD (PyOD's, seeded locally by baselines.pyod_deep)")
-    register("autoencoder", AutoEncoder, order_tolerance=1e-5, max_fit_rows=MAX_ROWS, fit_note=TRAINING_NOTE,
+    # Sparse rows train PyOD's networks with a first layer on the nonzeros (baselines.sparse_deep).
+    register("deepsvdd", DeepSVDD, order_tolerance=1e-5, accepts_sparse=True, max_fit_rows=MAX_ROWS,
+             fit_note=TRAINING_NOTE, description="Deep SVDD (PyOD's, seeded locally by baselines.pyod_deep)")
+    register("autoencoder", AutoEncoder, order_tolerance=1e-5, accepts_sparse=True, max_fit_rows=MAX_ROWS,
+             fit_note=TRAINING_NOTE,
              description="Fully connected autoencoder, reconstruction error (PyOD's, seeded locally by baselines.pyod_deep)")
 
 
