@@ -29,7 +29,7 @@ from .scoring import (AGGREGATES, fast_matmul, normality_score_sets, normality_s
                       rows_per_block)
 from .settings import PAPER_SCORING_BATCH
 from .torch_base import TorchDetector
-from .training import train_classifier
+from .training import copies_floats, train_classifier
 from .validation import (StrictInterval, check_fitted, check_float, column_ranges, column_statistics,
                          normalize_rows, standardize_columns)
 
@@ -262,12 +262,14 @@ class SLA2P(TorchDetector):
         """An upper estimate of a fit's peak memory (bytes) on ``n_rows`` x ``n_features`` input,
         before fitting: the K projections (K x d x m floats, the largest buffer: 2.6 GB for
         20 Newsgroups at the published K = m = 256), the input as float32 (unless ``sparse``), the
-        shuffled pair ids (n x K), the classifier with Adam's two moments, and a fixed 256 MB for
-        the training chunk, the scoring blocks and the interpreter. The suite's preflight compares
-        it with the memory the machine has."""
+        shuffled pair ids (n x K), the classifier with Adam's two moments, the copies z = x W_k of
+        every pair when training makes them all at once (sparse rows with 4n <= d: n x K x m
+        floats, :func:`sla2p.training.copies_floats`), and a fixed 256 MB for the training chunk,
+        the scoring blocks and the interpreter. The suite's preflight compares it with the memory
+        the machine has."""
         K, m, d, n = int(self.n_projections), int(self.proj_dim), int(n_features), int(n_rows)
         params = m * 2 * m + 2 * m * 4 * m + 4 * m * K + 7 * m + K  # the m -> 2m -> 4m -> K classifier
-        floats = K * d * m + (0 if sparse else n * d) + n * K + 3 * params
+        floats = K * d * m + (0 if sparse else n * d) + n * K + 3 * params + copies_floats(n, d, K, m)
         return 4 * floats + (256 << 20)
 
     def scored_epsilons(self) -> list[float]:
