@@ -127,6 +127,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 10 else human(seconds)
 
 
+def _at(p: dict | None) -> str:
+    """ " (at step 12,400, running accuracy 0.412, stops above 0.75)" from a fit's progress."""
+    from tasks.detect.training_progress import progress_text
+
+    return f" (at {progress_text(p)})" if p else ""
+
+
 class FitWatch:
     """The fits in flight, each with its expected seconds; one that runs past ``factor`` times them
     (and at least ``least`` seconds) is warned about once, naming the cell and why it may be long
@@ -140,30 +147,64 @@ class FitWatch:
 
         self.warn, self.factor, self.least, self.clock = warn, factor, least, clock
         self.fits: dict[str, tuple[float, float, str]] = {}  # cell -> (started, expected s, why it may be long)
+        self.training: dict[str, tuple] = {}  # cell -> (its progress reader, expected training steps or None)
         self.warned: set[str] = set()
         self._lock = threading.Lock()
 
-    def started(self, cell: str, expected: float, why: str = "") -> None:
-        if expected > 0:
-            with self._lock:
+    def started(self, cell: str, expected: float, why: str = "", progress=None,
+                expected_steps: float | None = None) -> None:
+        """A fit began. ``progress``: a function giving its latest training progress (a dict with
+        ``steps``, ``running_accuracy``, ``threshold``; None before the first step), for a fit that
+        reports it; ``expected_steps``: the steps it is expected to train."""
+        with self._lock:
+            if expected > 0:
                 self.fits[cell] = (self.clock(), float(expected), why)
+            if progress is not None:
+                self.training[cell] = (progress, expected_steps)
 
     def finished(self, cell: str) -> None:
         with self._lock:
             self.fits.pop(cell, None)
+            self.training.pop(cell, None)
+
+    def progress_of(self, cell: str) -> dict | None:
+        """The latest training progress of a fit in flight (None: none reported)."""
+        reader, _ = self.training.get(cell, (None, None))
+        try:
+            return reader() if reader else None
+        except Exception:  # noqa: BLE001 - progress is a hint
+            return None
 
     def check(self) -> list[str]:
-        """Warn about each fit past its bound, once; return the warnings given now."""
+        """Warn about each fit past its bound (time, or training steps), once; return the warnings
+        given now."""
         now, said = self.clock(), []
         with self._lock:
             late = [(c, now - t0, exp, why) for c, (t0, exp, why) in self.fits.items()
                     if c not in self.warned and now - t0 > max(self.least, self.factor * exp)]
             self.warned.update(c for c, *_ in late)
+            cells = [c for c in self.training if c not in self.warned]
         for cell, ran, expected, why in late:
             said.append(f"cell {cell} has been fitting for {_duration(ran)}, over {self.factor:g}x its estimated "
-                        f"{_duration(expected)}" + (f": {why}" if why else ""))
+                        f"{_duration(expected)}" + _at(self.progress_of(cell)) + (f": {why}" if why else ""))
             self.warn(said[-1])
+        for cell in cells:
+            said.extend(self._past_steps(cell))
         return said
+
+    def _past_steps(self, cell: str) -> list[str]:
+        """The warning for a training past ``factor`` times its expected steps, once."""
+        p, (_, expected) = self.progress_of(cell), self.training.get(cell, (None, None))
+        if not p or not expected or p["steps"] <= self.factor * expected:
+            return []
+        with self._lock:
+            if cell in self.warned:
+                return []
+            self.warned.add(cell)
+        text = (f"cell {cell} has trained {p['steps']:,} steps, over {self.factor:g}x the {expected:,.0f} expected"
+                + _at(p) + ": it has not reached its accuracy threshold and trains on to max_epochs")
+        self.warn(text)
+        return [text]
 
     def watch(self, every: float = 15.0):
         """A context in which :meth:`check` runs every ``every`` seconds."""

@@ -176,6 +176,7 @@ class CellLog:
     key: str                                     # the run key (cells with their data and code)
     logged: dict = field(default_factory=dict)   # key -> (status, run id) of the children already there
     seconds: tuple = ()                          # each plan cell's estimated seconds, for the time left
+    costs: dict | None = None                    # the measured costs, read once for the fit watch
 
     def cell(self, rec: CellRecord, cached: bool) -> None:
         plan = self.plan
@@ -285,7 +286,7 @@ def run_cells(plan: Plan, records: dict[str, CellRecord], log: CellLog, options:
             fut = fit_and_score_task.submit(plan.keyed(i), options.results_dir, **({"shared": rs} if rs else {}),
                                             threads=options.threads)
             in_flight[fut] = i
-            watch.started(plan.cells[i].name, _expected_seconds(plan, i, log, options), why_long(plan.cells[i]))
+            _watch_fit(watch, plan, i, log, options)
 
     submit_more()
     with watch.watch(WATCH_EVERY_S):
@@ -304,6 +305,23 @@ def run_cells(plan: Plan, records: dict[str, CellRecord], log: CellLog, options:
     if out.reused or out.shared:
         get_run_logger().info("%d cells fitted, %d share a fit, %d reuse a fit", out.fitted, out.shared, out.reused)
     return out
+
+
+def _watch_fit(watch: FitWatch, plan: Plan, i: int, log: CellLog, options: RunOptions) -> None:
+    """Tell the watch a fit began: its expected seconds, why it may run long and, for a detector
+    that reports its training (SLA2P, SLA), how to read its progress and the steps expected."""
+    from tasks.detect.training_progress import read_progress
+    from tasks.estimate import expected_train_steps, load_costs
+
+    cell, key = plan.cells[i], plan.keyed(i).key
+    try:
+        costs = log.costs if log.costs is not None else load_costs()
+        log.costs = costs  # read once a run
+        steps = expected_train_steps(cell, costs)
+    except Exception:  # noqa: BLE001 - a hint only (e.g. no costs file)
+        steps = None
+    reader = (lambda: read_progress(options.results_dir, key)) if steps is not None else None
+    watch.started(cell.name, _expected_seconds(plan, i, log, options), why_long(cell), reader, steps)
 
 
 def _expected_seconds(plan: Plan, i: int, log: CellLog, options: RunOptions) -> float:

@@ -199,8 +199,9 @@ class SLA2P(TorchDetector):
     def _check_params_beyond_constraints(self) -> None:
         self._extra_epsilons()  # each step a finite number >= 0
 
-    def fit(self, X, y=None):
-        """Draw the projections, train the classifier on X, and score X (transductive)."""
+    def fit(self, X, y=None, on_step=None):
+        """Draw the projections, train the classifier on X, and score X (transductive).
+        ``on_step(steps, running_accuracy)``, if given, is called after every training step."""
         # Known before check_X densifies it: sparse input is scaled, not centred (see normalize).
         centre = not sp.issparse(X)
         X, gen = self._begin_fit(X, y)
@@ -222,7 +223,7 @@ class SLA2P(TorchDetector):
                 net, Xt, W, batch_size=int(self.batch_size), lr=float(self.lr),
                 adam_eps=float(self.adam_eps), weight_decay=float(self.weight_decay),
                 acc_threshold=float(self.acc_threshold), max_epochs=int(self.max_epochs),
-                generator=gen, min_steps=int(self.min_steps))
+                generator=gen, min_steps=int(self.min_steps), on_step=on_step)
         self.classifier_ = net
         self.history_ = {**history.as_dict(), "train_seconds": time.perf_counter() - t0}
         self._folded = fold_eval(net)

@@ -230,7 +230,10 @@ def _accuracies(batch_size: int) -> list[float]:
 def train_classifier(net: ProjectionClassifier, X: torch.Tensor, W: torch.Tensor, *, batch_size: int,
                      lr: float, adam_eps: float, weight_decay: float, acc_threshold: float,
                      max_epochs: int, generator: torch.Generator, max_steps: int | None = None,
-                     min_steps: int = 0) -> TrainingHistory:
+                     min_steps: int = 0, on_step=None) -> TrainingHistory:
+    """Train ``net`` to tell the K projections apart (method.md s2). ``on_step``, if given, is
+    called after every optimiser step with (steps so far, running accuracy): how a caller watches
+    a long training; it must not touch the tensors."""
     n = X.shape[0]
     K = W.shape[0]
     n_pairs = n * K
@@ -261,6 +264,8 @@ def train_classifier(net: ProjectionClassifier, X: torch.Tensor, W: torch.Tensor
                 hist.loss.append(float(loss.detach()))
                 hist.accuracy.append(acc)
                 hist.running_accuracy.append(acc_sum / len(hist.accuracy))
+                if on_step is not None:
+                    on_step(hist.steps, hist.running_accuracy[-1])
                 # min_steps delays the threshold stop only; max_epochs still bounds training.
                 if hist.running_accuracy[-1] > acc_threshold and hist.steps >= min_steps:
                     hist.stop_reason = "acc_threshold"

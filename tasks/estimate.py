@@ -209,6 +209,20 @@ def _run_steps(c, costs: dict) -> float | None:
     return None
 
 
+def expected_train_steps(c, costs: dict | None = None) -> float | None:
+    """The training steps a fit of cell ``c`` is expected to take (SLA2P/SLA and their presets;
+    None for other detectors): the mean of real runs on its dataset, else the measured cell's,
+    else :data:`ASSUMED_TRAIN_STEPS`. The run's watch compares a fit's steps with it."""
+    if _sla_kind(c.detector_name) is None:
+        return None
+    costs = load_costs() if costs is None else costs
+    steps = _run_steps(c, costs)
+    if steps is None:
+        tr = (_sla_measurement(c, costs) or {}).get("training") or {}
+        steps = tr.get("steps") or ASSUMED_TRAIN_STEPS
+    return float(steps)
+
+
 def _training_seconds(c, n: int, d: float, modality: str, costs: dict, rate: float, speed: float) -> float:
     """SLA2P/SLA training: the measured seconds per step on this dataset (costs file) times the
     steps real runs took on it (``run_steps``) or, without those, the steps of the measured cell;

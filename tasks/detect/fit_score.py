@@ -42,6 +42,7 @@ from ..datasets import authors_order, make_split, take_rows
 from ..embed import features_for
 from ..metrics import evaluate
 from ..store import save_failure, save_result
+from .training_progress import ProgressFile, takes_progress
 
 
 class CellFailed(RuntimeError):
@@ -79,7 +80,13 @@ def fit_and_score(work: KeyedCell, results_dir: str, shared: tuple[KeyedCell, ..
         uses_gpu = getattr(det, "device", None) in ("cuda", "auto") and _cuda_available()
         with _GPU_LOCK if uses_gpu else nullcontext():
             started, t0 = time.time(), time.perf_counter()  # wall clock for MLflow's start/end times
-            scores, fit_rows = fit_detector(det, cell.detector_name, X, cell.seed)
+            progress = ProgressFile(results_dir, work.key, getattr(det, "acc_threshold", None)) \
+                if takes_progress(det) else None
+            try:
+                scores, fit_rows = fit_detector(det, cell.detector_name, X, cell.seed, on_step=progress)
+            finally:
+                if progress is not None:
+                    progress.close()
             fit_s = time.perf_counter() - t0
         history = {**(_small_history(det) or {}), "fit_rows": int(fit_rows)}
         record = CellRecord(work.key, cell, "ok", metrics=evaluate(split.labels, scores), fit_seconds=fit_s,
@@ -150,7 +157,8 @@ def cell_rows(detector: str, X, indices):
     return take_rows(X, indices)
 
 
-def fit_detector(det, detector: str, X, seed: int, timings: dict | None = None) -> tuple[np.ndarray, int]:
+def fit_detector(det, detector: str, X, seed: int, timings: dict | None = None,
+                 on_step=None) -> tuple[np.ndarray, int]:
     """Fit ``det`` (an unfitted ``detector``) on ``X`` under the registry's subsample rule and
     return (the scores of ALL rows of X, the number of rows fitted).
 
@@ -158,16 +166,18 @@ def fit_detector(det, detector: str, X, seed: int, timings: dict | None = None) 
     (``decision_scores_``). Otherwise: fit on the rows of ``detector_info(detector).fit_indices(n,
     seed)``, score every row with ``decision_function`` and give each fitted row its fitted score.
     ``timings``, if given, receives ``fit`` and ``score`` wall seconds (``score``: the extra scoring
-    pass) and their CPU seconds (``fit_cpu``, ``score_cpu``).
+    pass) and their CPU seconds (``fit_cpu``, ``score_cpu``). ``on_step``: passed to a ``fit`` that
+    reports its training steps (:mod:`tasks.detect.training_progress`).
     """
     idx = detector_info(detector).fit_indices(X.shape[0], seed)
+    kw = {"on_step": on_step} if on_step is not None else {}
     t0, c0 = time.perf_counter(), time.process_time()
     if idx is None:
-        det.fit(X)
+        det.fit(X, **kw)
         scores, fit_rows = np.asarray(det.decision_scores_), int(X.shape[0])
         t1, c1 = time.perf_counter(), time.process_time()
     else:
-        det.fit(X[idx])
+        det.fit(X[idx], **kw)
         t1, c1 = time.perf_counter(), time.process_time()
         scores = np.array(det.decision_function(X), dtype=np.float64)
         scores[idx] = det.decision_scores_
