@@ -28,7 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sla2p.torch_base import StandardizedTorchDetector, build_on_cpu, optimizer_step, record_losses
-from sla2p.validation import StrictInterval, check_positive_int, init_linear_
+from sla2p.validation import StrictInterval, check_widths, init_linear_
 
 LEAKY_SLOPE = 0.2
 PAIR_VALUES_PER_BLOCK = 1 << 22  # about 4M gathered values (16 MB) per scoring block
@@ -156,11 +156,7 @@ class ICL(StandardizedTorchDetector):
         self.random_state = random_state
 
     def _check_params_beyond_constraints(self) -> None:
-        sizes = tuple(self.hidden_sizes)
-        if not sizes:
-            raise ValueError("hidden_sizes must hold at least one width")
-        for s in sizes:
-            check_positive_int("hidden_sizes", s)
+        check_widths("hidden_sizes", self.hidden_sizes)
 
     def _window_for(self, d: int) -> int:
         k = window_size(d) if self.window is None else int(self.window)

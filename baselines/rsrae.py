@@ -42,7 +42,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sla2p.torch_base import StandardizedTorchDetector, build_on_cpu, optimizer_step, record_losses
-from sla2p.validation import StrictInterval, check_positive_int
+from sla2p.validation import StrictInterval, check_widths
 
 _ACTIVATIONS = ("auto", "relu", "tanh", "leaky_relu")
 LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu's default alpha (the official code is TensorFlow)
@@ -298,11 +298,7 @@ class RSRAE(StandardizedTorchDetector):
         self.random_state = random_state
 
     def _check_params_beyond_constraints(self) -> None:
-        sizes = tuple(self.hidden_sizes)
-        if not sizes:
-            raise ValueError("hidden_sizes must hold at least one width")
-        for s in sizes:
-            check_positive_int("hidden_sizes", s)
+        check_widths("hidden_sizes", self.hidden_sizes)
 
     # True: the reference training loop (plain autograd, Adam's per-tensor loop, a new batch tensor
     # per step), bit-identical and slower; kept for the tests and bench/bench_rsrae_pca.py.

@@ -32,7 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sla2p.torch_base import StandardizedTorchDetector, build_on_cpu, optimizer_step, record_losses
-from sla2p.validation import StrictInterval, check_positive_int, init_linear_
+from sla2p.validation import StrictInterval, check_widths, init_linear_
 
 LEAKY_SLOPE = 0.2
 
@@ -191,11 +191,7 @@ class SLAD(StandardizedTorchDetector):
         self.random_state = random_state
 
     def _check_params_beyond_constraints(self) -> None:
-        sizes = tuple(self.hidden_sizes)
-        if not sizes:
-            raise ValueError("hidden_sizes must hold at least one width")
-        for s in sizes:
-            check_positive_int("hidden_sizes", s)
+        check_widths("hidden_sizes", self.hidden_sizes)
 
     def fit(self, X, y=None):
         """Draw the subspaces, train Phi on X by scale-distribution alignment, then score X."""

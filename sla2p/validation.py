@@ -213,6 +213,15 @@ def check_positive_int(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_widths(name: str, sizes) -> tuple[int, ...]:
+    """Layer widths (e.g. ``hidden_sizes``): at least one, each an int >= 1, else ``ValueError``
+    naming ``name``."""
+    sizes = tuple(sizes)
+    if not sizes:
+        raise ValueError(f"{name} must hold at least one width")
+    return tuple(check_positive_int(name, s) for s in sizes)
+
+
 def check_float(name: str, value, low: float, high: float, *, low_open=False, high_open=False) -> float:
     """``value`` as a float, or ``ValueError`` naming ``name`` unless it is a finite number in
     [low, high] (an end excluded with ``low_open``/``high_open``)."""
