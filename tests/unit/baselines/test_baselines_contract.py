@@ -8,6 +8,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
 from baselines import check_invariance, detector_info, list_detectors, make_detector
+from support.data import easy_set
 
 # Small settings for the slow ones, so the whole module runs in well under a minute.
 FAST = {
@@ -32,14 +33,6 @@ def floor(name: str) -> float:
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def easy_set(seed=0, n=200, d=6, n_out=20):
-    """Gaussian inliers around (3, ..., 3) and uniform outliers in a wide box: easy for all."""
-    rng = np.random.default_rng(seed)
-    X = np.vstack([rng.normal(size=(n - n_out, d)) + 3.0, rng.uniform(-4.0, 10.0, size=(n_out, d))])
-    y = np.r_[np.zeros(n - n_out), np.ones(n_out)]
-    return X, y
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from baselines.neutral_ad import NeuTraLAD, dcl_scores
 from baselines.slad import SLAD, ScaleNet, subspace_plan
 from sla2p.torch_base import build_on_cpu
 from sla2p.validation import make_generator
+from support.data import easy_set
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -26,15 +27,6 @@ FAST = {
 }
 CLASSES = list(FAST)
 TOL = 1e-5  # scores of rows scored in another order or block: float rounding only
-
-
-def easy_set(seed=0, n=200, d=6, n_out=20):
-    """Gaussian inliers around (3, ..., 3) and uniform outliers in a wide box (as the contract
-    test's easy_set)."""
-    rng = np.random.default_rng(seed)
-    X = np.vstack([rng.normal(size=(n - n_out, d)) + 3.0, rng.uniform(-4.0, 10.0, size=(n_out, d))])
-    y = np.r_[np.zeros(n - n_out), np.ones(n_out)]
-    return X, y
 
 
 def make(cls, seed=0, **params):
