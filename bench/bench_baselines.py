@@ -221,7 +221,8 @@ def _merge(path: Path, header: dict, results: dict, cells: dict, first: bool, em
             # each figure carries its machine: a file re-measured in part elsewhere stays scalable
             doc["costs"].setdefault(name, {})[ds] = {**r, "date": header["date"], "commit": header["commit"][:12],
                                                      "gemm_core_gflops": header["gemm_core_gflops"],
-                                                     "cpu": header["machine"]["cpu"], "cores": header["machine"]["cores"]}
+                                                     "cpu": header["machine"]["cpu"], "cores": header["machine"]["cores"],
+                                                     "threads": header["machine"]["torch_threads"]}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, path)
@@ -303,8 +304,8 @@ def dry_run_speed(repeats: int = 3) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads(),
-                    help="torch intra-op threads (default: all cores, as a table cell gets them)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch intra-op threads (default 1: a table runs one cell per core, each on one thread)")
     ap.add_argument("--only", default="", help="comma-separated detector names (default: all but sla2p, sla)")
     ap.add_argument("--datasets", default=",".join(PAPER + WIDE))
     ap.add_argument("--seed", type=int, default=0)
