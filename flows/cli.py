@@ -98,7 +98,7 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
 
     console = Console(soft_wrap=True)  # long ids and paths stay on one line in logs
     job = _load_job(kind, config, filters, options)
-    plan, est = _estimate(job)
+    plan, est = _estimate(job, options)
     _print_estimate(console, job, est, plan)
     if options.dry_run:
         return
@@ -154,15 +154,22 @@ def _load_job(kind: str, config: str, filters: Filters, options: RunOptions):
     return job
 
 
-def _estimate(job):
-    """The job's plan (the one its flow executes, with nothing cached) and its estimate."""
+def _estimate(job, options: RunOptions):
+    """The job's plan (the one its flow executes, with nothing cached) and its estimate, for the
+    cells in flight at once and the threads each gets (as the run will resolve them)."""
     from tasks.estimate import CostsFileError, estimate
     from tasks.fetch import DataError
     from tasks.plan import plan_job
 
+    from .options import default_workers
+    from .preflight import workers_for_cores
+
+    asked = options.workers or default_workers()
+    workers = asked if options.address else workers_for_cores(asked)
+    threads = options.threads or max(1, (os.cpu_count() or 1) // workers)
     try:
         plan = plan_job(job)
-        return plan, estimate(plan)
+        return plan, estimate(plan, workers=workers, threads=threads)
     except (DataError, FileNotFoundError) as exc:  # e.g. a data file that differs from data.dvc, or no project
         _refuse("data error", exc)                  # root (an installed copy): the message says what to do
     except CostsFileError as exc:  # the message names the command that rewrites it

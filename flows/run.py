@@ -221,16 +221,17 @@ def open_tracking(job: Job, plan: Plan, data: dict, options: RunOptions) -> Cell
     logged = tracker.reconcile(parent)
     log.info("MLflow parent run %s (%s), %d cells already logged", parent, "resumed" if resumed else "new", len(logged))
     name_flow_run(f"{job.kind}-{job.name}-{parent[:8]}", log)
-    return CellLog(tracker, parent, plan, Path(options.results_dir), rkey, logged, _cell_seconds(plan))
+    return CellLog(tracker, parent, plan, Path(options.results_dir), rkey, logged,
+                   _cell_seconds(plan, options.threads))
 
 
-def _cell_seconds(plan: Plan) -> tuple:
+def _cell_seconds(plan: Plan, threads: int | None = None) -> tuple:
     """Each cell's estimated seconds (the dry run's per-cell costs), 0 for a cached one; () when
     the costs cannot be read (the time left then goes by the count)."""
     from tasks.estimate import CostsFileError, estimate
 
     try:
-        per_cell = estimate(plan).per_cell
+        per_cell = estimate(plan, threads=threads).per_cell
     except (CostsFileError, OSError, ValueError) as exc:
         get_run_logger().warning("time left by the count of cells: no per-cell costs (%s)", exc)
         return ()
@@ -321,16 +322,15 @@ def _watch_fit(watch: FitWatch, plan: Plan, i: int, log: CellLog, options: RunOp
     except Exception:  # noqa: BLE001 - a hint only (e.g. no costs file)
         steps = None
     reader = (lambda: read_progress(options.results_dir, key)) if steps is not None else None
-    watch.started(cell.name, _expected_seconds(plan, i, log, options), why_long(cell), reader, steps)
+    watch.started(cell.name, _expected_seconds(plan, i, log), why_long(cell), reader, steps)
 
 
-def _expected_seconds(plan: Plan, i: int, log: CellLog, options: RunOptions) -> float:
-    """The wall seconds the fit of cell ``i`` is expected to take here: the estimate's (its own and
-    what its riders add; measured with every core) on the cell's share of the cores. 0: unknown."""
+def _expected_seconds(plan: Plan, i: int, log: CellLog) -> float:
+    """The wall seconds the fit of cell ``i`` is expected to take here: the estimate's, on the
+    run's threads a cell (its own and what its riders add). 0: unknown."""
     if not log.seconds:
         return 0.0
-    own = log.seconds[i] + sum(log.seconds[r] for r in plan.riders_of(i))
-    return own * max(1.0, (os.cpu_count() or 1) / max(1, options.threads or 1))
+    return log.seconds[i] + sum(log.seconds[r] for r in plan.riders_of(i))
 
 
 def why_long(cell) -> str:

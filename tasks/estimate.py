@@ -338,6 +338,19 @@ def _same_cpu(costs: dict, m: dict | None = None) -> bool:
     return _machine_of(m, costs) == (cpu_model(), os.cpu_count())
 
 
+def thread_speedup(threads: int) -> float:
+    """How much faster one cell runs on ``threads`` threads than on one (the GEMM probe's measured
+    parallel efficiency; the model every figure is converted by)."""
+    return 1.0 if threads <= 1 else threads * PARALLEL_EFFICIENCY
+
+
+def _threads_factor(costs: dict, m: dict | None, threads: int) -> float:
+    """Factor on a figure measured on its threads (its own record, else the file's machine, else
+    ``threads``) for a cell run on ``threads``."""
+    measured = (m or {}).get("threads") or (costs.get("machine") or {}).get("torch_threads") or threads
+    return thread_speedup(int(measured)) / thread_speedup(threads)
+
+
 def _speed(costs: dict, core: float, same_cpu: bool | None, m: dict | None = None) -> float:
     """Factor on measured seconds of figure ``m``: 1 on the CPU it was measured on (the probe's
     noise would only add noise), else the ratio of the GEMM probe taken with it to this machine's.
@@ -349,7 +362,9 @@ def _speed(costs: dict, core: float, same_cpu: bool | None, m: dict | None = Non
 
 @dataclass(frozen=True)
 class Estimate:
-    """A job's expected wall time on this machine, all cores, one cell at a time (seconds)."""
+    """A job's expected wall time on this machine (seconds): ``by_method`` and :attr:`total` are
+    wall time with the estimate's ``workers`` cells in flight; ``per_cell`` is each cell's own
+    seconds on its threads."""
 
     by_method: dict[str, float]        # method -> seconds of its fits (and what sharing adds)
     embedding: float                   # images not yet embedded, once
@@ -381,6 +396,7 @@ class _Coster:
     rate: float
     same_cpu: bool | None  # None: compare each figure's machine with this one
     dims: dict
+    threads: int = 1       # torch threads a cell runs on
     unmeasured: set = field(default_factory=set)
     lower: set = field(default_factory=set)
     subsampled: dict = field(default_factory=dict)
@@ -402,7 +418,8 @@ class _Coster:
     def _sla(self, c, n: int, d: int, sla: str) -> float:
         from .datasets import get_spec
 
-        speed = _speed(self.costs, self.core, self.same_cpu, _sla_measurement(c, self.costs))
+        m = _sla_measurement(c, self.costs)
+        speed = _speed(self.costs, self.core, self.same_cpu, m) * _threads_factor(self.costs, m, self.threads)
         dp = _projected_width(c.dataset, d, self.costs)
         scoring = _sla_scoring_measured(c, n, self.costs, speed)
         if scoring is None:
@@ -417,16 +434,21 @@ class _Coster:
             self.unmeasured.add(f"{det}/{c.dataset}")
         if (m or {}).get("status") == "timeout":
             self.lower.add(f"{det}/{c.dataset}")
-        return baseline_seconds(det, n, d, m) * _speed(self.costs, self.core, self.same_cpu, m)
+        return (baseline_seconds(det, n, d, m) * _speed(self.costs, self.core, self.same_cpu, m)
+                * _threads_factor(self.costs, m, self.threads))
 
 
 def estimate(plan, costs: dict | None = None, rate_gflops: float | None = None,
-             same_cpu: bool | None = None) -> Estimate:
+             same_cpu: bool | None = None, workers: int = 1, threads: int | None = None) -> Estimate:
     """The :class:`Estimate` of a :class:`tasks.plan.Plan` (the flow executes the same plan).
 
     ``costs``: the measured-costs document (default: :func:`load_costs`); ``rate_gflops``: one
     core's GEMM rate (default: measured now); ``same_cpu``: whether this is the CPU the costs were
-    measured on (default: compared with the file's ``machine``). Every fitted cell costs its fit; a
+    measured on (default: compared with the file's ``machine``); ``workers``: cells in flight at
+    once, each on ``threads`` torch threads (default: torch's threads now). A cell's seconds are
+    those of its fit on ``threads`` threads (a figure measured on other threads is converted by
+    :func:`thread_speedup`); a method's and the job's time is the wall time of ``workers`` cells at
+    a time, the sum divided by ``workers``. Every fitted cell costs its fit; a
     cell that reuses another seed's fit costs nothing; a cell riding on a shared fit costs the
     registry's ``shared.cost`` times the fit it shares; a cached cell costs nothing.
     """
@@ -436,10 +458,10 @@ def estimate(plan, costs: dict | None = None, rate_gflops: float | None = None,
 
     costs = load_costs() if costs is None else costs
     core = gemm_core_rate() if rate_gflops is None else float(rate_gflops)
-    t = torch.get_num_threads()
-    rate = core * (1.0 if t <= 1 else t * PARALLEL_EFFICIENCY) * 1e9 * _EFFICIENCY
+    t = torch.get_num_threads() if threads is None else int(threads)
+    rate = core * thread_speedup(t) * 1e9 * _EFFICIENCY
     dims = {k: _dim(k[0], k[1], costs) for k in dict.fromkeys((c.dataset, c.extractor) for c in plan.cells)}
-    cost = _Coster(costs, core, rate, same_cpu, dims)
+    cost = _Coster(costs, core, rate, same_cpu, dims, threads=t)
     per_cell = [0.0] * len(plan.cells)
     peak = (0, "")
     for i in plan.fits:
@@ -449,7 +471,7 @@ def estimate(plan, costs: dict | None = None, rate_gflops: float | None = None,
         per_cell[i] = detector_info(plan.cells[i].detector_name).shared.cost * cost(plan.cells[j], plan.rows[j])
     by_method: Counter = Counter()
     for c, sec in zip(plan.cells, per_cell):
-        by_method[c.method] += sec
+        by_method[c.method] += sec / max(1, int(workers))  # wall time: ``workers`` cells at once
     emb = costs.get("embedding") or {}
     images_per_s = float(emb.get("images_per_s") or DEFAULT_IMAGES_PER_S)
     return Estimate(dict(by_method), _embedding_seconds(plan, images_per_s), plan.counts, plan.shared_pairs(),

@@ -132,6 +132,20 @@ def test_each_figure_is_scaled_by_the_machine_it_was_measured_on(offline):
     assert e.by_method["iforest"] == pytest.approx(1.0)  # the file's machine, 80 GFLOP/s then, 40 now
 
 
+def test_workers_share_the_wall_time_and_threads_convert_the_figures(offline):
+    """Figures measured on one thread: two workers of one thread each take half the summed time;
+    one worker on two threads runs each cell 1.6x faster (the probe's parallel efficiency)."""
+    doc = costs_doc()
+    for per in doc["costs"].values():
+        for m in per.values():
+            m["threads"] = 1
+    job = FakeJob(_cells(["iforest"], seeds=(0, 1, 2, 3)))
+    two = est.estimate(job, costs=doc, rate_gflops=80.0, same_cpu=True, workers=2, threads=1)
+    assert two.per_cell == pytest.approx((0.5,) * 4) and two.by_method["iforest"] == pytest.approx(1.0)
+    one = est.estimate(job, costs=doc, rate_gflops=80.0, same_cpu=True, workers=1, threads=2)
+    assert one.by_method["iforest"] == pytest.approx(4 * 0.5 / (2 * est.PARALLEL_EFFICIENCY))
+
+
 def test_linear_method_scales_with_rows(offline):
     e = est.estimate(FakeJob(_cells(["iforest"], datasets=("kddcup99",))), costs=costs_doc(), rate_gflops=80.0)
     assert e.by_method["iforest"] == pytest.approx(4.0 * 494_021 / 20_000)
