@@ -236,7 +236,8 @@ def test_scores_are_the_old_scores_to_the_bit(monkeypatch, one_torch_thread):
     X = tfidf_like(80, 600, 0.03).numpy()
     params = dict(n_projections=16, proj_dim=16, acc_threshold=0.9, max_epochs=2, random_state=0)
     new = SLA2P(**params).fit(X)
-    monkeypatch.setattr(detector, "train_classifier", lambda *a, **kw: TrainingHistory(**old_train_classifier(*a, **kw)))
+    monkeypatch.setattr(detector, "train_classifier",  # the old loop had no progress hook
+                        lambda *a, on_step=None, **kw: TrainingHistory(**old_train_classifier(*a, **kw)))
     old = SLA2P(**params).fit(X)
     assert new.history_["steps"] == old.history_["steps"]
     assert np.array_equal(new.decision_scores_, old.decision_scores_)
