@@ -86,6 +86,24 @@ def compare(ds: str, name: str, X, labels, repeats: int, seed: int, noise: bool)
           flush=True)
 
 
+def paired_seeds(ds: str, normal_class: str, name: str, seeds: int) -> None:
+    """AUROC of PyOD's dense fit and the sparse path on the same seeds, paired: is the sparse path's
+    AUROC shifted, or does it only move as a rounding-sensitive training does?"""
+    from sklearn.metrics import roc_auc_score
+
+    CELLS[ds] = normal_class
+    X, y = cell(ds)
+    Xd = X.toarray()
+    d = []
+    for seed in range(seeds):
+        a, s = (roc_auc_score(y, timed_fit(name, rows, seed)[1]) for rows in (Xd, X))
+        d.append(s - a)
+        print(f"{ds}/{normal_class} {name} seed {seed}: PyOD {a:.4f}  sparse {s:.4f}  diff {s - a:+.4f}", flush=True)
+    d = np.array(d)
+    t = d.mean() / (d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+    print(f"{ds}/{normal_class} {name}: mean diff {d.mean():+.4f} (sd {d.std(ddof=1):.4f}), t {t:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cells", default="20news,reuters")
@@ -94,8 +112,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--noise", action="store_true",
                     help="also fit PyOD with 2 torch threads: how far PyOD's scores move under another rounding")
+    ap.add_argument("--paired-seeds", type=int, default=0,
+                    help="instead: AUROC of PyOD and the sparse path on seeds 0..N-1 of --class, paired")
+    ap.add_argument("--class", dest="normal_class", default="talk.politics.mideast",
+                    help="the normal class of the --paired-seeds cell (of the first of --cells)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.paired_seeds:
+        for name in args.only.split(","):
+            paired_seeds(args.cells.split(",")[0], args.normal_class, name, args.paired_seeds)
+        return
     from baselines import make_detector
 
     warm = sp.random(64, 50, density=0.1, format="csr", random_state=0, dtype=np.float32)
