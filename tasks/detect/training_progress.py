@@ -44,7 +44,10 @@ class ProgressFile:
 
     def __call__(self, steps: int, running_accuracy: float) -> None:
         now = self.clock()
-        if self._last is not None and now - self._last < self.every:
+        # the step that passes the threshold (the last one) is always kept: scoring comes next and
+        # may take minutes, during which the file must not show an early step
+        done = self.threshold is not None and running_accuracy > self.threshold
+        if self._last is not None and now - self._last < self.every and not done:
             return
         self._last = now
         doc = {"steps": int(steps), "running_accuracy": float(running_accuracy), "threshold": self.threshold,
@@ -71,5 +74,7 @@ def progress_text(p: dict | None) -> str:
     """e.g. "step 12,400, running accuracy 0.412 (stops above 0.75)"."""
     if not p:
         return ""
+    if p.get("threshold") is not None and p["running_accuracy"] > p["threshold"]:
+        return f"trained: {p['steps']:,} steps, running accuracy {p['running_accuracy']:.3f}; scoring"
     text = f"step {p['steps']:,}, running accuracy {p['running_accuracy']:.3f}"
     return text + (f" (stops above {p['threshold']:g})" if p.get("threshold") is not None else "")

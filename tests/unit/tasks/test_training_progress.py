@@ -7,7 +7,7 @@ import numpy as np
 
 from flows.progress import FitWatch
 from sla2p import SLA2P
-from tasks.detect.training_progress import ProgressFile, progress_path, read_progress, takes_progress
+from tasks.detect.training_progress import ProgressFile, progress_path, progress_text, read_progress, takes_progress
 
 
 def test_sla2p_reports_every_training_step():
@@ -32,6 +32,9 @@ def test_progress_file_is_throttled_read_and_removed(tmp_path):
     pf(3, 0.3)
     got = read_progress(tmp_path, "abc")
     assert (got["steps"], got["running_accuracy"], got["threshold"]) == (3, 0.3, 0.75)
+    pf(4, 0.8)  # within 2 s, but past the threshold: the last step is kept (scoring comes next)
+    assert read_progress(tmp_path, "abc")["steps"] == 4
+    assert progress_text(read_progress(tmp_path, "abc")).startswith("trained: 4 steps")
     pf.close()
     assert read_progress(tmp_path, "abc") is None and not progress_path(tmp_path, "abc").exists()
 
