@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from pathlib import Path
 
 import pandas as pd
 
@@ -74,6 +75,24 @@ def compare(cells: pd.DataFrame, estimated: dict[tuple, float], workers: int, by
     return pd.concat([out, pd.DataFrame([total])], ignore_index=True)
 
 
+def cells_from_records(results_dir: str) -> pd.DataFrame:
+    """The cells a run has finished so far, from its records (``<results>/cells/*.json``): for a
+    run still going or stopped, which has no cells.csv yet."""
+    import json
+
+    rows = []
+    for f in Path(results_dir, "cells").rglob("*.json"):
+        if f.name.endswith(".failed.json"):
+            continue
+        r = json.loads(f.read_text())
+        c = r["cell"]
+        rows.append({"dataset": c["dataset"], "normal_class": c["normal_class"] or "-",
+                     "ratio": "" if c["ratio"] is None else f"{float(c['ratio']):g}", "method": r["name"].split("/")[0],
+                     "seed": int(c["seed"]), "status": r["status"], "cached": False,
+                     "fit_seconds": "" if r.get("fit_seconds") is None else r["fit_seconds"]})
+    return pd.DataFrame(rows)
+
+
 def _print(df: pd.DataFrame, markdown: bool) -> None:
     fmt = df.copy()
     fmt["measured_min"] = fmt["measured_min"].map(lambda v: f"{v:.1f}")
@@ -84,7 +103,9 @@ def _print(df: pd.DataFrame, markdown: bool) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cells", required=True, help="a finished run's cells.csv")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--cells", help="a finished run's cells.csv")
+    src.add_argument("--records", help="a results folder: the cells finished so far (a run still going or stopped)")
     ap.add_argument("--config", required=True, help="the config (or profile) the run ran")
     ap.add_argument("--datasets", default="", help="the run's --datasets filter, if any")
     ap.add_argument("--methods", default="", help="the run's --methods filter, if any")
@@ -94,8 +115,11 @@ def main(argv=None) -> None:
     from flows.options import Filters
 
     filters = Filters.parse(datasets=args.datasets or None, methods=args.methods or None).as_dict()
-    cells = pd.read_csv(args.cells, dtype={"normal_class": str, "ratio": str}, keep_default_na=False)
-    cells["seed"] = cells["seed"].astype(int)
+    if args.cells:
+        cells = pd.read_csv(args.cells, dtype={"normal_class": str, "ratio": str}, keep_default_na=False)
+        cells["seed"] = cells["seed"].astype(int)
+    else:
+        cells = cells_from_records(args.records)
     estimated = estimated_seconds(args.config, filters)
     for by in ("dataset", "method"):
         _print(compare(cells, estimated, args.workers, by), args.markdown)
