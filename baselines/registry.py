@@ -467,6 +467,7 @@ def _register_builtins() -> None:
     from pyod.models.lof import LOF
 
     from sla2p import SLA, SLA2P
+    from sla2p.rank_average import SLA2PRankAverage
 
     from .goad import GOAD
     from .ocsvm import OCSVM
@@ -494,6 +495,12 @@ def _register_builtins() -> None:
              preset={"epsilon": 78.125}, shared=by_step,
              description="SLA2P with a 10x adversarial step (epsilon 78.125 per sample), chosen on ADBench's "
                          "development half")
+    # The second variant's first hypothesis (docs/results/second-variant/preregistration.md): the
+    # paper's l2 rows and zscore_l2 rows each win where the other loses; their ranks, averaged.
+    # Two full fits, so it shares nothing with SLA2P's. Not accepts_sparse: zscore_l2 scales sparse
+    # rows without centring them, so sparse and dense input would score differently.
+    register("sla2p_rankavg", SLA2PRankAverage, order_tolerance=1e-4,
+             description="SLA2P fitted on l2 and on zscore_l2 rows, the two fits' ranks averaged (pre-registered)")
     register("goad", GOAD, order_tolerance=1e-5, accepts_sparse=True, max_fit_rows=MAX_ROWS,
              fit_note=TRAINING_NOTE,
              description="GOAD (Bergman & Hoshen, ICLR 2020), tabular form: random affine transforms, CE + triplet-centre loss")

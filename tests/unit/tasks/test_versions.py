@@ -12,7 +12,7 @@ import tasks.versions as versions
 from baselines import list_detectors
 from support import ROOT
 
-SLA2P_FAMILY = {"sla2p", "sla", "sla2p_bigstep"}
+SLA2P_FAMILY = {"sla2p", "sla", "sla2p_bigstep", "sla2p_rankavg"}
 
 
 @pytest.fixture
