@@ -30,10 +30,12 @@ import torch
 from pyod.models.auto_encoder import AutoEncoder
 from pyod.models.deep_svdd import DeepSVDD
 from pyod.models.deep_svdd import optimizer_dict as deep_svdd_optimizers
+from pyod.models.dif import DIF as PyODDIF
 from pyod.models.hbos import HBOS
 from pyod.models.iforest import IForest
 from pyod.models.knn import KNN
 from pyod.models.lof import LOF
+from pyod.models.lunar import LUNAR as PyODLUNAR
 from pyod.models.ocsvm import OCSVM
 from pyod.models.pca import PCA
 from pyod.utils.torch_utility import get_activation_by_name, get_optimizer_by_name
@@ -45,10 +47,12 @@ from sklearn.svm import OneClassSVM
 from sklearn.utils._param_validation import validate_parameter_constraints
 
 from .pyod_deep import check_dropout_rate
+from .pyod_recent import DIF_CHECKS, LUNAR_CHECKS
 
 # PyOD's class -> the scikit-learn estimator its fit builds from its parameters.
 _DELEGATES = ((IForest, IsolationForest), (LOF, LocalOutlierFactor), (KNN, NearestNeighbors),
-              (OCSVM, OneClassSVM), (PCA, SklearnPCA))
+              (OCSVM, OneClassSVM), (PCA, SklearnPCA), (PyODLUNAR, NearestNeighbors),
+              (PyODDIF, IsolationForest))
 
 
 def _n_bins(value) -> None:
@@ -73,6 +77,8 @@ PYOD_CHECKS: tuple[tuple[type, dict[str, Callable]], ...] = (
     (AutoEncoder, {"hidden_activation_name": get_activation_by_name, "optimizer_name": _optimizer_name}),
     (DeepSVDD, {"dropout_rate": check_dropout_rate, "hidden_activation": get_activation_by_name,
                 "output_activation": get_activation_by_name, "optimizer": _svdd_optimizer}),
+    (PyODLUNAR, LUNAR_CHECKS),
+    (PyODDIF, DIF_CHECKS),
 )
 
 

@@ -473,6 +473,7 @@ def _register_builtins() -> None:
     from .ocsvm import OCSVM
     from .pca import PCA
     from .pyod_deep import AutoEncoder, DeepSVDD
+    from .pyod_recent import DIF, LUNAR
     from .rsrae import RSRAE
 
     # Its cells that differ only in the step (an epsilon sweep) share one fit: one more forward
@@ -532,6 +533,16 @@ def _register_builtins() -> None:
     register("autoencoder", AutoEncoder, order_tolerance=1e-5, accepts_sparse=True, max_fit_rows=MAX_ROWS,
              fit_note=TRAINING_NOTE,
              description="Fully connected autoencoder, reconstruction error (PyOD's, seeded locally by baselines.pyod_deep)")
+    # PyOD 3.6's newer detectors behind adapters that fix what the contract test found (global RNGs,
+    # a refit that kept training the first network, LUNAR's neighbours taken among its negative
+    # samples, DIF's batch-dependent scores): baselines.pyod_recent. LUNAR trains 200 full-batch
+    # epochs over the fitted rows, so it is capped like the other trained networks.
+    register("lunar", LUNAR, order_tolerance=1e-5, max_fit_rows=MAX_ROWS, fit_note=TRAINING_NOTE,
+             description="LUNAR (Goodge et al., AAAI 2022): a network over each row's k-NN distances, trained "
+                         "against negative samples (PyOD's, neighbours as the authors': baselines.pyod_recent)")
+    register("dif", DIF, order_tolerance=1e-5,
+             description="Deep Isolation Forest (Xu et al., TKDE 2023): isolation trees on random deep "
+                         "representations (PyOD's, seeded locally, batch-independent scores: baselines.pyod_recent)")
 
 
 _register_builtins()

@@ -18,6 +18,8 @@ FAST = {
     "rsrae": dict(epochs=20),
     "deepsvdd": dict(epochs=10),
     "autoencoder": dict(epoch_num=5),
+    "lunar": dict(n_epochs=40),
+    "dif": dict(n_ensemble=8),
 }
 AUROC_FLOOR = {"sla2p": 0.7}  # SLA2P with 16 projections of width 16; every other: 0.8
 
