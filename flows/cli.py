@@ -46,6 +46,7 @@ data_app = typer.Typer(no_args_is_help=True, help="Benchmark data: pull, verify,
 app.add_typer(data_app, name="data")
 
 COMMAND_OF = {"table": "table", "ablation": "ablate"}  # job kind -> the command that runs it
+PRECISIONS = ("float32", "bf16")  # --precision: sla2p.scoring.PRECISIONS (not imported: torch is slow to load)
 
 
 def _version(value: bool) -> None:
@@ -87,7 +88,7 @@ def _stopped() -> NoReturn:
     raise typer.Exit(INTERRUPT.exit_code)
 
 
-def _run(kind: str, config: str, filters: dict, options: dict) -> None:
+def _run(kind: str, config: str, filters: dict, options: dict, precision: str | None = None) -> None:
     """Parse and validate, print the estimate, then run the job's flow and print what it did."""
     interrupt = INTERRUPT.install()  # Ctrl-C/SIGTERM: stop scheduling; a second one: exit at once
     try:
@@ -97,7 +98,7 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
     from rich.console import Console
 
     console = Console(soft_wrap=True)  # long ids and paths stay on one line in logs
-    job = _load_job(kind, config, filters, options)
+    job = _load_job(kind, config, filters, options, precision)
     plan, est = _estimate(job, options)
     _print_estimate(console, job, est, plan)
     if options.dry_run:
@@ -140,10 +141,13 @@ def _run(kind: str, config: str, filters: dict, options: dict) -> None:
         raise typer.Exit(1)
 
 
-def _load_job(kind: str, config: str, filters: Filters, options: RunOptions):
-    """The job, expanded once: every config mistake surfaces here (exit 2)."""
+def _load_job(kind: str, config: str, filters: Filters, options: RunOptions, precision: str | None = None):
+    """The job, expanded once: every config mistake surfaces here (exit 2). ``precision``
+    (``--precision``): set on every cell whose detector takes it (:func:`_with_precision`)."""
     from .config import ConfigError, load_job
 
+    if precision is not None and precision not in PRECISIONS:
+        _refuse("error", f"--precision: {precision!r} is not one of {', '.join(PRECISIONS)}")
     try:
         job = load_job(config, device=options.device, **filters.as_dict())
     except ConfigError as exc:
@@ -151,7 +155,33 @@ def _load_job(kind: str, config: str, filters: Filters, options: RunOptions):
     if job.kind != kind:
         _refuse("config error", f"{job.path} is {'an' if job.kind == 'ablation' else 'a'} {job.kind} config: "
                 f"run it with `sla2p-bench {COMMAND_OF[job.kind]} --config {job.path}`")
-    return job
+    return job if precision is None else _with_precision(job, precision)
+
+
+def _with_precision(job, precision: str):
+    """``job`` with ``precision`` set on every cell whose detector takes that parameter (SLA2P,
+    SLA and their variants), so those cells differ from the config's by key; the detector's own
+    default (float32) is left unwritten, so ``--precision float32`` names the config's cells."""
+    from baselines import detector_info
+    from tasks.plan import distinct
+
+    takes: dict[str, object] = {}
+    cells = []
+    for cell in job.cells:
+        name = cell.detector_name
+        if name not in takes:
+            info = detector_info(name)
+            takes[name] = info.defaults.get("precision") if "precision" in info.param_names else None
+        if takes[name] is None:
+            cells.append(cell)
+            continue
+        params = {k: v for k, v in cell.param_dict.items() if k != "precision"}
+        params.update({} if precision == takes[name] else {"precision": precision})
+        cells.append(replace(cell, params=tuple(sorted(params.items()))))
+    if len(distinct(cells)) != len(distinct(job.cells)):  # a config that varies precision itself
+        _refuse("config error", "--precision sets precision on every cell that takes it, but the config "
+                "varies it between cells: drop --precision or the config's precision")
+    return replace(job, cells=tuple(cells))
 
 
 def _estimate(job, options: RunOptions):
@@ -344,6 +374,9 @@ _TU = typer.Option(None, help="MLflow tracking URI (default: sqlite:///<project>
 _RD = typer.Option(None, help="results folder (default: <project>/results)")
 _DE = typer.Option(None, help=f"device for deep detectors: {DEVICES.replace(', ', ' | ')} (default: the config's)")
 _DRY = typer.Option(False, "--dry-run", metavar="", help="validate and estimate, run nothing")
+_PR = typer.Option(None, "--precision", help="bf16: SLA2P and SLA (every method whose detector takes "
+                   "precision) score in bfloat16, several times faster on CPUs with AMX; float32: "
+                   "their default (default: each config's own)")
 
 
 def _filters(datasets, classes, ratios, seeds, methods=None) -> dict:
@@ -360,20 +393,23 @@ def table(config: str = _CFG, profile: str = _PROFILE, datasets: str = _DS, clas
           seeds: str = _SE, methods: str = _ME, workers: int = _WO, threads: int = _TH, runner: str = _RU,
           address: str = _AD,
           refresh: bool = _RE, tracking_uri: str = _TU, results_dir: str = _RD, device: str = _DE,
-          dry_run: bool = _DRY):
+          dry_run: bool = _DRY, precision: str = _PR):
     """The comparison table (configs/table.yaml; --profile smoke for a first look)."""
     _run("table", config or profile or "table", _filters(datasets, classes, ratios, seeds, methods),
-         _options(workers, threads, runner, address, refresh, tracking_uri, results_dir, device, dry_run))
+         _options(workers, threads, runner, address, refresh, tracking_uri, results_dir, device, dry_run),
+         precision)
 
 
 @app.command()
 def ablate(config: str = _CFG, profile: str = _PROFILE, datasets: str = _DS, classes: str = _CL, ratios: str = _RA,
            seeds: str = _SE, workers: int = _WO, threads: int = _TH, runner: str = _RU, address: str = _AD,
            refresh: bool = _RE,
-           tracking_uri: str = _TU, results_dir: str = _RD, device: str = _DE, dry_run: bool = _DRY):
+           tracking_uri: str = _TU, results_dir: str = _RD, device: str = _DE, dry_run: bool = _DRY,
+           precision: str = _PR):
     """Ablation grids over epsilon, n_projections, proj_dim, acc_threshold (configs/ablation.yaml)."""
     _run("ablation", config or profile or "ablation", _filters(datasets, classes, ratios, seeds),
-         _options(workers, threads, runner, address, refresh, tracking_uri, results_dir, device, dry_run))
+         _options(workers, threads, runner, address, refresh, tracking_uri, results_dir, device, dry_run),
+         precision)
 
 
 @app.command()

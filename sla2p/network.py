@@ -57,17 +57,62 @@ class ProjectionClassifier(nn.Module):
 
 @dataclass(frozen=True)
 class FoldedMLP:
-    """Eval-mode network as plain tensors: hidden layers (W, b) with BatchNorm folded in."""
+    """Eval-mode network as plain tensors: hidden layers (W, b) with BatchNorm folded in.
+
+    What :func:`fold_eval` gives runs in float32. A copy from :meth:`astype` (``torch.bfloat16``)
+    casts its input to that type, runs every layer in it (the GEMMs on bfloat16 units where the
+    CPU has them) and returns the logits as float32, so that the softmax and the loss that follow
+    stay in float32. One from :meth:`with_projection_bias` takes centred copies and adds the
+    rest of each copy back in its first layer's bias, one bias per projection."""
 
     hidden: tuple[tuple[torch.Tensor, torch.Tensor], ...]
     head: tuple[torch.Tensor, torch.Tensor]
+    #: (K, width of the first hidden layer), or None: the first layer's bias for rows of projection
+    #: k; the rows of an input are then K equal groups, projection k's the k-th (see scoring).
+    projection_bias: torch.Tensor | None = None
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        w, b = self.head
+        if w.dtype != torch.float32 or self.projection_bias is not None:
+            return self._general(z)
         h = z
         for w, b in self.hidden:
             h = F.leaky_relu(torch.addmm(b, h, w), NEGATIVE_SLOPE)
         w, b = self.head
         return torch.addmm(b, h, w)
+
+    def _general(self, z: torch.Tensor) -> torch.Tensor:
+        """The forward pass in the weights' type, with :attr:`projection_bias` if set; float32 logits."""
+        w, b = self.head
+        h = z.to(w.dtype)
+        for i, (wh, bh) in enumerate(self.hidden):
+            if i == 0 and self.projection_bias is not None:
+                K, width = self.projection_bias.shape
+                h = torch.mm(h, wh).view(K, -1, width).add_(self.projection_bias.unsqueeze(1)).view(-1, width)
+            else:
+                h = torch.addmm(bh, h, wh)
+            h = F.leaky_relu(h, NEGATIVE_SLOPE)
+        return torch.addmm(b, h, w).float()
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.head[0].dtype
+
+    def astype(self, dtype: torch.dtype) -> FoldedMLP:
+        """This network with every weight and bias cast to ``dtype`` (itself if already so)."""
+        if dtype == self.dtype:
+            return self
+        bias = None if self.projection_bias is None else self.projection_bias.to(dtype)
+        return FoldedMLP(tuple((w.to(dtype), b.to(dtype)) for w, b in self.hidden),
+                         tuple(t.to(dtype) for t in self.head), bias)
+
+    @torch.no_grad()
+    def with_projection_bias(self, offsets: torch.Tensor) -> FoldedMLP:
+        """The network for inputs z - offsets[k] on rows of projection k (``offsets``: (K, m)): the
+        same function of z, with offsets[k] W_1 + b_1 (computed in this network's type) as the
+        first layer's bias for those rows."""
+        w, b = self.hidden[0]
+        return FoldedMLP(self.hidden, self.head, torch.addmm(b, offsets.to(w.dtype), w))
 
 
 @torch.no_grad()

@@ -152,6 +152,8 @@ def fast_matmul(device: torch.device):
 
 
 AGGREGATES = ("mean", "median")
+#: ``precision`` of the scoring pass: the type its GEMMs run in (see :func:`normality_score_sets`).
+PRECISIONS = {"float32": torch.float32, "bf16": torch.bfloat16}
 
 
 def aggregate_projections(s: torch.Tensor, how: str) -> torch.Tensor:
@@ -166,15 +168,17 @@ def aggregate_projections(s: torch.Tensor, how: str) -> torch.Tensor:
 
 
 def normality_scores(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, steps: torch.Tensor | None,
-                     block: int, aggregate: str = "mean") -> torch.Tensor:
+                     block: int, aggregate: str = "mean", precision: str = "float32",
+                     center: torch.Tensor | None = None) -> torch.Tensor:
     """Mean (or median, ``aggregate``) over the K projections of the per-pair normality, for
     every row of ``X``, at per-sample ``steps`` ((n,), or ``None`` for no perturbation):
     :func:`normality_score_sets` at one step set."""
-    return normality_score_sets(f, X, W, (steps,), block, aggregate)[0]
+    return normality_score_sets(f, X, W, (steps,), block, aggregate, precision, center)[0]
 
 
 def normality_score_sets(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, step_sets, block: int,
-                         aggregate: str = "mean") -> list[torch.Tensor]:
+                         aggregate: str = "mean", precision: str = "float32",
+                         center: torch.Tensor | None = None) -> list[torch.Tensor]:
     """:func:`normality_scores` at several step sizes in one scoring pass: one (n,) tensor of
     aggregated normalities per entry of ``step_sets`` ((n,) per-sample steps, or ``None``).
 
@@ -186,7 +190,13 @@ def normality_score_sets(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, step_se
     projected from their nonzeros: a chunk of rows as CSR times each W_k (on 20 Newsgroups the
     dense product would be half of the scoring FLOPs, on Reuters two thirds). Each row's copies are
     computed from that row alone, whatever chunk or block it is in.
+
+    ``precision``: ``"float32"`` (everything in float32) or ``"bf16"`` (:func:`_bf16_score_sets`:
+    the copies and the classifier's passes in bfloat16, the rows centred on ``center`` first).
     """
+    dtype = PRECISIONS[check_choice("precision", precision, tuple(PRECISIONS))]
+    if dtype != torch.float32:
+        return _bf16_score_sets(f, X, W, list(step_sets), block, aggregate, dtype, center)
     step_sets = list(step_sets)
     n, d = X.shape
     K, _, m = W.shape
@@ -208,6 +218,41 @@ def normality_score_sets(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, step_se
                 z = Z[:, start - c0:start - c0 + nb].reshape(K * nb, m)
             else:
                 z = torch.matmul(X[start:start + nb].unsqueeze(0), W).view(K * nb, m)  # one batched GEMM
+            block_steps = [None if st is None else st[start:start + nb].repeat(K) for st in step_sets]
+            for out, s in zip(outs, pair_normalities(f, z, labels, block_steps)):
+                out[start:start + nb] = aggregate_projections(s.view(K, nb), aggregate)
+            del z, s
+        Z = None
+    release_memory(X.device)
+    return outs
+
+
+def _bf16_score_sets(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, step_sets: list, block: int,
+                     aggregate: str, dtype: torch.dtype, center: torch.Tensor | None) -> list[torch.Tensor]:
+    """:func:`normality_score_sets` with the GEMMs in ``dtype`` (bfloat16).
+
+    Rows normalised without centring (the paper's l2) can carry their information in small
+    differences on top of a large common part (a column near 1.52 that varies by 0.01): rounded
+    to bfloat16 (8 bits) the copies z = x W_k would lose it. So the rows are centred first:
+    z_k = c W_k + (x - c) W_k, with ``center`` c (the training rows' mean; None: the mean of
+    ``X``). Only the small part (x - c) W_k is made and perturbed in ``dtype``; the large part
+    c W_k goes, in float32, into the first layer's bias, one per projection
+    (:meth:`FoldedMLP.with_projection_bias`), where the folded BatchNorm cancels most of it.
+    Rows are projected a chunk at a time (W is read once per chunk, not once per block).
+    """
+    n, d = X.shape
+    K, _, m = W.shape
+    c = X.mean(dim=0) if center is None else center.to(X.device, torch.float32)
+    f = f.with_projection_bias(torch.matmul(c, W)).astype(dtype)  # c W_k: (K, m), float32
+    Wp = W.to(dtype)  # once per pass
+    chunk = max(block, (64 << 20) // (Wp.element_size() * K * m))
+    outs = [torch.empty(n, dtype=torch.float32, device=X.device) for _ in step_sets]
+    for c0 in range(0, n, chunk):
+        Z = torch.matmul((X[c0:c0 + chunk] - c).to(dtype).unsqueeze(0), Wp)  # (K, rows, m)
+        for start in range(c0, min(n, c0 + chunk), block):
+            nb = min(block, n - start, c0 + chunk - start)
+            labels = torch.arange(K, device=X.device).repeat_interleave(nb)
+            z = Z[:, start - c0:start - c0 + nb].reshape(K * nb, m)  # row r: projection r // nb
             block_steps = [None if st is None else st[start:start + nb].repeat(K) for st in step_sets]
             for out, s in zip(outs, pair_normalities(f, z, labels, block_steps)):
                 out[start:start + nb] = aggregate_projections(s.view(K, nb), aggregate)

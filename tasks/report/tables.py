@@ -71,7 +71,24 @@ def comparison(cells: pd.DataFrame, metric: str = "auroc", ratio: float | None =
         s.loc[g.index[g["mean"].round(3) == top], "best"] = True
     s["metric"] = metric
     s["fit_rule"] = s.method.map(_fit_rules(cells))
+    s["bf16"] = s.method.map(_bf16(cells))
     return s
+
+
+def _bf16(cells: pd.DataFrame) -> dict:
+    """method -> whether some cell of the method was scored in bfloat16 (``precision`` bf16)."""
+    if "param.precision" not in cells:
+        return {m: False for m in cells.method.unique()}
+    return (cells["param.precision"] == "bf16").groupby(cells.method, sort=False).any().to_dict()
+
+
+def bf16_methods(comp: pd.DataFrame) -> list[str]:
+    """The methods of a comparison with cells scored in bfloat16, in method order (the caption
+    says so: their values are not float32's to the bit)."""
+    if "bf16" not in comp:
+        return []
+    return [m for m, b in comp.drop_duplicates("method")[["method", "bf16"]].itertuples(index=False)
+            if isinstance(b, (bool, np.bool_)) and b]
 
 
 def _fit_rules(cells: pd.DataFrame) -> dict:
@@ -137,9 +154,11 @@ def bounded(comp: pd.DataFrame) -> bool:
     return bool("n_max_epochs" in comp and (comp.n_max_epochs.fillna(0) > 0).any())
 
 
-def caption(metric: str, ratio: float | None = None, rules: list[str] | tuple = (), bound: bool = False) -> str:
+def caption(metric: str, ratio: float | None = None, rules: list[str] | tuple = (), bound: bool = False,
+            bf16: list[str] | tuple = ()) -> str:
     """The table's caption; ``rules``: the fit-subsample rules of its methods (:func:`fit_rules`);
-    ``bound``: some value is marked :data:`BOUND_MARK` (:func:`bounded`)."""
+    ``bound``: some value is marked :data:`BOUND_MARK` (:func:`bounded`); ``bf16``: the methods
+    with cells scored in bfloat16 (:func:`bf16_methods`)."""
     where = f" at contamination ratio p={ratio:g}" if ratio is not None else ""
     ties = (f" {TIE_MARK}: tied scores inflate the trapezoid here (with the ties broken at random the area "
             f"drops by more than {TIE_GAIN_FLAG}; see the AP table); such a cell is never marked best."
@@ -147,8 +166,15 @@ def caption(metric: str, ratio: float | None = None, rules: list[str] | tuple = 
     subs = "".join(f" Subsample: {r}." for r in rules)
     stop = (f" {BOUND_MARK}: training of some of its cells ran to max_epochs without reaching acc_threshold "
             f"(listed in the report's training section)." if bound else "")
+    low = (f" {_and(bf16)} scored in bfloat16 (precision bf16, as --precision bf16 sets; training in float32)."
+           if bf16 else "")
     return (f"{METRIC_TEXT[metric]}{where}: mean ± standard deviation over seeds of the average over normal "
-            f"classes; best per row in bold; failed/missing cells are marked, never averaged.{ties}{stop}{subs}")
+            f"classes; best per row in bold; failed/missing cells are marked, never averaged.{ties}{stop}{subs}{low}")
+
+
+def _and(names) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def to_csv(comp: pd.DataFrame, path, digits: int = 3) -> None:
@@ -158,7 +184,7 @@ def to_csv(comp: pd.DataFrame, path, digits: int = 3) -> None:
 def to_markdown(comp: pd.DataFrame, metric: str, ratio: float | None = None, digits: int = 3) -> str:
     t = wide(comp, digits).drop(columns="best")
     best = {(r.row, r.method) for r in comp.itertuples() if r.best}
-    lines = [caption(metric, ratio, fit_rules(comp), bounded(comp)), "",
+    lines = [caption(metric, ratio, fit_rules(comp), bounded(comp), bf16_methods(comp)), "",
              "| dataset | " + " | ".join(t.columns) + " |", "|---|" + "---|" * len(t.columns)]
     for row, vals in t.iterrows():
         cells = [f"**{v}**" if (row, m) in best else (f"*{v}*" if not v[0].isdigit() else v)
@@ -183,7 +209,7 @@ def to_latex(comp: pd.DataFrame, metric: str, ratio: float | None = None, digits
     best = {(r.row, r.method) for r in comp.itertuples() if r.best}
     cols = list(t.columns)
     out = [r"\begin{table}[t]", r"\centering", r"\small",
-           rf"\caption{{{tex_escape(caption(metric, ratio, fit_rules(comp), bounded(comp)))}}}",
+           rf"\caption{{{tex_escape(caption(metric, ratio, fit_rules(comp), bounded(comp), bf16_methods(comp)))}}}",
            rf"\label{{{label or 'tab:' + metric}}}",
            r"\begin{tabular}{l" + "c" * len(cols) + "}", r"\toprule",
            "Dataset & " + " & ".join(tex_escape(c) for c in cols) + r" \\", r"\midrule"]
