@@ -1,6 +1,7 @@
 """NeuTraL-AD (Qiu, Pfrommer, Kloft, Mandt and Rudolph, "Neural Transformation Learning for Deep
-Anomaly Detection Beyond Images", ICML 2021), tabular form, as a PyOD detector. Written from the
-paper, not from any implementation of it.
+Anomaly Detection Beyond Images", ICML 2021), tabular form, as a PyOD detector. Our own code,
+written from the paper; the defaults follow the authors' code (github.com/boschresearch/NeuTraL-AD:
+models/TabNets.py, models/Losses.py, config_files/config_thyroid.yml).
 
 K learnable transformations T_k, each a two-layer MLP mask M_k (d -> hidden -> d, ReLU between),
 in one of the paper's three parametrisations::
@@ -9,7 +10,7 @@ in one of the paper's three parametrisations::
     multiplicative  T_k(x) = sigmoid(M_k(x)) * x      (a learned soft feature mask)
     feedforward     T_k(x) = M_k(x)
 
-An encoder f (an MLP) embeds x and its K views; with z = f(.) / ||f(.)|| and
+An encoder f (an MLP without biases, ReLU between layers) embeds x and its K views; with z = f(.) / ||f(.)|| and
 h(a, b) = exp(z_a . z_b / tau), the deterministic contrastive loss (DCL) of a row is::
 
     L(x) = - sum_k log h(x_k, x) / (h(x_k, x) + sum_{l != k} h(x_k, x_l))
@@ -34,6 +35,18 @@ from sla2p.validation import StrictInterval, check_widths, init_linear_
 
 TRANSFORM_TYPES = ("residual", "multiplicative", "feedforward")
 MAX_AUTO_TRANSFORM_HIDDEN = 256  # transform_hidden=None: d, up to this
+ENCODER_HIDDEN_LAYERS = 4        # the authors' enc_nlayers = 5: four hidden layers and the output layer
+
+
+def encoder_widths(d: int) -> tuple[int, int]:
+    """(hidden width, latent width) of the encoder from d: the authors' rule for tabular data
+    without a tuned config (TabNets._make_nets): 2d and 2d below 32 features, 64 and 32 up to
+    300, 256 and 64 beyond."""
+    if d < 32:
+        return 2 * d, 2 * d
+    if d <= 300:
+        return 64, 32
+    return 256, 64
 
 
 def dcl_scores(z: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -77,7 +90,8 @@ class MaskBank(nn.Module):
 
 
 class NeuTraLNet(nn.Module):
-    """The K masks and the encoder (Linear layers, ReLU between, a linear output of ``latent_dim``)."""
+    """The K masks and the encoder (Linear layers without biases, ReLU between, a linear output of
+    ``latent_dim``: the authors' TabEncoder with enc_bias False and no batch norm)."""
 
     def __init__(self, in_dim, n_transforms, transform_hidden, hidden_sizes, latent_dim, transform_type):
         super().__init__()
@@ -85,8 +99,8 @@ class NeuTraLNet(nn.Module):
         sizes = [in_dim] + list(hidden_sizes)
         layers = []
         for a, b in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(a, b), nn.ReLU()]
-        self.encoder = nn.Sequential(*layers, nn.Linear(sizes[-1], latent_dim))
+            layers += [nn.Linear(a, b, bias=False), nn.ReLU()]
+        self.encoder = nn.Sequential(*layers, nn.Linear(sizes[-1], latent_dim, bias=False))
         self.transform_type = transform_type
 
     def init_(self, generator: torch.Generator) -> None:
@@ -127,16 +141,18 @@ class NeuTraLAD(StandardizedTorchDetector):
         Width of each mask's hidden layer; None = the number of features d, at most
         ``MAX_AUTO_TRANSFORM_HIDDEN`` (256): a mask costs 2 d x hidden multiply-adds a row, and
         d x d would rule out TF-IDF widths.
-    hidden_sizes : tuple of int, default (64, 64)
-        Hidden widths of the encoder.
-    latent_dim : int, default 32
-        Width of the embedding the DCL compares.
+    hidden_sizes : tuple of int or None, default None
+        Hidden widths of the encoder; None = four layers of the width :func:`encoder_widths` gives.
+    latent_dim : int or None, default None
+        Width of the embedding the DCL compares; None = :func:`encoder_widths`.
     temperature : float, default 0.1
         tau of the DCL.
-    n_epochs : int, default 100
+    n_epochs : int, default 200
     batch_size : int, default 128
     lr : float, default 1e-3
         Adam learning rate.
+    weight_decay : float, default 1e-5
+        Adam's L2 penalty (the authors' l2).
     standardize : bool, default True
         Scale each column to zero mean and unit variance with X's statistics (zero variance -> 1).
     score_batch_size : int, default 1024
@@ -160,12 +176,13 @@ class NeuTraLAD(StandardizedTorchDetector):
         "n_transforms": [StrictInterval(Integral, 2, None, closed="left")],
         "transform_type": [StrOptions(set(TRANSFORM_TYPES))],
         "transform_hidden": [None, StrictInterval(Integral, 1, None, closed="left")],
-        "hidden_sizes": ["array-like"],  # widths, each an int >= 1: _check_params_beyond_constraints
-        "latent_dim": [StrictInterval(Integral, 1, None, closed="left")],
+        "hidden_sizes": [None, "array-like"],  # widths, each an int >= 1: _check_params_beyond_constraints
+        "latent_dim": [None, StrictInterval(Integral, 1, None, closed="left")],
         "temperature": [StrictInterval(Real, 0, None, closed="neither")],
         "n_epochs": [StrictInterval(Integral, 1, None, closed="left")],
         "batch_size": [StrictInterval(Integral, 1, None, closed="left")],
         "lr": [StrictInterval(Real, 0, None, closed="neither")],
+        "weight_decay": [StrictInterval(Real, 0, None, closed="left")],
         "standardize": ["boolean"],
         "score_batch_size": [StrictInterval(Integral, 1, None, closed="left")],
         "device": "no_validation",  # torch parses it in fit (resolve_device), knowing this host's devices
@@ -174,8 +191,8 @@ class NeuTraLAD(StandardizedTorchDetector):
     }
 
     def __init__(self, n_transforms=11, transform_type="residual", transform_hidden=None,
-                 hidden_sizes=(64, 64), latent_dim=32, temperature=0.1, n_epochs=100, batch_size=128,
-                 lr=1e-3, standardize=True, score_batch_size=1024, device="auto", random_state=None,
+                 hidden_sizes=None, latent_dim=None, temperature=0.1, n_epochs=200, batch_size=128,
+                 lr=1e-3, weight_decay=1e-5, standardize=True, score_batch_size=1024, device="auto", random_state=None,
                  contamination=0.1):
         super().__init__(contamination=contamination)
         self.n_transforms = n_transforms
@@ -187,13 +204,15 @@ class NeuTraLAD(StandardizedTorchDetector):
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.weight_decay = weight_decay
         self.standardize = standardize
         self.score_batch_size = score_batch_size
         self.device = device
         self.random_state = random_state
 
     def _check_params_beyond_constraints(self) -> None:
-        check_widths("hidden_sizes", self.hidden_sizes)
+        if self.hidden_sizes is not None:
+            check_widths("hidden_sizes", self.hidden_sizes)
 
     def fit(self, X, y=None):
         """Train the transformations and the encoder on X with the DCL, then score X."""
@@ -201,10 +220,13 @@ class NeuTraLAD(StandardizedTorchDetector):
         d = X.shape[1]
         Xt = self._to_tensor(X)
         hidden = min(d, MAX_AUTO_TRANSFORM_HIDDEN) if self.transform_hidden is None else int(self.transform_hidden)
-        net = build_on_cpu(lambda: NeuTraLNet(d, int(self.n_transforms), hidden,
-                                              tuple(int(s) for s in self.hidden_sizes),
-                                              int(self.latent_dim), self.transform_type), gen).to(self.device_)
-        opt = torch.optim.Adam(net.parameters(), lr=float(self.lr))
+        width, latent = encoder_widths(d)
+        sizes = ((width,) * ENCODER_HIDDEN_LAYERS if self.hidden_sizes is None
+                 else tuple(int(s) for s in self.hidden_sizes))
+        latent = latent if self.latent_dim is None else int(self.latent_dim)
+        net = build_on_cpu(lambda: NeuTraLNet(d, int(self.n_transforms), hidden, sizes, latent,
+                                              self.transform_type), gen).to(self.device_)
+        opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
         hist = {"loss": []}
         tau = float(self.temperature)
         net.train()

@@ -473,7 +473,9 @@ def _register_builtins() -> None:
     from .ocsvm import OCSVM
     from .pca import PCA
     from .pyod_deep import AutoEncoder, DeepSVDD
+    from .neutral_ad import NeuTraLAD
     from .pyod_recent import DIF, LUNAR
+    from .slad import SLAD
     from .rsrae import RSRAE
 
     # Its cells that differ only in the step (an epsilon sweep) share one fit: one more forward
@@ -543,6 +545,16 @@ def _register_builtins() -> None:
     register("dif", DIF, order_tolerance=1e-5,
              description="Deep Isolation Forest (Xu et al., TKDE 2023): isolation trees on random deep "
                          "representations (PyOD's, seeded locally, batch-independent scores: baselines.pyod_recent)")
+    # SLA2P's self-supervised successors, written from their authors' code and papers
+    # (docs/explanation/successors.md). NeuTraL-AD trains 200 epochs over every fitted row, so it is
+    # capped lower than the others; SLAD's epochs sample 10-25k (row, group) pairs whatever the rows.
+    # ICL is not registered: at its authors' stopping rule it trains hundreds of epochs at ~30 ms per
+    # row and epoch on one CPU thread, and fitted transductively it ranks planted outliers as normal.
+    register("neutral_ad", NeuTraLAD, order_tolerance=1e-5, max_fit_rows=3000, fit_note=TRAINING_NOTE,
+             description="NeuTraL-AD (Qiu et al., ICML 2021), tabular: learned residual masks, deterministic contrastive loss")
+    register("slad", SLAD, order_tolerance=1e-5, max_fit_rows=MAX_ROWS,
+             fit_note="each epoch samples 10-25k (row, group) pairs from the fitted rows",
+             description="SLAD (Xu et al., ICML 2023): scale learning over random subspaces, the authors' definitions")
 
 
 _register_builtins()
