@@ -212,19 +212,25 @@ def normality_score_sets(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, step_se
                 Z = torch.stack([torch.sparse.mm(xc, W[k]) for k in range(K)])  # (K, rows, m)
         for start in range(c0, min(n, c0 + chunk), block):
             nb = min(block, n - start, c0 + chunk - start)
-            labels = torch.arange(K, device=X.device).repeat_interleave(nb)
             # (K * nb, m): row r of the block = (projection r // nb, sample r % nb)
             if sparse:
                 z = Z[:, start - c0:start - c0 + nb].reshape(K * nb, m)
             else:
                 z = torch.matmul(X[start:start + nb].unsqueeze(0), W).view(K * nb, m)  # one batched GEMM
-            block_steps = [None if st is None else st[start:start + nb].repeat(K) for st in step_sets]
-            for out, s in zip(outs, pair_normalities(f, z, labels, block_steps)):
-                out[start:start + nb] = aggregate_projections(s.view(K, nb), aggregate)
-            del z, s
+            _score_block(f, z, start, nb, K, step_sets, outs, aggregate)
+            del z  # before the next block's copies are made
         Z = None
     release_memory(X.device)
     return outs
+
+
+def _score_block(f: FoldedMLP, z: torch.Tensor, start: int, nb: int, K: int, step_sets: list,
+                 outs: list[torch.Tensor], aggregate: str) -> None:
+    """Score the copies ``z`` (K * nb, m) of rows start..start+nb at every step set into ``outs``."""
+    labels = torch.arange(K, device=z.device).repeat_interleave(nb)
+    block_steps = [None if st is None else st[start:start + nb].repeat(K) for st in step_sets]
+    for out, s in zip(outs, pair_normalities(f, z, labels, block_steps)):
+        out[start:start + nb] = aggregate_projections(s.view(K, nb), aggregate)
 
 
 def _bf16_score_sets(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, step_sets: list, block: int,
@@ -251,12 +257,9 @@ def _bf16_score_sets(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, step_sets: 
         Z = torch.matmul((X[c0:c0 + chunk] - c).to(dtype).unsqueeze(0), Wp)  # (K, rows, m)
         for start in range(c0, min(n, c0 + chunk), block):
             nb = min(block, n - start, c0 + chunk - start)
-            labels = torch.arange(K, device=X.device).repeat_interleave(nb)
             z = Z[:, start - c0:start - c0 + nb].reshape(K * nb, m)  # row r: projection r // nb
-            block_steps = [None if st is None else st[start:start + nb].repeat(K) for st in step_sets]
-            for out, s in zip(outs, pair_normalities(f, z, labels, block_steps)):
-                out[start:start + nb] = aggregate_projections(s.view(K, nb), aggregate)
-            del z, s
+            _score_block(f, z, start, nb, K, step_sets, outs, aggregate)
+            del z
         Z = None
     release_memory(X.device)
     return outs
