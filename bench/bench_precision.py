@@ -27,8 +27,9 @@ import numpy as np
 import torch
 import yaml
 
+from sla2p.settings import PRECISIONS
+
 ROOT = Path(__file__).resolve().parents[1]
-PRECISIONS = ("float32", "bf16")
 
 
 def gemm(args) -> None:

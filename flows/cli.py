@@ -26,6 +26,7 @@ import typer
 
 from tasks.env import CODE_ROOT as ROOT
 from tasks.env import telemetry_off
+from sla2p.settings import PRECISIONS  # torch-free: the CLI checks --precision before loading torch
 
 from .interrupt import INTERRUPT
 from .options import DEVICES, RUNNERS, Filters, OptionError, RunOptions
@@ -46,7 +47,6 @@ data_app = typer.Typer(no_args_is_help=True, help="Benchmark data: pull, verify,
 app.add_typer(data_app, name="data")
 
 COMMAND_OF = {"table": "table", "ablation": "ablate"}  # job kind -> the command that runs it
-PRECISIONS = ("float32", "bf16")  # --precision: sla2p.scoring.PRECISIONS (not imported: torch is slow to load)
 
 
 def _version(value: bool) -> None:

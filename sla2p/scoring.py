@@ -18,6 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from .network import FoldedMLP
+from .settings import PRECISIONS as PRECISION_NAMES
 from .sparse_rows import SparseRows
 from .validation import check_choice
 
@@ -153,7 +154,7 @@ def fast_matmul(device: torch.device):
 
 AGGREGATES = ("mean", "median")
 #: ``precision`` of the scoring pass: the type its GEMMs run in (see :func:`normality_score_sets`).
-PRECISIONS = {"float32": torch.float32, "bf16": torch.bfloat16}
+PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.bfloat16)))  # name -> dtype
 
 
 def aggregate_projections(s: torch.Tensor, how: str) -> torch.Tensor:

@@ -11,6 +11,10 @@ PAPER_SCORING_BATCH = 128
 #: protocol (tasks.datasets) and the fit cap of superlinear or trained baselines (baselines) both read it.
 MAX_ROWS = 12_000
 
+# SLA2P's scoring precisions (its ``precision`` parameter, ``--precision``): named here, without
+# torch, so that the CLI can check a value before loading it.
+PRECISIONS = ("float32", "bf16")
+
 
 def paper_to_per_sample(eps_paper: float) -> float:
     """Convert the paper's (batch-mean) epsilon to the per-sample step used by :class:`SLA2P`."""
