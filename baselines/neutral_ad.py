@@ -91,15 +91,20 @@ class MaskBank(nn.Module):
 
 class NeuTraLNet(nn.Module):
     """The K masks and the encoder (Linear layers without biases, ReLU between, a linear output of
-    ``latent_dim``: the authors' TabEncoder with enc_bias False and no batch norm)."""
+    ``latent_dim``: the authors' TabEncoder with enc_bias False; with ``batch_norm``, a batch norm
+    without learned scale or shift after each hidden layer, its statistics over x and all its views,
+    as theirs with batch_norm True)."""
 
-    def __init__(self, in_dim, n_transforms, transform_hidden, hidden_sizes, latent_dim, transform_type):
+    def __init__(self, in_dim, n_transforms, transform_hidden, hidden_sizes, latent_dim, transform_type,
+                 batch_norm=False):
         super().__init__()
         self.masks = MaskBank(n_transforms, in_dim, transform_hidden)
         sizes = [in_dim] + list(hidden_sizes)
         layers = []
         for a, b in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(a, b, bias=False), nn.ReLU()]
+            layers += [nn.Linear(a, b, bias=False)]
+            layers += [nn.BatchNorm1d(b, affine=False)] if batch_norm else []
+            layers += [nn.ReLU()]
         self.encoder = nn.Sequential(*layers, nn.Linear(sizes[-1], latent_dim, bias=False))
         self.transform_type = transform_type
 
@@ -108,6 +113,8 @@ class NeuTraLNet(nn.Module):
         for layer in self.encoder:
             if isinstance(layer, nn.Linear):
                 init_linear_(layer, generator)
+            elif isinstance(layer, nn.BatchNorm1d):
+                layer.reset_running_stats()  # built on the meta device: its buffers are not set yet
 
     def views(self, x: torch.Tensor) -> torch.Tensor:
         """(B, d) -> (B, K + 1, d): x itself, then T_1(x) ... T_K(x)."""
@@ -122,7 +129,9 @@ class NeuTraLNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The embeddings of x and its K views, (B, K + 1, latent_dim)."""
-        return self.encoder(self.views(x))
+        v = self.views(x)
+        # flat rows: a batch norm's statistics then cover x and every view of the batch
+        return self.encoder(v.reshape(-1, v.shape[-1])).reshape(v.shape[0], v.shape[1], -1)
 
 
 class NeuTraLAD(StandardizedTorchDetector):
@@ -151,6 +160,14 @@ class NeuTraLAD(StandardizedTorchDetector):
     batch_size : int, default 128
     lr : float, default 1e-3
         Adam learning rate.
+    lr_step : int or None, default None
+        Halve the learning rate every ``lr_step`` epochs (the authors' StepLR, gamma 0.5: 200 on
+        Thyroid, 100 on Arrhythmia); None keeps it constant.
+    batch_norm : bool, default False
+        A batch norm without learned scale or shift after each hidden encoder layer (the
+        authors' Arrhythmia config); in training its statistics are the batch's, over the rows and
+        all their views, and scoring uses the running averages, so a row's score never depends on
+        the rows scored with it.
     weight_decay : float, default 1e-5
         Adam's L2 penalty (the authors' l2).
     standardize : bool, default True
@@ -182,6 +199,8 @@ class NeuTraLAD(StandardizedTorchDetector):
         "n_epochs": [StrictInterval(Integral, 1, None, closed="left")],
         "batch_size": [StrictInterval(Integral, 1, None, closed="left")],
         "lr": [StrictInterval(Real, 0, None, closed="neither")],
+        "lr_step": [None, StrictInterval(Integral, 1, None, closed="left")],
+        "batch_norm": ["boolean"],
         "weight_decay": [StrictInterval(Real, 0, None, closed="left")],
         "standardize": ["boolean"],
         "score_batch_size": [StrictInterval(Integral, 1, None, closed="left")],
@@ -192,7 +211,7 @@ class NeuTraLAD(StandardizedTorchDetector):
 
     def __init__(self, n_transforms=11, transform_type="residual", transform_hidden=None,
                  hidden_sizes=None, latent_dim=None, temperature=0.1, n_epochs=200, batch_size=128,
-                 lr=1e-3, weight_decay=1e-5, standardize=True, score_batch_size=1024, device="auto", random_state=None,
+                 lr=1e-3, lr_step=None, batch_norm=False, weight_decay=1e-5, standardize=True, score_batch_size=1024, device="auto", random_state=None,
                  contamination=0.1):
         super().__init__(contamination=contamination)
         self.n_transforms = n_transforms
@@ -204,6 +223,8 @@ class NeuTraLAD(StandardizedTorchDetector):
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_step = lr_step
+        self.batch_norm = batch_norm
         self.weight_decay = weight_decay
         self.standardize = standardize
         self.score_batch_size = score_batch_size
@@ -225,12 +246,16 @@ class NeuTraLAD(StandardizedTorchDetector):
                  else tuple(int(s) for s in self.hidden_sizes))
         latent = latent if self.latent_dim is None else int(self.latent_dim)
         net = build_on_cpu(lambda: NeuTraLNet(d, int(self.n_transforms), hidden, sizes, latent,
-                                              self.transform_type), gen).to(self.device_)
+                                              self.transform_type, bool(self.batch_norm)), gen).to(self.device_)
         opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
         hist = {"loss": []}
         tau = float(self.temperature)
+        per_epoch = -(-X.shape[0] // int(self.batch_size))  # _shuffled_batches keeps the last, smaller batch
         net.train()
-        for xb in self._shuffled_batches(Xt, int(self.batch_size), int(self.n_epochs), gen):
+        for step, xb in enumerate(self._shuffled_batches(Xt, int(self.batch_size), int(self.n_epochs), gen)):
+            if self.lr_step is not None and step and step % (per_epoch * int(self.lr_step)) == 0:
+                for group in opt.param_groups:
+                    group["lr"] *= 0.5
             loss = dcl_scores(net(xb), tau).mean()
             optimizer_step(opt, loss)
             record_losses(hist, loss=loss)

@@ -140,7 +140,8 @@ def test_bad_input_is_refused_clearly(cls, data, fitted):
 @pytest.mark.parametrize("cls, params", [
     (NeuTraLAD, dict(n_transforms=1)), (NeuTraLAD, dict(temperature=0.0)), (NeuTraLAD, dict(hidden_sizes=())),
     (NeuTraLAD, dict(transform_type="rotation")), (ICL, dict(window=0)), (ICL, dict(hidden_dim=0)),
-    (ICL, dict(stop_loss=-1.0)), (NeuTraLAD, dict(weight_decay=-1.0)),
+    (ICL, dict(stop_loss=-1.0)), (NeuTraLAD, dict(weight_decay=-1.0)), (NeuTraLAD, dict(lr_step=0)),
+    (NeuTraLAD, dict(batch_norm="yes")),
     (SLAD, dict(group_size=1)), (SLAD, dict(magnify=-1.0)), (SLAD, dict(n_epochs=True)),
     (SLAD, dict(divergence="kl")),
 ])
@@ -199,6 +200,29 @@ def test_neutral_ad_views_follow_the_parametrisation(data):
         assert v.shape == (4, 12, 6)
         torch.testing.assert_close(v[:, 0], x)
         torch.testing.assert_close(v[:, 1:], want)
+
+
+def test_neutral_ad_batch_norm_scores_rows_on_their_own(data):
+    # the Arrhythmia config's batch norm: finite scores (its buffers are set although the net is
+    # built on the meta device), and scoring with the running statistics, so one row scored alone
+    # gets the score it gets among all the others
+    X, y = data
+    det = make(NeuTraLAD, batch_norm=True).fit(X)
+    norms = [m for m in det.net_.encoder if isinstance(m, torch.nn.BatchNorm1d)]
+    assert len(norms) == 2 and not any(m.affine or m.training for m in norms)
+    assert np.isfinite(det.decision_scores_).all() and roc_auc_score(y, det.decision_scores_) > 0.9
+    alone = np.concatenate([det.decision_function(X[i:i + 1]) for i in range(5)])
+    np.testing.assert_allclose(alone, det.decision_scores_[:5], rtol=TOL, atol=TOL)
+
+
+def test_neutral_ad_lr_step_halves_the_rate_between_epochs(data):
+    X, _ = data
+    never = make(NeuTraLAD, n_epochs=3, lr_step=3).fit(X)   # the first halving would follow epoch 3
+    constant = make(NeuTraLAD, n_epochs=3).fit(X)
+    halved = make(NeuTraLAD, n_epochs=3, lr_step=1).fit(X)
+    np.testing.assert_array_equal(never.decision_scores_, constant.decision_scores_)
+    assert never.history_["loss"][:len(X) // 128 + 1] == halved.history_["loss"][:len(X) // 128 + 1]
+    assert not np.allclose(halved.decision_scores_, constant.decision_scores_)
 
 
 def test_icl_window_rule_and_pairs():
