@@ -6,6 +6,7 @@ Run from the project root, one torch thread, interleaving the two precisions in 
     nice -n 10 .venv/bin/python bench/bench_precision.py speed      # Arrhythmia fit+score, best of 3
     nice -n 10 .venv/bin/python bench/bench_precision.py cifar      # a 6,600 x 1,280 scoring pass
     nice -n 10 .venv/bin/python bench/bench_precision.py quality    # |dAUROC|, |dAUPR| on configs/odds.yaml
+    .venv/bin/python bench/bench_precision.py compare --float32 RESULTS_A --bf16 RESULTS_B   # two table runs
 
 ``speed``: a fit and score of Arrhythmia at the paper's settings (``sla2p.paper_params``), float32
 and bf16 in turn, ``--rounds`` times; the best of each and their ratio. ``cifar``: one scoring pass
@@ -15,6 +16,10 @@ datasets of ``configs/odds.yaml`` (its own splits, its SLA2P parameters) x ``--s
 fitted at both precisions; per cell |dAUROC| and |dAUPR| (trapezoid) of SLA2P and of SLA (its
 unperturbed scores, the same fit), their median and max over the cells, and per dataset the
 largest |dAUROC| beside the seed spread (the standard deviation of float32's AUROC over the seeds).
+``compare``: two results folders of the same ``sla2p-bench table`` command, one run with ``--precision
+bf16``; the cells of both joined by dataset, class, ratio, method and seed; per method the median and
+max of |dAUROC| and |dAUPR|, per dataset the largest |dAUROC| and the cells' summed fit+score seconds
+at each precision. A cell that failed in either run is listed, not dropped.
 """
 
 from __future__ import annotations
@@ -149,6 +154,40 @@ def _summarise(rows: list[dict]) -> None:
               f"{b.dauroc.max():.4f} | {b.auroc32.std(ddof=1):.4f} | {a.s32.sum() / a.s16.sum():.2f}x |")
 
 
+def compare(args) -> None:
+    """Per-cell changes between two table runs of one config, float32 and bf16."""
+    keys = ["dataset", "normal_class", "ratio", "method", "seed"]
+    a, b = _cells(args.float32), _cells(args.bf16)
+    df = a.merge(b, on=keys, suffixes=("32", "16"), how="outer", indicator=True)
+    bad = df[(df._merge != "both") | (df.status32 != "ok") | (df.status16 != "ok")]
+    for _, r in bad.iterrows():
+        print(f"not compared: {'/'.join(str(r[k]) for k in keys)}: float32 {r.get('status32')}, "
+              f"bf16 {r.get('status16')} {r.get('error16') if isinstance(r.get('error16'), str) else ''}")
+    ok = df.drop(bad.index)
+    ok = ok.assign(dauroc=(ok.auroc16 - ok.auroc32).abs(), daupr=(ok.aupr16 - ok.aupr32).abs())
+    print(f"{len(ok)} cells compared, {len(bad)} not")
+    for method, g in ok.groupby("method", sort=False):
+        print(f"{method}: {len(g)} cells; |dAUROC| median {g.dauroc.median():.4f} max {g.dauroc.max():.4f}; "
+              f"|dAUPR| median {g.daupr.median():.4f} max {g.daupr.max():.4f}; fit+score seconds "
+              f"float32 {g.fit_seconds32.sum():.0f}, bf16 {g.fit_seconds16.sum():.0f} "
+              f"({g.fit_seconds32.sum() / g.fit_seconds16.sum():.2f}x)")
+    print("\n| dataset | method | cells | median abs dAUROC | max abs dAUROC | max abs dAUPR | seconds float32 / bf16 |")
+    print("|---|---|---|---|---|---|---|")
+    for (name, method), g in ok.groupby(["dataset", "method"], sort=False):
+        print(f"| {name} | {method} | {len(g)} | {g.dauroc.median():.4f} | {g.dauroc.max():.4f} | "
+              f"{g.daupr.max():.4f} | {g.fit_seconds32.sum():.0f} / {g.fit_seconds16.sum():.0f} |")
+
+
+def _cells(results: Path):
+    """The newest cells.csv of a results folder (one per table run under tables/)."""
+    import pandas as pd
+
+    found = sorted(Path(results).glob("tables/*/cells.csv"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise SystemExit(f"{results}: no tables/*/cells.csv; give the --results-dir of a finished table run")
+    return pd.read_csv(found[-1], dtype={"normal_class": str})
+
+
 def _best(fn, repeats: int) -> float:
     fn()
     best = float("inf")
@@ -161,15 +200,19 @@ def _best(fn, repeats: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", choices=["gemm", "speed", "cifar", "quality"])
+    ap.add_argument("what", choices=["gemm", "speed", "cifar", "quality", "compare"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3, help="speed, cifar: rounds of the two precisions")
     ap.add_argument("--rows", type=int, default=6600, help="cifar: rows scored")
     ap.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2])
     ap.add_argument("--datasets", type=lambda s: s.split(","), default=None, help="quality: default odds.yaml's")
+    ap.add_argument("--float32", type=Path, help="compare: results folder of the float32 run")
+    ap.add_argument("--bf16", type=Path, help="compare: results folder of the --precision bf16 run")
     args = ap.parse_args()
+    if args.what == "compare" and not (args.float32 and args.bf16):
+        ap.error("compare needs --float32 and --bf16 (the two runs' --results-dir)")
     torch.set_num_threads(args.threads)
-    {"gemm": gemm, "speed": speed, "cifar": cifar, "quality": quality}[args.what](args)
+    {"gemm": gemm, "speed": speed, "cifar": cifar, "quality": quality, "compare": compare}[args.what](args)
 
 
 if __name__ == "__main__":
