@@ -12,11 +12,10 @@ from __future__ import annotations
 import numpy as np
 from pyod.models.base import BaseDetector
 from scipy.stats import rankdata
-from sklearn.utils._param_validation import validate_parameter_constraints
 
 from .detector import _NORMALIZE, SLA2P
 from .settings import PAPER_SCORING_BATCH
-from .validation import check_fitted
+from .validation import ParamChecks, check_fitted
 
 
 def training_ranks(scores: np.ndarray) -> np.ndarray:
@@ -31,7 +30,7 @@ def interpolated_ranks(sorted_train: np.ndarray, train_ranks: np.ndarray, scores
     return np.interp(scores, sorted_train, train_ranks)
 
 
-class SLA2PRankAverage(BaseDetector):
+class SLA2PRankAverage(ParamChecks, BaseDetector):
     """SLA2P fitted once per entry of ``normalizations``; the score of a row is the mean over the
     fits of its rank among that fit's training-row scores (higher = more anomalous).
 
@@ -98,8 +97,7 @@ class SLA2PRankAverage(BaseDetector):
     def fit(self, X, y=None, on_step=None):
         """Fit one SLA2P per normalisation on X and score X (transductive). ``on_step(steps,
         running_accuracy)`` is called after every training step, steps counted over all fits."""
-        validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
-                                       caller_name=type(self).__name__)
+        self._check_params()
         norms = self._check_normalizations()
         self._set_n_classes(y)
         done = 0  # steps of the fits already finished, so the progress count never goes back

@@ -24,9 +24,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 from pyod.models.base import BaseDetector
-from sklearn.utils._param_validation import validate_parameter_constraints
 
-from .validation import check_fitted, check_X, make_generator, resolve_device, resolve_seed
+from .validation import ParamChecks, check_fitted, check_X, make_generator, resolve_device, resolve_seed
 
 
 def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -42,7 +41,7 @@ def record_losses(history: dict[str, list[float]], **losses: torch.Tensor) -> No
         history[name].append(float(value.detach()))
 
 
-class TorchDetector(BaseDetector):
+class TorchDetector(ParamChecks, BaseDetector):
     """Base of the suite's torch detectors.
 
     A subclass stores its parameters (``device`` and ``random_state`` among them) in
@@ -58,19 +57,6 @@ class TorchDetector(BaseDetector):
     What a constraint cannot say (the items of a sequence, two parameters together) goes in
     :meth:`_check_params_beyond_constraints`.
     """
-
-    _parameter_constraints: dict = {}
-
-    def _check_params(self) -> None:
-        """Each parameter against ``_parameter_constraints`` (scikit-learn's check: its error names
-        the parameter, the value and what is accepted), then :meth:`_check_params_beyond_constraints`."""
-        validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
-                                       caller_name=type(self).__name__)
-        self._check_params_beyond_constraints()
-
-    def _check_params_beyond_constraints(self) -> None:
-        """The checks no single-parameter constraint expresses (ValueError naming the parameter and
-        the value). None here."""
 
     def _score(self, Xt: torch.Tensor) -> np.ndarray:
         raise NotImplementedError

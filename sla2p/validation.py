@@ -13,8 +13,25 @@ import numbers
 import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from sklearn.utils.validation import check_array
+
+
+class ParamChecks:
+    """A detector's parameter check in fit, as scikit-learn's estimators do it: each parameter
+    against the class's ``_parameter_constraints`` (the error names the parameter, the value and
+    what is accepted), then :meth:`_check_params_beyond_constraints` for what no single-parameter
+    constraint expresses (the items of a sequence, two parameters together)."""
+
+    _parameter_constraints: dict = {}
+
+    def _check_params(self) -> None:
+        validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
+                                       caller_name=type(self).__name__)
+        self._check_params_beyond_constraints()
+
+    def _check_params_beyond_constraints(self) -> None:
+        """ValueError naming the parameter and the value. None here."""
 
 
 class StrictInterval(Interval):

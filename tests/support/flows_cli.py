@@ -17,6 +17,16 @@ from . import ROOT
 
 CLI = [sys.executable, "-m", "flows.cli"]
 
+# The smallest ablation: two cells of a tiny SLA2P on Arrhythmia (the CLI tests load or refuse it).
+TINY_ABLATION = """
+kind: ablation
+name: tiny
+datasets: {arrhythmia: {}}
+method: sla2p
+base: {params: {n_projections: 8, proj_dim: 8}}
+grid: {epsilon: [0.0, 1.0]}
+"""
+
 
 _PREFECT_DB: list[Path] = []
 

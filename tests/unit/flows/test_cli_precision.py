@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import typer
+from support.flows_cli import TINY_ABLATION
 from typer.testing import CliRunner
 
 TABLE = """
@@ -20,14 +21,7 @@ methods:
   iforest: {params: {n_estimators: 50}}
 """
 
-ABLATION = """
-kind: ablation
-name: tiny
-datasets: {arrhythmia: {}}
-method: sla2p
-base: {params: {n_projections: 8, proj_dim: 8}}
-grid: {epsilon: [0.0, 1.0]}
-"""
+ABLATION = TINY_ABLATION
 
 
 def load(tmp_path, text, kind="table", precision=None):

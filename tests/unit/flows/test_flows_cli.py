@@ -9,7 +9,7 @@ import subprocess
 from importlib.metadata import version
 
 import pytest
-from support.flows_cli import CLI, ROOT, cli, env_for
+from support.flows_cli import CLI, ROOT, TINY_ABLATION, cli, env_for
 
 TINY = """
 kind: table
@@ -19,14 +19,7 @@ methods:
   iforest: {params: {n_estimators: 50}}
 """
 
-ABLATION = """
-kind: ablation
-name: tiny
-datasets: {arrhythmia: {}}
-method: sla2p
-base: {params: {n_projections: 8, proj_dim: 8}}
-grid: {epsilon: [0.0, 1.0]}
-"""
+ABLATION = TINY_ABLATION
 
 
 def refused(tmp, kind, config, *args, name=None, env=None):
