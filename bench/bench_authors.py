@@ -6,6 +6,7 @@ interleaved authors, ours, authors, ours, ... Prints each run's wall seconds, AU
 transductive), the load average before and after, then the best of each side and the ratio.
 
     .venv/bin/python bench/bench_authors.py --authors-dir /path/to/SLA2P-checkout --rounds 2
+    .venv/bin/python bench/bench_authors.py --authors-dir ... --precision bf16   # ours scoring in bfloat16
 
 The project never ships the authors' code: ``--authors-dir`` is a checkout the user provides. It
 runs as published, with the README's Arrhythmia settings (``--n_rots 256 --d_out 256
@@ -42,6 +43,8 @@ import time
 from pathlib import Path
 
 from bench_core import FRESH
+
+from sla2p.settings import PRECISIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -160,10 +163,13 @@ def authors_once(authors_dir: Path, data: Path, work: Path, threads: int, timeou
     return {"wall": wall, "scores": scores, "before": before, "after": after, **info}
 
 
-def ours_once(work: Path, threads: int, timeout: float) -> dict:
+def ours_once(work: Path, threads: int, timeout: float, precision: str = "float32") -> dict:
     scores = work / "ours_scores.npy"
-    # bench_core's FRESH, then (outside its timing, inside the wall) the scores and thread count
-    code = FRESH + f"; np.save({str(scores)!r}, d.decision_scores_); import torch; print(torch.get_num_threads())"
+    # bench_core's FRESH (at the given scoring precision), then (outside its timing, inside the
+    # wall) the scores and thread count
+    fresh = FRESH.replace("random_state=0)", f"random_state=0, precision={precision!r})")
+    assert fresh != FRESH or precision == "float32", "FRESH changed shape: the precision was not set"
+    code = fresh + f"; np.save({str(scores)!r}, d.decision_scores_); import torch; print(torch.get_num_threads())"
     wall, stdout, before, after = _run([sys.executable, "-c", code], ROOT, _env(threads, None), timeout)
     inner, steps, n_threads = stdout.split()[-3:]
     return {"wall": wall, "scores": scores, "before": before, "after": after, "inner_s": float(inner),
@@ -180,6 +186,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per run before giving up")
+    ap.add_argument("--precision", choices=PRECISIONS, default="float32", help="our scoring precision")
     args = ap.parse_args()
     authors_dir = args.authors_dir.resolve()
     if not (authors_dir / "sla2p.py").is_file():
@@ -206,10 +213,10 @@ def main() -> None:
                   f"{a['prep_s']:.1f}, train {a['train_s']:.1f} in {a['steps']} steps, score "
                   f"{a['score_s']:.1f}); AUROC {auc_a:.4f} (their own: {a['their_auroc']:.4f}); "
                   f"{a['threads']} thread(s); load {_load(a['before'])} -> {_load(a['after'])}", flush=True)
-            o = ours_once(work, args.threads, args.timeout)
+            o = ours_once(work, args.threads, args.timeout, args.precision)
             auc_o = roc_auc_score(y, np.load(o["scores"]))
             walls["ours"].append(o["wall"])
-            print(f"round {r + 1} ours:    {o['wall']:.1f} s wall (inner {o['inner_s']:.1f}, "
+            print(f"round {r + 1} ours ({args.precision}): {o['wall']:.1f} s wall (inner {o['inner_s']:.1f}, "
                   f"{o['steps']} steps); AUROC {auc_o:.4f}; {o['threads']} thread(s); "
                   f"load {_load(o['before'])} -> {_load(o['after'])}", flush=True)
     best_a, best_o = min(walls["authors"]), min(walls["ours"])
