@@ -97,12 +97,14 @@ def cifar(args) -> None:
 
 def quality(args) -> None:
     """Per-cell AUROC and AUPR changes, bf16 against float32, on configs/odds.yaml's datasets."""
+    import sla2p
+
     cfg = yaml.safe_load((ROOT / "configs" / "odds.yaml").read_text())
-    params = cfg["methods"]["sla2p"]["params"]
     rows = []
     for name in args.datasets or list(cfg["datasets"]):
+        params = sla2p.paper_params(name) if args.paper_params else cfg["methods"]["sla2p"]["params"]
         for seed in args.seeds:
-            cell = _cell_metrics(name, seed, params)
+            cell = _cell_metrics(name, seed, params, args.normal_class, args.ratio)
             rows += cell
             for r in cell:
                 print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()),
@@ -110,14 +112,14 @@ def quality(args) -> None:
     _summarise(rows)
 
 
-def _cell_metrics(name: str, seed: int, params: dict) -> list[dict]:
+def _cell_metrics(name: str, seed: int, params: dict, normal_class=None, ratio=None) -> list[dict]:
     from sla2p import SLA2P
     from tasks.datasets.protocol import make_split, take_rows
     from tasks.embed import load_features
     from tasks.metrics import evaluate
 
     feats = load_features(name)
-    split = make_split(name, None, None, seed, features=feats)
+    split = make_split(name, normal_class, ratio, seed, features=feats)
     X = take_rows(feats.X, split.indices)
     out, fits = [], {}
     for p in PRECISIONS:
@@ -142,6 +144,9 @@ def _summarise(rows: list[dict]) -> None:
     df["dauroc"] = (df.auroc16 - df.auroc32).abs()
     df["daupr"] = (df.aupr16 - df.aupr32).abs()
     print(f"\ntraining identical at both precisions in every cell: {bool(df.same_training.all())}")
+    for (name, method), g in df.groupby(["dataset", "method"], sort=False):
+        print(f"{name} {method}: AUPR float32 by seed {', '.join(f'{v:.4f}' for v in g.aupr32)} "
+              f"(std {g.aupr32.std(ddof=1):.4f}), bf16 {', '.join(f'{v:.4f}' for v in g.aupr16)}")
     for method, g in df.groupby("method", sort=False):
         print(f"{method}: {len(g)} cells; |dAUROC| median {g.dauroc.median():.4f} max {g.dauroc.max():.4f}; "
               f"|dAUPR| median {g.daupr.median():.4f} max {g.daupr.max():.4f}")
@@ -168,14 +173,19 @@ def compare(args) -> None:
     print(f"{len(ok)} cells compared, {len(bad)} not")
     for method, g in ok.groupby("method", sort=False):
         print(f"{method}: {len(g)} cells; |dAUROC| median {g.dauroc.median():.4f} max {g.dauroc.max():.4f}; "
-              f"|dAUPR| median {g.daupr.median():.4f} max {g.daupr.max():.4f}; fit+score seconds "
-              f"float32 {g.fit_seconds32.sum():.0f}, bf16 {g.fit_seconds16.sum():.0f} "
-              f"({g.fit_seconds32.sum() / g.fit_seconds16.sum():.2f}x)")
+              f"|dAUPR| median {g.daupr.median():.4f} max {g.daupr.max():.4f}; " + _seconds(g))
     print("\n| dataset | method | cells | median abs dAUROC | max abs dAUROC | max abs dAUPR | seconds float32 / bf16 |")
     print("|---|---|---|---|---|---|---|")
     for (name, method), g in ok.groupby(["dataset", "method"], sort=False):
         print(f"| {name} | {method} | {len(g)} | {g.dauroc.median():.4f} | {g.dauroc.max():.4f} | "
               f"{g.daupr.max():.4f} | {g.fit_seconds32.sum():.0f} / {g.fit_seconds16.sum():.0f} |")
+
+
+def _seconds(g) -> str:
+    a, b = g.fit_seconds32.sum(), g.fit_seconds16.sum()
+    if not (a and b):
+        return "no fit seconds of their own (they share another method's fit)"
+    return f"fit+score seconds float32 {a:.0f}, bf16 {b:.0f} ({a / b:.2f}x)"
 
 
 def _cells(results: Path):
@@ -206,6 +216,10 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=6600, help="cifar: rows scored")
     ap.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2])
     ap.add_argument("--datasets", type=lambda s: s.split(","), default=None, help="quality: default odds.yaml's")
+    ap.add_argument("--paper-params", action="store_true", help="quality: the paper's settings of each set "
+                    "(sla2p.paper_params) instead of odds.yaml's")
+    ap.add_argument("--normal-class", default=None, help="quality: a one-class split (RSRAE protocol)")
+    ap.add_argument("--ratio", type=float, default=None, help="quality: the outlier ratio of that split")
     ap.add_argument("--float32", type=Path, help="compare: results folder of the float32 run")
     ap.add_argument("--bf16", type=Path, help="compare: results folder of the --precision bf16 run")
     args = ap.parse_args()
