@@ -63,10 +63,11 @@ def main() -> None:
         print(f"\n{args.variant} beats sla2p on {(d > 0).sum()} of {len(d)} sets "
               f"({(d > 0).mean():.0%}), ties {(d == 0).sum()}; mean diff {d.mean():+.4f}")
         ranks, n = average_ranks(m)
-        print(f"average rank over {n} sets: " + ", ".join(f"{k} {v:.2f}" for k, v in ranks.items()))
-        print(f"{args.variant} is {list(ranks.index).index(args.variant) + 1} of {len(ranks)}")
+        print(f"\naverage rank over {n} sets: " + ", ".join(f"{k} {v:.2f}" for k, v in ranks.items()))
+        print(f"\n{args.variant} is {list(ranks.index).index(args.variant) + 1} of {len(ranks)}. "
+              f"Wilcoxon signed-rank tests of {args.variant} against each method, Holm over all of them:\n")
         for t in wilcoxon_vs(m, reference=args.variant):
-            print(f"  vs {t.baseline}: wins {t.wins}, ties {t.ties}, losses {t.losses}, p {t.p_value:.3g}, "
+            print(f"- vs {t.baseline}: wins {t.wins}, ties {t.ties}, losses {t.losses}, p {t.p_value:.3g}, "
                   f"Holm {t.p_holm:.3g}: {t.verdict}")
 
 
