@@ -255,7 +255,11 @@ def _bf16_score_sets(f: FoldedMLP, X: torch.Tensor, W: torch.Tensor, step_sets: 
     chunk = max(block, (64 << 20) // (Wp.element_size() * K * m))
     outs = [torch.empty(n, dtype=torch.float32, device=X.device) for _ in step_sets]
     for c0 in range(0, n, chunk):
-        Z = torch.matmul((X[c0:c0 + chunk] - c).to(dtype).unsqueeze(0), Wp)  # (K, rows, m)
+        xc = (X[c0:c0 + chunk] - c).to(dtype)
+        # one product per projection: a broadcast (1, rows, d) @ (K, d, m) would copy the rows K
+        # times (16 GB at Reuters' 24,349 columns)
+        Z = torch.stack([torch.matmul(xc, Wp[k]) for k in range(K)])  # (K, rows, m)
+        del xc
         for start in range(c0, min(n, c0 + chunk), block):
             nb = min(block, n - start, c0 + chunk - start)
             z = Z[:, start - c0:start - c0 + nb].reshape(K * nb, m)  # row r: projection r // nb
