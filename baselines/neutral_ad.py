@@ -250,15 +250,17 @@ class NeuTraLAD(StandardizedTorchDetector):
         opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
         hist = {"loss": []}
         tau = float(self.temperature)
-        per_epoch = -(-X.shape[0] // int(self.batch_size))  # _shuffled_batches keeps the last, smaller batch
+        # The authors' StepLR (gamma 0.5), stepped at the end of each epoch.
+        sched = (torch.optim.lr_scheduler.StepLR(opt, step_size=int(self.lr_step), gamma=0.5)
+                 if self.lr_step is not None else None)
         net.train()
-        for step, xb in enumerate(self._shuffled_batches(Xt, int(self.batch_size), int(self.n_epochs), gen)):
-            if self.lr_step is not None and step and step % (per_epoch * int(self.lr_step)) == 0:
-                for group in opt.param_groups:
-                    group["lr"] *= 0.5
-            loss = dcl_scores(net(xb), tau).mean()
-            optimizer_step(opt, loss)
-            record_losses(hist, loss=loss)
+        for _ in range(int(self.n_epochs)):
+            for xb in self._shuffled_batches(Xt, int(self.batch_size), 1, gen):
+                loss = dcl_scores(net(xb), tau).mean()
+                optimizer_step(opt, loss)
+                record_losses(hist, loss=loss)
+            if sched is not None:
+                sched.step()
         net.eval()
         self.net_ = net
         self.history_ = hist

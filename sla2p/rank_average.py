@@ -97,8 +97,8 @@ class SLA2PRankAverage(ParamChecks, BaseDetector):
     def fit(self, X, y=None, on_step=None):
         """Fit one SLA2P per normalisation on X and score X (transductive). ``on_step(steps,
         running_accuracy)`` is called after every training step, steps counted over all fits."""
-        self._check_params()
-        norms = self._check_normalizations()
+        self._check_params()  # checks the normalizations too
+        norms = list(self.normalizations)
         self._set_n_classes(y)
         done = 0  # steps of the fits already finished, so the progress count never goes back
 

@@ -19,3 +19,12 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def data():
+    """The tests' easy set (support.data.easy_set: 200 rows, 20 planted outliers); a test module
+    with data of its own defines its own ``data``."""
+    from support.data import easy_set
+
+    return easy_set()

@@ -8,7 +8,6 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
 from baselines import check_invariance, detector_info, list_detectors, make_detector
-from support.data import easy_set
 
 # Small settings for the slow ones, so the whole module runs in well under a minute.
 FAST = {
@@ -37,11 +36,6 @@ def floor(name: str) -> float:
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def data():
-    return easy_set()
 
 
 @pytest.fixture(scope="module")

@@ -32,11 +32,6 @@ def same_states(a, b):
     return a[0] == b[0] and np.array_equal(a[1], b[1]) and torch.equal(a[2], b[2])
 
 
-@pytest.fixture(scope="module")
-def data():
-    return easy_set()
-
-
 def test_pyod_has_no_diffusion_detector():
     import pyod.models
 

@@ -35,11 +35,6 @@ def make(cls, seed=0, **params):
 
 
 @pytest.fixture(scope="module")
-def data():
-    return easy_set()
-
-
-@pytest.fixture(scope="module")
 def fitted(data):
     X, _ = data
     cache = {}

@@ -6,15 +6,9 @@ from scipy.stats import rankdata
 
 from sla2p import SLA2P
 from sla2p.rank_average import SLA2PRankAverage, interpolated_ranks, training_ranks
-from support.data import easy_set
 
 SMALL = dict(n_projections=16, proj_dim=16, random_state=0, device="cpu")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def data():
-    return easy_set()
 
 
 @pytest.fixture(scope="module")
