@@ -192,10 +192,10 @@ def _cells(results: Path):
     """The newest cells.csv of a results folder (one per table run under tables/)."""
     import pandas as pd
 
-    found = sorted(Path(results).glob("tables/*/cells.csv"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise SystemExit(f"{results}: no tables/*/cells.csv; give the --results-dir of a finished table run")
-    return pd.read_csv(found[-1], dtype={"normal_class": str})
+    from tasks.report.source import newest_file
+
+    found = newest_file(results, "tables/*/cells.csv", "the --results-dir of a finished table run")
+    return pd.read_csv(found, dtype={"normal_class": str})
 
 
 def _best(fn, repeats: int) -> float:
@@ -226,7 +226,12 @@ def main() -> None:
     if args.what == "compare" and not (args.float32 and args.bf16):
         ap.error("compare needs --float32 and --bf16 (the two runs' --results-dir)")
     torch.set_num_threads(args.threads)
-    {"gemm": gemm, "speed": speed, "cifar": cifar, "quality": quality, "compare": compare}[args.what](args)
+    from tasks.report.source import ReportError
+
+    try:
+        {"gemm": gemm, "speed": speed, "cifar": cifar, "quality": quality, "compare": compare}[args.what](args)
+    except ReportError as e:  # a folder without the run it should hold: say which, no traceback
+        raise SystemExit(str(e)) from None
 
 
 if __name__ == "__main__":

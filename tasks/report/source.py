@@ -182,6 +182,15 @@ def load_run(parent_id: str | None = None, *, kind: str = "table", tracking_uri:
     return run
 
 
+def newest_file(folder: Path, pattern: str, what: str) -> Path:
+    """The most recently written file matching ``pattern`` (a glob) under ``folder``: the latest
+    table run's ``cells.csv`` or report of a results folder. ``what`` says what to give instead."""
+    found = sorted(Path(folder).glob(pattern), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise ReportError(f"{folder}: no {pattern} below it; give {what}")
+    return found[-1]
+
+
 def stored_report(results: Path, kind: str, name: str | None, run_key: str | None) -> Path | None:
     """The report folder a run wrote when it finished (``<results>/tables/<kind>-<name>-<run
     key>/report``, as ``flows.run.finish`` names it), when it holds a report; else None."""
