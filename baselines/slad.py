@@ -41,6 +41,7 @@ DIVERGENCES = ("official", "js")
 WEIGHTED_BELOW = 50      # feature weights from correlations on fewer features than this (authors' rule)
 REPLACE_AT_MOST = 10     # columns of a subspace drawn with replacement on at most this many features
 GATHER_VALUES = 1 << 23  # a training batch gathers its pairs' (d x c h) maps when that is at most 8M values
+PAIR_REPS_BYTES = 1 << 29  # the training pairs' representations are made once when they fit in 512 MB
 
 
 def rows_per_group(n: int, n_groups: int) -> int:
@@ -104,6 +105,25 @@ def group_maps(groups, pool: torch.Tensor, projections: torch.Tensor, d: int) ->
             w = projections[slot[len(cols)], :len(cols)]                      # (s, h)
             maps[g, :, i * h:(i + 1) * h].index_add_(0, cols, w)             # repeated columns add up
     return maps
+
+
+def pair_representations(Xt: torch.Tensor, rows: torch.Tensor, grp: torch.Tensor, maps: torch.Tensor,
+                         batch_size: int) -> torch.Tensor:
+    """(pairs, c h): the representations of every training pair. The maps and the pairs are fixed
+    for the whole fit (only Phi trains), so they are made once, not at every step, where making
+    them cost most of a step. The products are the ones a step made (each pair's gathered map on
+    narrow rows, one product per group on wide rows), so the values are the same."""
+    d, ch = maps.shape[1], maps.shape[2]
+    U = torch.empty(len(rows), ch, device=Xt.device)
+    if batch_size * d * ch <= GATHER_VALUES:  # the rule a step of ``batch_size`` pairs used
+        per = max(1, GATHER_VALUES // (d * ch))
+        for a in range(0, len(rows), per):
+            U[a:a + per] = torch.bmm(Xt[rows[a:a + per]].unsqueeze(1), maps[grp[a:a + per]]).squeeze(1)
+        return U
+    for g in range(maps.shape[0]):
+        sel = (grp == g).nonzero().squeeze(1)
+        U[sel] = Xt[rows[sel]] @ maps[g]
+    return U
 
 
 def divergence_of(logits: torch.Tensor, target_logits: torch.Tensor, kind: str) -> torch.Tensor:
@@ -271,13 +291,19 @@ class SLAD(StandardizedTorchDetector):
         opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
         hist = {"loss": []}
         bs, kind = int(self.batch_size), self.divergence
+        rows_d, grp_d = rows.to(self.device_), grp.to(self.device_)
+        U = (pair_representations(Xt, rows_d, grp_d, maps, bs)
+             if len(rows) * maps.shape[2] * 4 <= PAIR_REPS_BYTES else None)
         net.train()
         for _ in range(int(self.n_epochs)):
-            order = torch.randperm(len(rows), generator=gen)
+            order = torch.randperm(len(rows), generator=gen).to(self.device_)
             for start in range(0, len(rows), bs):
                 pick = order[start:start + bs]
-                loss = self._pair_losses(net, Xt[rows[pick].to(self.device_)], grp[pick].to(self.device_),
-                                         maps, targets, kind).mean()
+                if U is not None:
+                    u = U[pick].reshape(len(pick), targets.shape[1], h)
+                    loss = divergence_of(net(u), targets[grp_d[pick]], kind).mean()
+                else:
+                    loss = self._pair_losses(net, Xt[rows_d[pick]], grp_d[pick], maps, targets, kind).mean()
                 optimizer_step(opt, loss)
                 record_losses(hist, loss=loss)
         net.eval()

@@ -338,3 +338,16 @@ def test_slad_per_group_products_give_the_gathered_fit(data, monkeypatch):
     per_group = make(SLAD, n_epochs=1, n_groups=4).fit(X)
     np.testing.assert_allclose(per_group.history_["loss"], gathered.history_["loss"], rtol=1e-4)
     np.testing.assert_allclose(per_group.decision_scores_, gathered.decision_scores_, rtol=1e-4, atol=1e-6)
+
+
+def test_slad_pairs_made_once_give_the_fit_made_at_every_step(data, monkeypatch):
+    # The training pairs' representations are made once per fit; made at every step instead (too
+    # large to keep: PAIR_REPS_BYTES), the narrow rows here give the same fit to the bit.
+    import baselines.slad as slad
+
+    X, _ = data
+    once = make(SLAD, n_epochs=2, n_groups=4).fit(X)
+    monkeypatch.setattr(slad, "PAIR_REPS_BYTES", 0)
+    per_step = make(SLAD, n_epochs=2, n_groups=4).fit(X)
+    assert once.history_["loss"] == per_step.history_["loss"]
+    np.testing.assert_array_equal(once.decision_scores_, per_step.decision_scores_)
