@@ -34,8 +34,11 @@ from tasks.report.source import ReportError, newest_file
 
 
 def summary(path: Path, metric: str) -> pd.DataFrame:
-    """The newest summary_<metric>.csv under ``path`` (a report folder or a results folder)."""
-    found = newest_file(path, f"**/summary_{metric}.csv", "a report folder or a finished run's --results-dir")
+    """A report folder's own summary_<metric>.csv, else the newest one under ``path`` (a results
+    folder: its latest table run's report)."""
+    own = Path(path) / f"summary_{metric}.csv"
+    found = own if own.is_file() else newest_file(path, f"**/summary_{metric}.csv",
+                                                   "a report folder or a finished run's --results-dir")
     return pd.read_csv(found)
 
 
