@@ -19,9 +19,10 @@ draws, for each group, a bootstrap sample of rows (:func:`rows_per_group`) and m
 loss over all (row, group) pairs; the anomaly score of a row is its loss averaged over the r
 groups (every row against every group; a row's score depends on nothing but the row).
 
-The (rows x c x h) representations are made per batch and per scoring block only: for each group
-the c maps are laid into one (d x c h) matrix (a sub-vector is a gather, T_s is linear), so a
-group's representations of a block of rows are one product.
+For each group the c maps are laid into one (d x c h) matrix (a sub-vector is a gather, T_s is
+linear), so a group's representations of a block of rows are one product. The training pairs'
+representations are made once per fit (:func:`pair_representations`, when they fit in
+``PAIR_REPS_BYTES``); scoring makes them per block of rows.
 """
 
 from __future__ import annotations
@@ -111,8 +112,9 @@ def pair_representations(Xt: torch.Tensor, rows: torch.Tensor, grp: torch.Tensor
                          batch_size: int) -> torch.Tensor:
     """(pairs, c h): the representations of every training pair. The maps and the pairs are fixed
     for the whole fit (only Phi trains), so they are made once, not at every step, where making
-    them cost most of a step. The products are the ones a step made (each pair's gathered map on
-    narrow rows, one product per group on wide rows), so the values are the same."""
+    them cost most of a step. On narrow rows the products are the ones a step made (each pair's
+    gathered map): the same values. On wide rows it is one product per group over all its pairs
+    where a step made one per group and batch: the same up to float rounding."""
     d, ch = maps.shape[1], maps.shape[2]
     U = torch.empty(len(rows), ch, device=Xt.device)
     if batch_size * d * ch <= GATHER_VALUES:  # the rule a step of ``batch_size`` pairs used
