@@ -110,19 +110,19 @@ def group_maps(groups, pool: torch.Tensor, projections: torch.Tensor, d: int) ->
 
 def pair_representations(Xt: torch.Tensor, rows: torch.Tensor, grp: torch.Tensor, maps: torch.Tensor,
                          batch_size: int) -> torch.Tensor:
-    """(pairs, c h): the representations of every training pair. The maps and the pairs are fixed
-    for the whole fit (only Phi trains), so they are made once, not at every step, where making
-    them cost most of a step. On narrow rows the products are the ones a step made (each pair's
-    gathered map): the same values. On wide rows it is one product per group over all its pairs
-    where a step made one per group and batch: the same up to float rounding."""
+    """(pairs, c h): the representations of the (row, group) pairs ``rows``, ``grp``. Narrow rows
+    (a batch of ``batch_size`` pairs gathers at most GATHER_VALUES map values): each pair's gathered
+    map, in chunks of that size; wide rows: one product per group. The values of a pair do not
+    depend on the chunk it is in; on wide rows they depend on which pairs share its product, up to
+    float rounding."""
     d, ch = maps.shape[1], maps.shape[2]
     U = torch.empty(len(rows), ch, device=Xt.device)
-    if batch_size * d * ch <= GATHER_VALUES:  # the rule a step of ``batch_size`` pairs used
+    if batch_size * d * ch <= GATHER_VALUES:
         per = max(1, GATHER_VALUES // (d * ch))
         for a in range(0, len(rows), per):
             U[a:a + per] = torch.bmm(Xt[rows[a:a + per]].unsqueeze(1), maps[grp[a:a + per]]).squeeze(1)
         return U
-    for g in range(maps.shape[0]):
+    for g in torch.unique(grp).tolist():
         sel = (grp == g).nonzero().squeeze(1)
         U[sel] = Xt[rows[sel]] @ maps[g]
     return U
@@ -294,6 +294,8 @@ class SLAD(StandardizedTorchDetector):
         hist = {"loss": []}
         bs, kind = int(self.batch_size), self.divergence
         rows_d, grp_d = rows.to(self.device_), grp.to(self.device_)
+        # The maps and the pairs are fixed for the whole fit (only Phi trains): their
+        # representations are made once when they fit in PAIR_REPS_BYTES, else at every step.
         U = (pair_representations(Xt, rows_d, grp_d, maps, bs)
              if len(rows) * maps.shape[2] * 4 <= PAIR_REPS_BYTES else None)
         net.train()
@@ -301,31 +303,14 @@ class SLAD(StandardizedTorchDetector):
             order = torch.randperm(len(rows), generator=gen).to(self.device_)
             for start in range(0, len(rows), bs):
                 pick = order[start:start + bs]
-                if U is not None:
-                    u = U[pick].reshape(len(pick), targets.shape[1], h)
-                    loss = divergence_of(net(u), targets[grp_d[pick]], kind).mean()
-                else:
-                    loss = self._pair_losses(net, Xt[rows_d[pick]], grp_d[pick], maps, targets, kind).mean()
+                u = U[pick] if U is not None else pair_representations(Xt, rows_d[pick], grp_d[pick], maps, bs)
+                loss = divergence_of(net(u.reshape(len(pick), targets.shape[1], h)), targets[grp_d[pick]], kind).mean()
                 optimizer_step(opt, loss)
                 record_losses(hist, loss=loss)
         net.eval()
         self.net_ = net
         self.history_ = hist
         return self._finish_fit(Xt)
-
-    @staticmethod
-    def _pair_losses(net, xb, gb, maps, targets, kind) -> torch.Tensor:
-        """Loss of each (row, group) pair of a batch: rows xb (B, d), their groups gb (B,)."""
-        c = targets.shape[1]
-        if xb.shape[0] * maps.shape[1] * maps.shape[2] <= GATHER_VALUES:  # narrow rows: one batched product
-            u = torch.bmm(xb.unsqueeze(1), maps[gb]).reshape(xb.shape[0], c, -1)
-            return divergence_of(net(u), targets[gb], kind)
-        out = torch.empty(xb.shape[0], device=xb.device)
-        for g in torch.unique(gb).tolist():                                 # wide rows: one product per group
-            sel = gb == g
-            u = (xb[sel] @ maps[g]).reshape(-1, c, maps.shape[2] // c)       # (B_g, c, h)
-            out[sel] = divergence_of(net(u), targets[g].expand(u.shape[0], c), kind)
-        return out
 
     @torch.no_grad()
     def _score(self, Xt: torch.Tensor) -> np.ndarray:
