@@ -362,7 +362,7 @@ _DS = typer.Option(None, help="comma-separated datasets to keep")
 _CL = typer.Option(None, help="comma-separated normal classes to keep")
 _RA = typer.Option(None, help="comma-separated ratios to keep, each in (0, 1]")
 _SE = typer.Option(None, help="comma-separated seeds to keep (integers >= 0)")
-_ME = typer.Option(None, help="comma-separated methods to keep")
+_ME = typer.Option(None, help="comma-separated methods to keep; `all`: every listed method, those on_request too")
 _WO = typer.Option(None, help="cells in parallel, >= 1 (default: all cores here; with --address: "
                    "the cells kept in flight)")
 _TH = typer.Option(None, help="torch threads per cell, >= 1 (default: this machine's cores / --workers; on an "

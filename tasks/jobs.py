@@ -42,6 +42,12 @@ when ``dataset_groups`` is given. A group's ``classes``/``ratios`` apply to its 
 datasets (its intrinsic ones take none). An unknown group is refused naming the known ones, and
 so is a group of which the store holds no file.
 
+A table method's ``on_request: true`` lists it without running it by default: it runs when the
+CLI names it (``--methods lunar,slad``) or asks for every listed method (``--methods all``). A
+profile keeps its time budget this way and still holds the methods whose published settings would
+break it (the successors on paper-quick, SLAD on ADBench classical); their cells share keys, and so
+the cache, with a default run's, and the report of a ``--methods all`` run holds both.
+
 A table method's ``scope`` says which of the config's cells it runs: ``full`` (the default) runs
 every dataset x class x ratio x seed; ``first`` runs, per dataset, the first seed and the first
 ratio (of the dataset's own ``ratios`` or the top-level list) with ALL its classes, which is what
@@ -179,10 +185,13 @@ def _method_params(method: str, entry: dict, dataset: str) -> dict:
 
 
 def _validate_method(method: str, entry: dict, where: str, *, table: bool = True) -> None:
-    keys = {"params", "paper_settings", "per_dataset", "detector", "row_order"} | ({"scope"} if table else set())
-    if not table and isinstance(entry, dict) and "scope" in entry:
-        raise ConfigError(f"{where}.scope: only a table's methods take a scope (an ablation runs its whole grid)")
+    keys = {"params", "paper_settings", "per_dataset", "detector", "row_order"} | ({"scope", "on_request"} if table else set())
+    for key, what in (("scope", "a scope"), ("on_request", "on_request")):
+        if not table and isinstance(entry, dict) and key in entry:
+            raise ConfigError(f"{where}.{key}: only a table's methods take {what} (an ablation runs its whole grid)")
     _check_keys(f"{where}.{method}", entry, keys)
+    _expect(isinstance(entry.get("on_request", False), bool),
+            f"{where}.{method}.on_request must be true or false, got {entry.get('on_request')!r}")
     detector = _detector_of(method, entry)
     _check_detector(detector, method, where)
     if entry.get("row_order", DEFAULT_ROW_ORDER) not in ROW_ORDERS:
@@ -306,9 +315,7 @@ def expand_job(raw: dict, path: str | Path = "<config>", *, datasets=None, class
     # CLI filters
     ds = [d for d in ds if d[0] in _apply_filter("datasets", [d[0] for d in ds], datasets)]
     seeds_run = _apply_filter("seeds", seeds_all, seeds, int)
-    if methods:
-        keep = _apply_filter("methods", [v[0] for v in variants], methods)
-        variants = [v for v in variants if v[0] in keep]
+    variants = _requested(variants, methods)
     cells, points = _cells(ds, variants, seeds_run, classes, ratios, device or raw.get("device", "auto"))
     _expect(cells, "the config and filters select no cells")
     if kind == "ablation":  # each cell named by its grid point (naming only: keys unchanged)
@@ -319,6 +326,17 @@ def expand_job(raw: dict, path: str | Path = "<config>", *, datasets=None, class
     filters = {k: v for k, v in dict(datasets=datasets, classes=classes, ratios=ratios, seeds=seeds,
                                         methods=methods).items() if v}
     return Job(kind, raw.get("name", Path(path).stem), str(path), raw, tuple(cells), tuple(points), filters)
+
+
+def _requested(variants: list, methods: list | None) -> list:
+    """The variants a run executes: without ``--methods`` those not ``on_request``; ``--methods all``
+    every one; else the named ones (each must be listed)."""
+    if not methods:
+        return [v for v in variants if not v[1].get("on_request")]
+    if list(methods) == ["all"]:
+        return variants
+    keep = _apply_filter("methods", [v[0] for v in variants], methods)
+    return [v for v in variants if v[0] in keep]
 
 
 def _check_top(raw, path) -> str:

@@ -97,6 +97,32 @@ def test_an_ablation_base_takes_no_scope():
                     "base": {"scope": "first"}, "grid": {"epsilon": [0.0, 1.0]}})
 
 
+def _requesting(methods=None):
+    raw = {"kind": "table", "datasets": {"arrhythmia": {}},
+           "methods": {"iforest": {}, "lunar": {"on_request": True}, "knn": {"on_request": False}}}
+    return [c.method for c in expand_job(raw, methods=methods).cells]
+
+
+def test_on_request_methods_run_only_when_named_or_with_all():
+    assert _requesting() == ["iforest", "knn"]                  # the default leaves lunar out
+    assert _requesting(["lunar"]) == ["lunar"]                  # named: runs
+    assert _requesting(["all"]) == ["iforest", "lunar", "knn"]  # every listed method, in order
+    with pytest.raises(ConfigError, match=r"--methods: \['ecod'\] not in this config"):
+        _requesting(["ecod"])
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, None])
+def test_on_request_must_be_a_boolean(bad):
+    with pytest.raises(ConfigError, match=r"methods\.lunar\.on_request must be true or false"):
+        expand_job({"kind": "table", "datasets": {"arrhythmia": {}}, "methods": {"lunar": {"on_request": bad}}})
+
+
+def test_an_ablation_base_takes_no_on_request():
+    with pytest.raises(ConfigError, match=r"base\.on_request: only a table's methods take on_request"):
+        expand_job({"kind": "ablation", "datasets": {"arrhythmia": {}}, "method": "sla2p",
+                    "base": {"on_request": True}, "grid": {"epsilon": [0.0, 1.0]}})
+
+
 def _shipped(name):
     from flows.config import load_job
 
