@@ -1,5 +1,5 @@
-"""AUROC and cost of the successor detectors (NeuTraL-AD, ICL, SLAD: baselines/neutral_ad.py,
-icl.py, slad.py) on three ODDS sets the papers use, next to the papers' own figures.
+"""AUROC and cost of the successor detectors (NeuTraL-AD, ICL, SLAD, DTE: baselines/neutral_ad.py,
+icl.py, slad.py, dte.py) on three ODDS sets the papers use, next to the papers' own figures.
 
     nice -n 10 .venv/bin/python bench/bench_successors.py --threads 1
     .venv/bin/python bench/bench_successors.py --detectors slad --datasets odds_wbc --seeds 0
@@ -34,13 +34,14 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score, roc_auc_score
 
+from baselines.dte import DTE
 from baselines.icl import ICL
 from baselines.neutral_ad import NeuTraLAD
 from baselines.slad import SLAD
 from tasks.embed import load_features
 from tasks.env import telemetry_off
 
-DETECTORS = {"neutral_ad": NeuTraLAD, "icl": ICL, "slad": SLAD}
+DETECTORS = {"neutral_ad": NeuTraLAD, "icl": ICL, "slad": SLAD, "dte": DTE}
 DATASETS = ("odds_thyroid", "arrhythmia", "odds_wbc")
 # (detector, dataset, protocol) -> the paper's figure with its table reference, only once read in
 # the paper's text. None could be reached yet (the papers' tables were not in the searchable

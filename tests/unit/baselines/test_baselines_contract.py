@@ -21,6 +21,7 @@ FAST = {
     "dif": dict(n_ensemble=8),
     "neutral_ad": dict(n_epochs=30, hidden_sizes=(64, 64), latent_dim=32),
     "slad": dict(n_epochs=5),
+    "dte": dict(n_epochs=20),
 }
 AUROC_FLOOR = {"sla2p": 0.7}  # SLA2P with 16 projections of width 16; every other: 0.8
 

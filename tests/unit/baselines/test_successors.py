@@ -1,4 +1,4 @@
-"""NeuTraL-AD, ICL and SLAD (baselines/neutral_ad.py, icl.py, slad.py) under the suite's detector
+"""NeuTraL-AD, ICL, SLAD and DTE (baselines/neutral_ad.py, icl.py, slad.py, dte.py) under the suite's detector
 contract, on small data with small settings (each fit well under a second or two)."""
 
 import random
@@ -10,6 +10,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
+from baselines.dte import DTE, noise_scales, time_bins
 from baselines.icl import ICL, pair_indices, stop_loss_for, window_size
 from baselines.neutral_ad import NeuTraLAD, dcl_scores, encoder_widths
 from baselines.slad import SLAD, divergence_of, feature_weights, rows_per_group, subspace_plan
@@ -25,6 +26,7 @@ FAST = {
     NeuTraLAD: dict(n_epochs=30, hidden_sizes=(64, 64), latent_dim=32),
     ICL: dict(n_epochs=20, hidden_dim=32),
     SLAD: dict(n_epochs=5),
+    DTE: dict(n_epochs=20),
 }
 CLASSES = list(FAST)
 TOL = 1e-5  # scores of rows scored in another order or block: float rounding only
@@ -61,7 +63,7 @@ def test_fit_sets_pyod_attributes(cls, data, fitted):
     assert all(p.dtype == torch.float32 for p in det.net_.parameters())
 
 
-@pytest.mark.parametrize("cls", [NeuTraLAD, SLAD])
+@pytest.mark.parametrize("cls", [NeuTraLAD, SLAD, DTE])
 def test_transductive_auroc_on_the_easy_set(cls, data, fitted):
     X, y = data
     assert roc_auc_score(y, fitted(cls).decision_scores_) > 0.8
@@ -139,6 +141,8 @@ def test_bad_input_is_refused_clearly(cls, data, fitted):
     (NeuTraLAD, dict(batch_norm="yes")),
     (SLAD, dict(group_size=1)), (SLAD, dict(magnify=-1.0)), (SLAD, dict(n_epochs=True)),
     (SLAD, dict(divergence="kl")),
+    (DTE, dict(n_bins=1)), (DTE, dict(n_steps=1)), (DTE, dict(hidden_sizes=(64, 0))), (DTE, dict(lr=0.0)),
+    (DTE, dict(probability_loss="yes")),
 ])
 def test_bad_parameters_are_refused_at_fit(cls, params, data):
     X, _ = data
@@ -351,3 +355,36 @@ def test_slad_pairs_made_once_give_the_fit_made_at_every_step(data, monkeypatch)
     per_step = make(SLAD, n_epochs=2, n_groups=4).fit(X)
     assert once.history_["loss"] == per_step.history_["loss"]
     np.testing.assert_array_equal(once.decision_scores_, per_step.decision_scores_)
+
+
+def test_dte_noise_schedule_and_bins():
+    sigma = noise_scales(400)
+    betas = np.linspace(1e-4, 1e-2, 400)
+    np.testing.assert_allclose(sigma.numpy(), np.sqrt(1 - np.cumprod(1 - betas)), rtol=1e-6)
+    assert torch.all(sigma[1:] > sigma[:-1])  # the noise grows with the step
+    t = torch.tensor([0, 56, 57, 58, 399])
+    assert time_bins(t, 400, 7).tolist() == [0, 0, 0, 1, 6]  # floor(t * 7 / 400)
+
+
+def test_dte_score_is_the_expected_bin_of_the_clean_row(data, fitted):
+    X, _ = data
+    det = fitted(DTE)
+    with torch.no_grad():
+        p = torch.softmax(det.net_(det._to_tensor(X)).double(), dim=1).numpy()
+    np.testing.assert_allclose(det.decision_scores_, p @ np.arange(7), rtol=1e-6)
+    assert np.all((det.decision_scores_ >= 0) & (det.decision_scores_ <= 6))
+
+
+def test_dte_learns_the_step_and_the_authors_loss_is_a_choice(data):
+    X, _ = data
+    det = make(DTE).fit(X)
+    steps = len(det.history_["loss"])
+    assert steps == 20 * int(np.ceil(len(X) / 64))  # every epoch, batches of 64
+    first, last = np.mean(det.history_["loss"][:10]), np.mean(det.history_["loss"][-10:])
+    assert last < first < np.log(7) + 0.1  # cross-entropy over 7 bins falls from about log 7
+    # the authors' cross-entropy of probabilities: a softmax over values in [0, 1] can reach no
+    # lower than log(1 + 6/e) (a one-hot on the right bin); it trains another network
+    other = make(DTE, probability_loss=True).fit(X)
+    assert min(other.history_["loss"]) > np.log(1 + 6 / np.e) - 1e-6
+    assert not np.allclose(other.decision_scores_, det.decision_scores_)
+

@@ -72,7 +72,7 @@ def test_a_shared_torch_helper_changes_the_torch_detectors_that_use_it(copy):
     before = _all()
     path = copy / "sla2p" / "torch_base.py"
     path.write_text(path.read_text() + "\n_A_NEW_CONSTANT = 1\n")
-    assert _changed(before, _all()) == SLA2P_FAMILY | {"goad", "rsrae", "neutral_ad", "slad"}
+    assert _changed(before, _all()) == SLA2P_FAMILY | {"goad", "rsrae", "neutral_ad", "slad", "dte"}
 
 
 def test_registering_a_detector_changes_no_other_and_the_cell_runner_changes_all(copy):
