@@ -11,6 +11,7 @@ self-contained page (plots inlined): what MLflow's artifact viewer renders (:mod
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from ..track.ui import cells_view_key, is_tracking_server, run_url, runs_url, ui
 from . import plots
 from .audit import audit_markdown, audit_table
 from .html import write_html
-from .significance import ALPHA, average_ranks, dependence_note, friedman, score_matrix, wilcoxon_vs
+from .significance import ALPHA, Pairwise, average_ranks, dependence_note, friedman, score_matrix, wilcoxon_vs
 from .tables import METRIC_SHORT, check_metric, comparison, to_csv, to_latex, to_markdown
 from .training import training_cells, training_markdown, training_summary
 
@@ -178,7 +179,9 @@ def _significance(comps: dict, out: Path, files: dict, heading: str = "## Signif
         ranks, n_rank = average_ranks(matrix)
         ranks.rename("average_rank").to_csv(out / f"ranks_{metric}.csv")
         tests = wilcoxon_vs(matrix)
-        pd.DataFrame([t.__dict__ for t in tests]).to_csv(out / f"wilcoxon_{metric}.csv", index=False)
+        # the header even with no test (no sla2p column): a file every CSV reader can open
+        pd.DataFrame([t.__dict__ for t in tests], columns=[f.name for f in dataclasses.fields(Pairwise)]
+                     ).to_csv(out / f"wilcoxon_{metric}.csv", index=False)
         fr = friedman(matrix)
         files.update({f"{link}ranks_{metric}.csv": out / f"ranks_{metric}.csv",
                       f"{link}wilcoxon_{metric}.csv": out / f"wilcoxon_{metric}.csv"})

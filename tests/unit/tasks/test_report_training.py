@@ -137,6 +137,9 @@ def test_no_training_section_without_sla_cells(run, tmp_path):
     assert training_cells(only).empty and training_summary(training_cells(only)).empty
     files = build_report(only, tmp_path / "r", metrics=["auroc"])
     assert "training.csv" not in files and "## Training" not in files["report"].read_text()
+    # no SLA2P column, no pairwise test: the Wilcoxon file is still a readable CSV (its header)
+    w = pd.read_csv(files["wilcoxon_auroc.csv"])
+    assert w.empty and list(w.columns[-3:]) == ["p_value", "p_holm", "verdict"]
 
 
 def test_cells_that_ran_to_max_epochs_are_listed_and_marked_in_the_tables(run, tmp_path):
