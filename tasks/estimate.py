@@ -8,7 +8,11 @@ Where the figures come from:
   the rows it fits (``baselines`` registry: ``max_fit_rows`` caps them, ``complexity`` says
   linear or quadratic), plus, when a cell is subsampled, a scoring pass linear in n. A pair that
   was not measured (an extra dataset, a plug-in detector) is scaled from the same detector on the
-  nearest measured dataset by rows and features, and listed under ``unmeasured``.
+  nearest measured dataset by rows and features, and listed under ``unmeasured``. Features scale
+  it along the detector's own width curve (:func:`width_scale`): its measured seconds per fitted
+  row against features, interpolated between its measured datasets, flat below the narrowest
+  (hidden layers, neighbour graphs and trees cost as much on 6 columns as on 118) and
+  proportional above the widest; a detector measured at one width only scales linearly.
 * SLA2P/SLA: the scoring seconds measured on the dataset at the cell's settings (``bench_baselines.py
   --only sla2p,sla``: fit minus training, linear in the rows), else FLOPs (three MLP passes per
   (sample, projection) pair for SLA2P, one for SLA, plus the projection GEMM, over the nonzeros of
@@ -294,9 +298,46 @@ def _measured(costs: dict, det: str, ds: str) -> tuple[dict | None, bool]:
     return ok[min(sorted(ok), key=key)], False
 
 
-def baseline_seconds(det: str, n: int, d: int, m: dict | None) -> float:
+def width_curve(per: dict, quadratic: bool = False) -> list[tuple[float, float]]:
+    """A detector's measured cost against features: (d, seconds per fitted row, per squared
+    fitted row if ``quadratic``) of each of its measured datasets (``per``: the costs file's entries
+    of that detector), real cells before synthetic proxies, sorted by d, one point per d (the
+    geometric mean where two datasets share a width)."""
+    ok = [v for v in per.values() if v.get("status") == "ok" and v.get("fit_rows") and v.get("d")]
+    ok = [v for v in ok if not v.get("proxy")] or ok
+    by_d: dict[float, list[float]] = {}
+    for v in ok:
+        by_d.setdefault(float(v["d"]), []).append(float(v["fit_seconds"]) / float(v["fit_rows"]) ** (2 if quadratic else 1))
+    return [(d, math.exp(sum(math.log(max(x, 1e-12)) for x in xs) / len(xs))) for d, xs in sorted(by_d.items())]
+
+
+def _cost_at(curve: list[tuple[float, float]], d: float) -> float:
+    """The width curve at ``d``: log-log interpolation inside it, its narrowest point's cost
+    below it (what does not shrink with columns dominates there), proportional to d above it."""
+    (d0, c0), (d1, c1) = curve[0], curve[-1]
+    if d <= d0:
+        return c0
+    if d >= d1:
+        return c1 * d / d1
+    for (da, ca), (db, cb) in zip(curve, curve[1:]):
+        if da <= d <= db:
+            t = math.log(d / da) / math.log(db / da)
+            return math.exp(math.log(ca) + t * (math.log(cb) - math.log(ca)))
+    raise AssertionError("unreachable: d lies inside the curve")
+
+
+def width_scale(curve: list[tuple[float, float]] | None, d: float, dm: float) -> float:
+    """How much more a row of ``d`` features costs than one of ``dm`` (the measured dataset's):
+    the ratio along ``curve`` (:func:`width_curve`), or d / dm when the detector was measured at
+    fewer than two widths (nothing to say how its cost follows features)."""
+    if not curve or len(curve) < 2 or d == dm:
+        return d / dm
+    return _cost_at(curve, d) / _cost_at(curve, dm)
+
+
+def baseline_seconds(det: str, n: int, d: int, m: dict | None, curve: list[tuple[float, float]] | None = None) -> float:
     """One cell of ``n`` rows x ``d`` features of detector ``det``, scaled from measurement ``m``
-    (at the measurement's machine speed)."""
+    (at the measurement's machine speed); features scale along ``curve`` (:func:`width_scale`)."""
     from baselines import detector_info
 
     info = detector_info(det)
@@ -304,10 +345,10 @@ def baseline_seconds(det: str, n: int, d: int, m: dict | None) -> float:
     if m is None:
         return _FALLBACK_S_PER_ROW * n * max(1.0, d / 300)
     if m.get("status") == "timeout":  # a lower bound, scaled like a fit
-        dscale = d / float(m["d"]) if m.get("d") else 1.0
+        dscale = width_scale(curve, d, float(m["d"])) if m.get("d") else 1.0
         return float(m["seconds_at_least"]) * (info.fit_rows(n) / max(1, info.fit_rows(m.get("n", n)))) ** p * dscale
     f, fm, nm = info.fit_rows(n), float(m["fit_rows"]), float(m["n"])
-    dscale = d / float(m["d"])
+    dscale = width_scale(curve, d, float(m["d"]))
     fit = float(m["fit_seconds"]) * (f / fm) ** p * dscale
     if f >= n:
         return fit
@@ -428,13 +469,17 @@ class _Coster:
         return scoring + _training_seconds(c, n, dp, modality, self.costs, self.rate, speed)
 
     def _baseline(self, c, n: int, d: int) -> float:
+        from baselines import detector_info
+
         det = c.detector_name
         m, own = _measured(self.costs, det, c.dataset)
         if not own:
             self.unmeasured.add(f"{det}/{c.dataset}")
         if (m or {}).get("status") == "timeout":
             self.lower.add(f"{det}/{c.dataset}")
-        return (baseline_seconds(det, n, d, m) * _speed(self.costs, self.core, self.same_cpu, m)
+        quadratic = detector_info(det).complexity == "quadratic"
+        curve = width_curve(self.costs["costs"].get(det, {}), quadratic)
+        return (baseline_seconds(det, n, d, m, curve) * _speed(self.costs, self.core, self.same_cpu, m)
                 * _threads_factor(self.costs, m, self.threads))
 
 

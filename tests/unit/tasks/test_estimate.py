@@ -178,6 +178,36 @@ def test_unmeasured_pair_is_scaled_from_another_dataset_and_listed(offline):
     assert e2.by_method["goad"] == pytest.approx(fit + 0.001 * 494_021 * 118 / 274)
 
 
+def test_features_scale_along_the_detectors_measured_width_curve():
+    # seconds per fitted row: 1 ms at 10 features, 4 ms at 1,000 (a network whose hidden layers
+    # cost as much as its input layer until the input grows wide)
+    per = {"narrow": _m(1.0, 1000, 10), "wide": _m(2.0, 500, 1000), "proxy": _m(99.0, 10, 100, proxy=True)}
+    curve = est.width_curve(per)
+    assert curve == [(10.0, pytest.approx(1e-3)), (1000.0, pytest.approx(4e-3))]  # real cells before proxies
+    assert est.width_scale(curve, 2, 10) == 1.0                                   # flat below the narrowest
+    assert est.width_scale(curve, 100, 10) == pytest.approx(2.0)                  # log-log inside: sqrt(4)
+    assert est.width_scale(curve, 2000, 1000) == pytest.approx(2.0)               # proportional above the widest
+    assert est.width_scale(curve, 10, 1000) == pytest.approx(0.25)
+    assert est.width_scale(curve[:1], 20, 10) == 2.0                              # one width: linear, as before
+    assert est.width_scale([], 20, 10) == 2.0
+    # a quadratic detector's curve is per squared fitted row; two datasets at one width: geometric mean
+    per2 = {"a": _m(4.0, 2000, 50), "b": _m(1.0, 1000, 50)}
+    assert est.width_curve(per2, quadratic=True) == [(50.0, pytest.approx(1e-6))]
+    assert est.width_curve({"t": _m(0, 1, 5, status="timeout")}) == []
+
+
+def test_a_narrow_unmeasured_set_costs_at_least_the_narrowest_measured_row(offline):
+    # iforest measured at 274 and 118 features; a 6-feature set costs per row what 118 does (flat),
+    # not 6/118 of it (the old linear rule priced ADBench's narrow sets 45-97% short)
+    doc = costs_doc()
+    doc["cells"]["adbench_annthyroid"] = {"n": 1000, "d": 6, "extractor": "identity"}
+    cell = [make_cell("adbench_annthyroid", None, None, "iforest", {}, 0)]
+    plan = make_plan("table", cell, {("adbench_annthyroid", None, None): 1000}, {"adbench_annthyroid": 1000})
+    e = est.estimate(plan, costs=doc, rate_gflops=80.0)
+    assert e.unmeasured == ["iforest/adbench_annthyroid"]
+    assert e.by_method["iforest"] == pytest.approx(4.0 * 1000 / 20000)
+
+
 def test_a_timed_out_measurement_is_a_listed_lower_bound(offline):
     doc = costs_doc()
     doc["costs"]["goad"]["kddcup99"] = {"status": "timeout", "seconds_at_least": 90.0, "n": 300, "d": 118}
