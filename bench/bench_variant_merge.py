@@ -53,11 +53,11 @@ def matrix(args, metric: str) -> tuple[pd.DataFrame, list[str]]:
     """Sets × methods of means; and the sets left out for a failed or missing mean (--drop-failed)."""
     sets = half_sets(args.report, args.half, metric)
     runs = pd.concat([summary(r, metric) for r in args.run])
-    both = pd.concat([runs, summary(args.report, metric)]).drop_duplicates(["dataset", "method"], keep="first")
-    both = both[both.dataset.isin(sets)]
-    m = both.pivot_table(index="dataset", columns="method", values="mean", aggfunc="first").reindex(sets)
-    ok = both.pivot_table(index="dataset", columns="method", values="status",
-                          aggfunc=lambda s: (s == "ok").all()).reindex(sets)
+    # a table's row: the dataset, and its ratio for a one-vs-rest set ("20news (p=0.1)")
+    both = pd.concat([runs, summary(args.report, metric)]).drop_duplicates(["row", "method"], keep="first")
+    both = both[both.row.isin(sets)]
+    m = both.pivot_table(index="row", columns="method", values="mean", aggfunc="first").reindex(sets)
+    ok = both.pivot_table(index="row", columns="method", values="status", aggfunc="first").reindex(sets).eq("ok")
     bad = ok.fillna(False).astype(bool).eq(False) | m.isna()
     named = sorted(f"{meth}/{ds}" for ds, meth in bad.stack()[lambda s: s].index)
     if named and not args.drop_failed:
