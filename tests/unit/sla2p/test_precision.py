@@ -116,3 +116,45 @@ def test_centring_keeps_small_differences_of_large_values():
 
     centred, raw = rank_corr(ref, bf16(Xt.mean(dim=0))), rank_corr(ref, bf16(torch.zeros(d)))
     assert centred > 0.85 and centred > raw + 0.1, (centred, raw)
+
+
+def test_bf16_pass_rounds_each_projection_in_place_and_scores_as_one_rounded_copy(monkeypatch):
+    """The bf16 pass keeps no bfloat16 copy of W (each W_k is rounded into one reused buffer, its
+    products written into the chunk's preallocated copies) and gives, to the bit, the scores of a
+    pass that rounds W once and multiplies sub-chunk by sub-chunk: here budgets of 100 and 300
+    rows' copies, so 730 rows make 3 chunks of up to 3 sub-chunks, the last ones partial."""
+    import sla2p.scoring as sc
+
+    X = rows(n=730, d=9)
+    det = SLA2P(**SMALL, random_state=0).fit(X)
+    Xt, W = det._to_tensor(X), det._W_device
+    K, d, m = W.shape
+    row_bytes = 2 * K * m  # one row's bfloat16 copies
+    monkeypatch.setattr(sc, "BF16_SUB_BYTES", 100 * row_bytes)
+    monkeypatch.setattr(sc, "BF16_CHUNK_BYTES", 300 * row_bytes)
+    made = []
+    real_empty = torch.empty
+
+    def spy_empty(*shape, **kw):
+        t = real_empty(*shape, **kw)
+        made.append(tuple(t.shape))
+        return t
+
+    monkeypatch.setattr(sc.torch, "empty", spy_empty)
+    steps, block = [det._steps(len(X)), None], 40
+    got = sc._bf16_score_sets(det._folded, Xt, W, steps, block, "mean", torch.bfloat16, None)
+    monkeypatch.setattr(sc.torch, "empty", real_empty)
+    assert (K, 300, m) in made and (d, m) in made and (K, d, m) not in made  # W itself never copied
+    # the reference: W rounded once, one product per projection and sub-chunk, blocks within it
+    c = Xt.mean(dim=0)
+    f = det._folded.with_projection_bias(torch.matmul(c, W)).astype(torch.bfloat16)
+    Wp = W.to(torch.bfloat16)
+    ref = [torch.empty(len(X), dtype=torch.float32) for _ in steps]
+    for s0 in range(0, len(X), 100):
+        xc = (Xt[s0:s0 + 100] - c).to(torch.bfloat16)
+        Z = torch.stack([torch.matmul(xc, Wp[k]) for k in range(K)])
+        for start in range(s0, s0 + xc.shape[0], block):
+            nb = min(block, s0 + xc.shape[0] - start)
+            sc._score_block(f, Z[:, start - s0:start - s0 + nb].reshape(K * nb, m), start, nb, K, steps, ref, "mean")
+    for a, b in zip(got, ref):
+        assert torch.equal(a, b)
