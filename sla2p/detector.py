@@ -25,8 +25,8 @@ import torch
 from sklearn.utils._param_validation import StrOptions
 
 from .network import ProjectionClassifier, fold_eval
-from .scoring import (AGGREGATES, PRECISIONS, fast_matmul, normality_score_sets, normality_scores, official_steps,
-                      rows_per_block)
+from .scoring import (AGGREGATES, BF16_CHUNK_BYTES, PRECISIONS, fast_matmul, normality_score_sets, normality_scores,
+                      official_steps, rows_per_block)
 from .settings import PAPER_SCORING_BATCH
 from .torch_base import TorchDetector
 from .training import copies_floats, train_classifier
@@ -282,13 +282,13 @@ class SLA2P(TorchDetector):
         every pair when training makes them all at once (sparse rows with 4n <= d: n x K x m
         floats, :func:`sla2p.training.copies_floats`), and a fixed 256 MB for the training chunk,
         the scoring blocks and the interpreter; with ``precision="bf16"`` also a chunk's bfloat16
-        copies (256 MB, :func:`sla2p.scoring._bf16_score_sets`). The suite's preflight compares it with the memory
-        the machine has."""
+        copies (``BF16_CHUNK_BYTES``, 256 MB, :func:`sla2p.scoring._bf16_score_sets`). The suite's
+        preflight compares it with the memory the machine has."""
         K, m, d, n = int(self.n_projections), int(self.proj_dim), int(n_features), int(n_rows)
         params = m * 2 * m + 2 * m * 4 * m + 4 * m * K + 7 * m + K  # the m -> 2m -> 4m -> K classifier
         floats = K * d * m + (0 if sparse else n * d) + n * K + 3 * params + copies_floats(n, d, K, m)
         if self.precision == "bf16":  # a chunk's bfloat16 copies x W_k (W itself is not copied)
-            floats += (256 << 20) // 4
+            floats += BF16_CHUNK_BYTES // 4
         return 4 * floats + (256 << 20)
 
     def scored_epsilons(self) -> list[float]:
