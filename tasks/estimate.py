@@ -6,7 +6,9 @@ Where the figures come from:
   representative cell of each paper dataset, read from ``bench/measured_costs.json`` (the bench
   writes it; nobody copies constants by hand). A cell of n rows costs the measured fit scaled by
   the rows it fits (``baselines`` registry: ``max_fit_rows`` caps them, ``complexity`` says
-  linear or quadratic), plus, when a cell is subsampled, a scoring pass linear in n. A pair that
+  linear or quadratic; a detector class with ``fit_work(n_rows)`` says its own: SLAD's training
+  pairs an epoch, :func:`fit_work`), plus, when a cell is subsampled, a scoring pass linear in n.
+  A pair that
   was not measured (an extra dataset, a plug-in detector) is scaled from the same detector on the
   nearest measured dataset by rows and features, and listed under ``unmeasured``. Features scale
   it along the detector's own width curve (:func:`width_scale`): its measured seconds per fitted
@@ -298,16 +300,33 @@ def _measured(costs: dict, det: str, ds: str) -> tuple[dict | None, bool]:
     return ok[min(sorted(ok), key=key)], False
 
 
-def width_curve(per: dict, quadratic: bool = False) -> list[tuple[float, float]]:
-    """A detector's measured cost against features: (d, seconds per fitted row, per squared
-    fitted row if ``quadratic``) of each of its measured datasets (``per``: the costs file's entries
-    of that detector), real cells before synthetic proxies, sorted by d, one point per d (the
-    geometric mean where two datasets share a width)."""
+def fit_work(det: str):
+    """How detector ``det``'s fit cost grows with the rows it is fitted on, up to a constant: its
+    class's own ``fit_work(n_rows)`` where it has one (a fit that trains on a sample of its own
+    size: SLAD), else the registry's ``complexity``: n, or n squared."""
+    from baselines import detector_info
+
+    info = detector_info(det)
+    own = getattr(info.factory, "fit_work", None)
+    if callable(own):
+        return lambda n: float(own(int(n)))
+    power = 2 if info.complexity == "quadratic" else 1
+    return lambda n: float(n) ** power
+
+
+def width_curve(per: dict, quadratic: bool = False, work=None) -> list[tuple[float, float]]:
+    """A detector's measured cost against features: (d, seconds per unit of fit work) of each of
+    its measured datasets (``per``: the costs file's entries of that detector), real cells before
+    synthetic proxies, sorted by d, one point per d (the geometric mean where two datasets share a
+    width). The work of f fitted rows is ``work(f)`` (:func:`fit_work`), else f, or f squared if
+    ``quadratic``."""
+    if work is None:
+        work = (lambda f: f * f) if quadratic else (lambda f: f)
     ok = [v for v in per.values() if v.get("status") == "ok" and v.get("fit_rows") and v.get("d")]
     ok = [v for v in ok if not v.get("proxy")] or ok
     by_d: dict[float, list[float]] = {}
     for v in ok:
-        by_d.setdefault(float(v["d"]), []).append(float(v["fit_seconds"]) / float(v["fit_rows"]) ** (2 if quadratic else 1))
+        by_d.setdefault(float(v["d"]), []).append(float(v["fit_seconds"]) / float(work(float(v["fit_rows"]))))
     return [(d, math.exp(sum(math.log(max(x, 1e-12)) for x in xs) / len(xs))) for d, xs in sorted(by_d.items())]
 
 
@@ -341,15 +360,17 @@ def baseline_seconds(det: str, n: int, d: int, m: dict | None, curve: list[tuple
     from baselines import detector_info
 
     info = detector_info(det)
-    p = 2 if info.complexity == "quadratic" else 1
     if m is None:
         return _FALLBACK_S_PER_ROW * n * max(1.0, d / 300)
     if m.get("status") == "timeout":  # a lower bound, scaled like a fit
         dscale = width_scale(curve, d, float(m["d"])) if m.get("d") else 1.0
-        return float(m["seconds_at_least"]) * (info.fit_rows(n) / max(1, info.fit_rows(m.get("n", n)))) ** p * dscale
+        work = fit_work(det)
+        grown = work(info.fit_rows(n)) / work(max(1, info.fit_rows(m.get("n", n))))
+        return float(m["seconds_at_least"]) * grown * dscale
     f, fm, nm = info.fit_rows(n), float(m["fit_rows"]), float(m["n"])
     dscale = width_scale(curve, d, float(m["d"]))
-    fit = float(m["fit_seconds"]) * (f / fm) ** p * dscale
+    work = fit_work(det)
+    fit = float(m["fit_seconds"]) * work(f) / work(fm) * dscale
     if f >= n:
         return fit
     if m["score_seconds"] > 0 and nm > fm:  # measured on a subsampled cell: its scoring pass
@@ -358,7 +379,8 @@ def baseline_seconds(det: str, n: int, d: int, m: dict | None, curve: list[tuple
         per_row = float(m["rescore_seconds"]) / nm
     else:  # nothing better: scoring a row costs what fitting it did
         per_row = float(m["fit_seconds"]) / fm
-    return fit + per_row * (f / fm) ** (p - 1) * n * dscale
+    # scoring a row against the fitted rows grows with them for a quadratic detector
+    return fit + per_row * (f / fm if info.complexity == "quadratic" else 1.0) * n * dscale
 
 
 def _machine_of(m: dict | None, costs: dict) -> tuple:
@@ -469,16 +491,13 @@ class _Coster:
         return scoring + _training_seconds(c, n, dp, modality, self.costs, self.rate, speed)
 
     def _baseline(self, c, n: int, d: int) -> float:
-        from baselines import detector_info
-
         det = c.detector_name
         m, own = _measured(self.costs, det, c.dataset)
         if not own:
             self.unmeasured.add(f"{det}/{c.dataset}")
         if (m or {}).get("status") == "timeout":
             self.lower.add(f"{det}/{c.dataset}")
-        quadratic = detector_info(det).complexity == "quadratic"
-        curve = width_curve(self.costs["costs"].get(det, {}), quadratic)
+        curve = width_curve(self.costs["costs"].get(det, {}), work=fit_work(det))
         return (baseline_seconds(det, n, d, m, curve) * _speed(self.costs, self.core, self.same_cpu, m)
                 * _threads_factor(self.costs, m, self.threads))
 

@@ -303,3 +303,20 @@ def test_sla_projection_of_sparse_rows_costs_their_nonzeros():
     assert est._projected_width("20news", 10_000, doc) == pytest.approx(127.0)
     assert est._projected_width("cifar10", 1280, doc) == 1280.0
     assert est._projected_width("odds_wbc", 30, doc) == 30.0  # not measured: dense
+
+
+def test_a_sampled_detector_scales_by_its_own_sample_not_its_rows():
+    # SLAD trains on r * rows_per_group(n) pairs an epoch: 22,000 at 452 rows, 5,000 at 1,000,
+    # 24,000 at 12,000. Scaled by rows, a 1,000-row measurement priced a 12,000-row cell 12x; by
+    # its pairs, 4.8x.
+    from baselines.slad import SLAD
+
+    work = est.fit_work("slad")
+    assert work(1000) == SLAD.fit_work(1000) == 5000 and est.fit_work("iforest")(1000) == 1000
+    assert work(452) == 22_000 and work(12_000) == 24_000 and est.fit_work("knn")(1000) == 1e6
+    m = _m(10.0, 1000, 100)
+    assert est.baseline_seconds("slad", 12_000, 100, m) == pytest.approx(10.0 * 24_000 / 5000)
+    assert est.baseline_seconds("slad", 452, 100, m) == pytest.approx(10.0 * 22_000 / 5000)
+    assert est.baseline_seconds("iforest", 12_000, 100, m) == pytest.approx(120.0)  # linear: by rows
+    curve = est.width_curve({"a": _m(10.0, 1000, 100), "b": _m(45.2, 452, 10)}, work=work)
+    assert curve == [(10.0, pytest.approx(45.2 / 22_000)), (100.0, pytest.approx(10.0 / 5000))]
