@@ -13,8 +13,9 @@ Where the figures come from:
   nearest measured dataset by rows and features, and listed under ``unmeasured``. Features scale
   it along the detector's own width curve (:func:`width_scale`): its measured seconds per fitted
   row against features, interpolated between its measured datasets, flat below the narrowest
-  (hidden layers, neighbour graphs and trees cost as much on 6 columns as on 118) and
-  proportional above the widest; a detector measured at one width only scales linearly.
+  (hidden layers, neighbour graphs and trees cost as much on 6 columns as on 118) and along
+  its widest segment's slope above the widest (between flat and proportional); a detector
+  measured at one width only scales linearly.
 * SLA2P/SLA: the scoring seconds measured on the dataset at the cell's settings (``bench_baselines.py
   --only sla2p,sla``: fit minus training, linear in the rows), else FLOPs (three MLP passes per
   (sample, projection) pair for SLA2P, one for SLA, plus the projection GEMM, over the nonzeros of
@@ -332,12 +333,16 @@ def width_curve(per: dict, quadratic: bool = False, work=None) -> list[tuple[flo
 
 def _cost_at(curve: list[tuple[float, float]], d: float) -> float:
     """The width curve at ``d``: log-log interpolation inside it, its narrowest point's cost
-    below it (what does not shrink with columns dominates there), proportional to d above it."""
+    below it (what does not shrink with columns dominates there), and above it the slope of its
+    widest segment, between flat and proportional to d (SLAD's cost is flat in d past its
+    representation step, a network's first layer proportional)."""
     (d0, c0), (d1, c1) = curve[0], curve[-1]
     if d <= d0:
         return c0
     if d >= d1:
-        return c1 * d / d1
+        (da, ca) = curve[-2]
+        slope = min(1.0, max(0.0, math.log(c1 / ca) / math.log(d1 / da)))
+        return c1 * (d / d1) ** slope
     for (da, ca), (db, cb) in zip(curve, curve[1:]):
         if da <= d <= db:
             t = math.log(d / da) / math.log(db / da)
