@@ -77,6 +77,17 @@ def test_the_bootstrap_protocol_fits_on_a_resample_and_scores_every_row(monkeypa
         bench.main(["--protocols", "transductive"])
 
 
+def test_the_first_half_split_is_the_readmes_whatever_the_seed():
+    bench = _bench("bench_successors")
+    y = np.array([0, 1, 0, 0, 1, 0, 0, 0])                     # 6 normals: rows 0 2 3 5 6 7
+    train, test = bench.paper_split(y, None)
+    assert train.tolist() == [0, 2, 3] and test.tolist() == [1, 4, 5, 6, 7]
+    seeded = bench.paper_split(y, 0)[0]
+    assert len(seeded) == 3 and set(seeded) <= {0, 2, 3, 5, 6, 7}
+    figures = bench.published_figures(CSV)                      # Table 1 stands for both splits
+    assert figures[("dif", "adbench_thyroid", "first")] == figures[("dif", "adbench_thyroid", "paper")]
+
+
 def test_the_comparison_matches_set_names_and_measures_each_methods_gap(tmp_path):
     compare = _bench("bench_published_compare")
     assert compare.set_key("adbench_magic_gamma") == compare.set_key("magic.gamma") == "magic_gamma"
