@@ -2,8 +2,8 @@
 (bench/published/dte_readme_adbench.csv: github.com/vicliv/DTE README.md at 0786ae9, 26 methods,
 57 sets, seeds 0-4), set by set, for every method both name.
 
-    .venv/bin/python bench/bench_published_compare.py --table docs/results/adbench/table_auroc.csv \\
-        --table docs/results/adbench-successors/table_auroc.csv --setting unsup
+    .venv/bin/python bench/bench_published_compare.py --summary docs/results/adbench/summary_auroc.csv \\
+        --summary docs/results/adbench-successors/summary_auroc.csv --setting unsup
 
 The classic detectors are the yardstick: they are deterministic or nearly so, and the same code
 (PyOD) on both sides, so their gaps measure what the protocols alone change (the suite fits and
@@ -21,7 +21,6 @@ import argparse
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
@@ -39,54 +38,59 @@ def set_key(name: str) -> str:
 
 
 def ours(paths: list[str]) -> pd.DataFrame:
-    """(set, method) -> mean AUROC, from report tables whose cells read 'mean ± std'."""
+    """(set, method) -> mean AUROC over seeds, from reports' summary_auroc.csv (full precision);
+    cells that failed or are missing are left out, and a later file wins a (set, method) pair."""
     frames = []
     for path in paths:
-        t = pd.read_csv(path).drop(columns="best", errors="ignore").set_index("dataset")
-        means = t.apply(lambda col: pd.to_numeric(col.astype(str).str.split(" ").str[0], errors="coerce"))
-        long = means.stack().rename("ours").reset_index()
-        frames.append(long.rename(columns={"level_1": "method"}))
-    out = pd.concat(frames)
+        t = pd.read_csv(path)
+        t = t[(t["status"] == "ok") & t["mean"].notna()]
+        frames.append(t[["dataset", "method", "mean"]].rename(columns={"mean": "ours"}))
+    out = pd.concat(frames) if frames else pd.DataFrame(columns=["dataset", "method", "ours"])
     out["set"] = out["dataset"].map(set_key)
     return out.drop_duplicates(["set", "method"], keep="last")
 
 
 def published(setting: str, path: Path = PUBLISHED) -> pd.DataFrame:
+    """(set, method) -> the README's mean and standard deviation for ``setting``, as fractions,
+    under this suite's method names (only the methods both name)."""
     t = pd.read_csv(path)
-    t = t[t["setting"] == setting]
     back = {v: k for k, v in METHODS.items()}
-    t = t[t["method"].isin(back)].assign(method=lambda f: f["method"].map(back), set=lambda f: f["dataset"].map(set_key))
-    return t.assign(theirs=t["auroc_mean"] / 100, theirs_std=t["auroc_std"] / 100)[["set", "method", "theirs", "theirs_std"]]
+    t = t[(t["setting"] == setting) & t["method"].isin(back)]
+    return pd.DataFrame({"set": t["dataset"].map(set_key), "method": t["method"].map(back),
+                         "theirs": t["auroc_mean"] / 100, "theirs_std": t["auroc_std"] / 100})
 
 
 def compare(mine: pd.DataFrame, theirs: pd.DataFrame) -> pd.DataFrame:
+    """One row per method both sides have: sets matched, |ours - theirs| (median, max), the median
+    signed difference, the share within WITHIN, Spearman's rho over the sets, the worst set."""
     both = mine.merge(theirs, on=["set", "method"]).dropna(subset=["ours", "theirs"])
+    if both.empty:
+        raise SystemExit("no set and method in common")
     rows = []
     for method, g in both.groupby("method"):
         diff = g["ours"] - g["theirs"]
         rho = spearmanr(g["ours"], g["theirs"]).statistic if len(g) > 2 else float("nan")
-        rows.append({"method": method, "sets": len(g), "median_abs": diff.abs().median(), "max_abs": diff.abs().max(),
-                     "median_diff": diff.median(), f"within_{WITHIN}": float((diff.abs() <= WITHIN).mean()),
-                     "spearman": rho, "worst_set": g.loc[diff.abs().idxmax(), "set"]})
+        rows.append({"method": method, "sets": len(g), "median_abs": diff.abs().median(),
+                     "max_abs": diff.abs().max(), "median_diff": diff.median(),
+                     f"within_{WITHIN}": float((diff.abs() <= WITHIN).mean()), "spearman": rho,
+                     "worst_set": g.loc[diff.abs().idxmax(), "set"]})
     return pd.DataFrame(rows).sort_values("median_abs")
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--table", action="append", required=True, help="a report's table_auroc.csv; repeat")
+    ap.add_argument("--summary", action="append", required=True, help="a report's summary_auroc.csv; repeat")
     ap.add_argument("--setting", choices=("unsup", "semi"), default="unsup")
     ap.add_argument("--per-set", default="", help="also print every set of these methods (comma-separated)")
     args = ap.parse_args(argv)
-    mine, theirs = ours(args.table), published(args.setting)
-    print(f"ours: {', '.join(args.table)}; theirs: {PUBLISHED.name} ({args.setting})\n")
+    mine, theirs = ours(args.summary), published(args.setting)
+    print(f"ours: {', '.join(args.summary)}; theirs: {PUBLISHED.name} ({args.setting})\n")
     print(compare(mine, theirs).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for method in filter(None, args.per_set.split(",")):
         g = mine[mine["method"] == method].merge(theirs, on=["set", "method"]).sort_values("set")
         g["diff"] = g["ours"] - g["theirs"]
         print(f"\n{method}, set by set:\n" + g[["set", "ours", "theirs", "theirs_std", "diff"]].to_string(
             index=False, float_format=lambda v: f"{v:.3f}"))
-    if not np.isfinite(compare(mine, theirs)["median_abs"]).any():
-        raise SystemExit("no set and method in common")
 
 
 if __name__ == "__main__":

@@ -6,35 +6,37 @@ papers use, or any suite dataset, next to published figures where one was read.
     .venv/bin/python bench/bench_successors.py --detectors slad --datasets odds_wbc --seeds 0
     nice -n 10 .venv/bin/python bench/bench_successors.py --threads 1 --protocols suite
     .venv/bin/python bench/bench_successors.py --params '{"neutral_ad": {"transform_type": "multiplicative"}}'
-    .venv/bin/python bench/bench_successors.py --detectors dte,slad,dif --protocols paper,bootstrap \
+    .venv/bin/python bench/bench_successors.py --detectors dte,slad,dif --protocols semi,unsup \
         --datasets adbench_thyroid,adbench_wbc,adbench_breastw --seeds 0,1,2,3,4
 
-Two protocols, each over seeds 0, 1, 2 (the seed seeds the detector and, for "paper", the split);
-``paper`` by default (it is what the papers report, and it keeps the run under ten minutes),
-``--protocols suite,paper`` for both:
+Four protocols, each over seeds 0, 1, 2 by default (the seed seeds the detector and draws the
+split); ``paper`` by default (it is what the papers report, and it keeps the run under ten
+minutes), ``--protocols suite,paper`` for two of them:
 
 * ``suite``: the suite's protocol for these intrinsic sets (configs/odds.yaml): fit on every row,
   score every row (transductive), AUROC over all rows.
 * ``paper``: the protocol of GOAD, NeuTraL-AD and ICL on tabular data: fit on a random half of
   the normal rows, score the other half with every anomaly; AUROC, and F1 with the anomalies
-  taken as the top n_anomalies scores of the test rows (the papers' F1 convention). DTE's
-  "semi-supervised" setting is this split.
-* ``first``: the same, but the training half is the first half of the normal rows in the file's
-  order, whatever the seed (the split of the DTE README's own example; its Table 1 spreads are
-  then the detector's seeds alone, e.g. 0.0 for DIF on Thyroid).
-* ``bootstrap``: DTE's "unsupervised" setting: fit on as many rows as the set has, drawn from
-  all of them with replacement (the seed draws them), score every row.
+  taken as the top n_anomalies scores of the test rows (the papers' F1 convention).
+* ``semi`` and ``unsup``: the DTE authors' two settings as their code runs them (github.com/
+  vicliv/DTE run.py and data_generator.py, ADBench's DataGenerator): a set under 1,000 rows is
+  first redrawn to 1,000 rows with replacement, one over 50,000 subsampled to 50,000, from
+  NumPy's legacy generator seeded with the seed (so the same rows as theirs). ``semi`` then fits
+  on the first half of the normal rows in that order and scores the rest with every anomaly
+  (F1 as ``paper``); ``unsup`` fits on a bootstrap sample of the rows, drawn next from the same
+  generator, and scores all of them. On a redrawn set a training row may also be a test row.
 
 Published figures (``PAPER_FIGURES``): the DTE authors' README tables (bench/published/
 dte_readme_adbench.csv: AUROC over seeds 0-4 on ADBench's sets, for DTE-C and for SLAD, DIF and
-ICL as they ran them), matched to ``adbench_<set>`` and to the ``paper`` (semi) and ``bootstrap``
-(unsup) protocols. They are the DTE authors' runs of SLAD, DIF and ICL, not those papers' own.
+ICL as they ran them), matched to ``adbench_<set>`` and to ``semi`` and ``unsup``. They are the
+DTE authors' runs of SLAD, DIF and ICL, not those papers' own. Spreads are sample standard
+deviations over the seeds.
 
 Seconds are fit + scoring of the evaluated rows, wall clock of this process (its load average is
 printed). Each detector runs with its defaults, plus the authors' own per-dataset settings where
 their code has them (``AUTHOR_SETTINGS``), unless ``--params`` overrides them (``--no-author-settings``
-leaves the defaults alone). The papers' figures are printed only where one was found in the paper;
-"not found" otherwise (see docs/explanation/successors.md).
+leaves the defaults alone). A published figure is printed where one was read (above); "not found"
+otherwise (see docs/explanation/successors.md).
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ DATASETS = ("odds_thyroid", "arrhythmia", "odds_wbc")
 PUBLISHED = Path(__file__).resolve().parent / "published" / "dte_readme_adbench.csv"
 # The README's method names and settings, as this bench names them.
 PUBLISHED_METHODS = {"DTE-C": "dte", "SLAD": "slad", "DIF": "dif", "ICL": "icl"}
-PUBLISHED_SETTINGS = {"semi": (("paper", "first"), "Table 1"), "unsup": (("bootstrap",), "Table 2")}
+PUBLISHED_TABLES = {"semi": "Table 1", "unsup": "Table 2"}
+DTE_MIN_ROWS, DTE_MAX_ROWS = 1000, 50_000  # their DataGenerator's n_samples_threshold, run.py's max_size
 
 
 def published_figures(path: Path = PUBLISHED) -> dict[tuple[str, str, str], str]:
@@ -75,13 +78,11 @@ def published_figures(path: Path = PUBLISHED) -> dict[tuple[str, str, str], str]
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             name = PUBLISHED_METHODS.get(row["method"])
-            if name is None or row["setting"] not in PUBLISHED_SETTINGS or not row["auroc_mean"]:
+            if name is None or row["setting"] not in PUBLISHED_TABLES or not row["auroc_mean"]:
                 continue
-            protocols, table = PUBLISHED_SETTINGS[row["setting"]]
             mean, std = float(row["auroc_mean"]) / 100, float(row["auroc_std"] or "nan") / 100
-            for protocol in protocols:
-                out[(name, f"adbench_{row['dataset']}", protocol)] = (
-                    f"AUROC {mean:.3f} +- {std:.3f} (DTE README {table}, seeds 0-4)")
+            out[(name, f"adbench_{row['dataset']}", row["setting"])] = (
+                f"AUROC {mean:.3f} +- {std:.3f} (DTE README {PUBLISHED_TABLES[row['setting']]}, seeds 0-4)")
     return out
 
 
@@ -101,17 +102,29 @@ AUTHOR_SETTINGS: dict[tuple[str, str], dict] = {
 }
 
 
-def paper_split(y: np.ndarray, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) row indices: a seeded random half of the normals (the first half in the
-    file's order, ``round(n / 2)`` rows as DTE's README, when ``seed`` is None); the rest plus all
-    anomalies."""
-    normal = np.flatnonzero(y == 0)
-    if seed is None:
-        half = round(0.5 * len(normal))
-        return normal[:half], np.sort(np.r_[normal[half:], np.flatnonzero(y == 1)])
-    normal = np.random.default_rng(seed).permutation(normal)
+def paper_split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) row indices: a seeded random half of the normals; the rest plus all anomalies."""
+    normal = np.random.default_rng(seed).permutation(np.flatnonzero(y == 0))
     half = len(normal) // 2
     return np.sort(normal[:half]), np.sort(np.r_[normal[half:], np.flatnonzero(y == 1)])
+
+
+def dte_split(y: np.ndarray, seed: int, setting: str) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) row indices of the DTE authors' ``setting`` ("semi" or "unsup") for ``seed``,
+    drawn as their code draws them (module docstring); indices may repeat."""
+    rs = np.random.RandomState(seed)  # their np.random.seed(seed); the draws below follow in order
+    rows = np.arange(len(y))
+    if len(rows) < DTE_MIN_ROWS:
+        rows = rs.choice(rows, DTE_MIN_ROWS, replace=True)
+    elif len(rows) > DTE_MAX_ROWS:
+        rows = rs.choice(rows, DTE_MAX_ROWS, replace=False)
+    if setting == "unsup":
+        # their generator's choice of 0 labelled anomalies without replacement still permutes them
+        rs.permutation(int((y[rows] == 1).sum()))
+        return rows[rs.choice(np.arange(len(rows)), len(rows), replace=True)], rows
+    normal, anomalies = rows[y[rows] == 0], rows[y[rows] == 1]
+    half = round(0.5 * len(normal))
+    return normal[:half], np.r_[normal[half:], anomalies]
 
 
 def top_k_f1(y: np.ndarray, scores: np.ndarray) -> float:
@@ -128,17 +141,13 @@ def run_one(name: str, params: dict, X: np.ndarray, y: np.ndarray, protocol: str
     if protocol == "suite":
         scores = det.fit(X).decision_scores_
         y_eval = y
-    elif protocol == "bootstrap":
-        rows = np.random.default_rng(seed).integers(0, len(X), size=len(X))
-        scores = det.fit(X[rows]).decision_function(X)
-        y_eval = y
     else:
-        train, test = paper_split(y, None if protocol == "first" else seed)
+        train, test = dte_split(y, seed, protocol) if protocol in ("semi", "unsup") else paper_split(y, seed)
         scores = det.fit(X[train]).decision_function(X[test])
         y_eval = y[test]
     seconds = time.perf_counter() - t0
     out = {"auroc": float(roc_auc_score(y_eval, scores)), "seconds": seconds}
-    if protocol in ("paper", "first"):
+    if protocol in ("paper", "semi"):
         out["f1"] = top_k_f1(y_eval, scores)
     return out
 
@@ -146,10 +155,11 @@ def run_one(name: str, params: dict, X: np.ndarray, y: np.ndarray, protocol: str
 def summarise(runs: list[dict]) -> str:
     auc = np.array([r["auroc"] for r in runs])
     secs = np.array([r["seconds"] for r in runs])
-    text = f"AUROC {auc.mean():.3f} +- {auc.std():.3f}"
+    ddof = 1 if len(runs) > 1 else 0  # sample standard deviations over the seeds
+    text = f"AUROC {auc.mean():.3f} +- {auc.std(ddof=ddof):.3f}"
     if "f1" in runs[0]:
         f1 = np.array([r["f1"] for r in runs])
-        text += f"  F1 {f1.mean():.3f} +- {f1.std():.3f}"
+        text += f"  F1 {f1.mean():.3f} +- {f1.std(ddof=ddof):.3f}"
     return text + f"  fit+score {secs.mean():6.1f} s (min {secs.min():.1f})"
 
 
@@ -163,9 +173,9 @@ def main(argv=None) -> None:
     ap.add_argument("--params", default="{}", help="JSON: detector -> parameter overrides")
     ap.add_argument("--no-author-settings", action="store_true", help="ignore AUTHOR_SETTINGS")
     args = ap.parse_args(argv)
-    unknown = set(args.protocols.split(",")) - {"suite", "paper", "first", "bootstrap"}
+    unknown = set(args.protocols.split(",")) - {"suite", "paper", "semi", "unsup"}
     if unknown:
-        ap.error(f"unknown protocol(s) {sorted(unknown)}: choose from suite, paper, first, bootstrap")
+        ap.error(f"unknown protocol(s) {sorted(unknown)}: choose from suite, paper, semi, unsup")
     telemetry_off()
     torch.set_num_threads(args.threads)
     overrides = json.loads(args.params)
@@ -182,7 +192,7 @@ def main(argv=None) -> None:
             for protocol in args.protocols.split(","):
                 runs = [run_one(name, params, X, y, protocol, s) for s in seeds]
                 paper = PAPER_FIGURES.get((name, ds, protocol), "not found")
-                print(f"  {name:10s} {protocol:5s} {summarise(runs)}   paper: {paper}   params {params}", flush=True)
+                print(f"  {name:10s} {protocol:6s} {summarise(runs)}   paper: {paper}   params {params}", flush=True)
     print(f"\ntotal {time.perf_counter() - t_all:.0f} s; load average at end {os.getloadavg()}")
 
 

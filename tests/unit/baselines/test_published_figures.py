@@ -37,8 +37,8 @@ def test_the_transcribed_tables_are_whole_and_read_as_the_readme_prints_them():
 
 def test_bench_successors_quotes_a_published_figure_by_detector_set_and_protocol():
     figures = _bench("bench_successors").published_figures(CSV)
-    assert figures[("dte", "adbench_thyroid", "paper")].startswith("AUROC 0.987 +- 0.001")
-    assert "Table 2" in figures[("slad", "adbench_wbc", "bootstrap")]
+    assert figures[("dte", "adbench_thyroid", "semi")].startswith("AUROC 0.987 +- 0.001")
+    assert "Table 2" in figures[("slad", "adbench_wbc", "unsup")]
     assert not any(name in {"iforest", "knn"} for name, _, _ in figures)  # only the successors
 
 
@@ -59,7 +59,28 @@ class _Recorder:
         return np.linalg.norm(X - self.fit_rows_.mean(axis=0), axis=1)
 
 
-def test_the_bootstrap_protocol_fits_on_a_resample_and_scores_every_row(monkeypatch):
+def test_the_dte_settings_draw_rows_as_their_code_does():
+    bench = _bench("bench_successors")
+    y = np.r_[np.zeros(90, int), np.ones(10, int)]
+    # under 1,000 rows: redrawn to 1,000 with replacement from the seed's legacy generator, then
+    # (unsup) their zero-size labelled-anomaly draw, which permutes the anomalies, and a bootstrap
+    train, test = bench.dte_split(y, 3, "unsup")
+    rs = np.random.RandomState(3)
+    rows = rs.choice(np.arange(100), 1000, replace=True)
+    rs.permutation(int(y[rows].sum()))
+    assert np.array_equal(test, rows) and np.array_equal(train, rows[rs.choice(np.arange(1000), 1000)])
+    # semi: the first half (rounded) of the redrawn normals in order; the rest and every anomaly
+    train, test = bench.dte_split(y, 3, "semi")
+    normal = rows[y[rows] == 0]
+    half = round(len(normal) / 2)
+    assert np.array_equal(train, normal[:half]) and len(test) == 1000 - half and y[test].sum() == y[rows].sum()
+    # from 1,000 rows up: no redraw, so semi is the file order's first half, whatever the seed
+    big = np.r_[np.zeros(1100, int), np.ones(100, int)]
+    assert np.array_equal(bench.dte_split(big, 0, "semi")[0], np.arange(550))
+    assert np.array_equal(bench.dte_split(big, 4, "semi")[0], np.arange(550))
+
+
+def test_the_protocols_fit_and_score_the_rows_they_name(monkeypatch):
     bench = _bench("bench_successors")
     monkeypatch.setitem(bench.DETECTORS, "recorder", _Recorder)
     rng = np.random.default_rng(0)
@@ -67,38 +88,30 @@ def test_the_bootstrap_protocol_fits_on_a_resample_and_scores_every_row(monkeypa
     y = np.r_[np.zeros(90, int), np.ones(10, int)]
     fitted = []
     monkeypatch.setattr(_Recorder, "fitted", fitted)
-    out = bench.run_one("recorder", {}, X, y, "bootstrap", 3)
-    rows = fitted[0]
-    assert len(rows) == len(X) and len(np.unique(rows, axis=0)) < len(X)  # drawn with replacement
-    assert out["auroc"] == 1.0 and "f1" not in out                         # every row scored
-    again = bench.run_one("recorder", {}, X, y, "bootstrap", 3)
-    assert np.array_equal(fitted[1], rows) and again["auroc"] == out["auroc"]  # the seed draws them
+    out = bench.run_one("recorder", {}, X, y, "unsup", 3)
+    train, _ = bench.dte_split(y, 3, "unsup")
+    assert np.array_equal(fitted[0], X[train]) and out["auroc"] == 1.0 and "f1" not in out
+    assert "f1" in bench.run_one("recorder", {}, X, y, "semi", 3)
     with pytest.raises(SystemExit):
-        bench.main(["--protocols", "transductive"])
-
-
-def test_the_first_half_split_is_the_readmes_whatever_the_seed():
-    bench = _bench("bench_successors")
-    y = np.array([0, 1, 0, 0, 1, 0, 0, 0])                     # 6 normals: rows 0 2 3 5 6 7
-    train, test = bench.paper_split(y, None)
-    assert train.tolist() == [0, 2, 3] and test.tolist() == [1, 4, 5, 6, 7]
-    seeded = bench.paper_split(y, 0)[0]
-    assert len(seeded) == 3 and set(seeded) <= {0, 2, 3, 5, 6, 7}
-    figures = bench.published_figures(CSV)                      # Table 1 stands for both splits
-    assert figures[("dif", "adbench_thyroid", "first")] == figures[("dif", "adbench_thyroid", "paper")]
+        bench.main(["--protocols", "bootstrap"])
 
 
 def test_the_comparison_matches_set_names_and_measures_each_methods_gap(tmp_path):
     compare = _bench("bench_published_compare")
     assert compare.set_key("adbench_magic_gamma") == compare.set_key("magic.gamma") == "magic_gamma"
     assert compare.set_key("adbench_satimage_2") == compare.set_key("satimage-2")
-    table = tmp_path / "table_auroc.csv"
-    table.write_text("dataset,iforest,dif,best\nadbench_thyroid,0.980 ± 0.005,0.900 ± 0.010,iforest\n"
-                     "adbench_wbc,0.900 ± 0.010,0.700 ± 0.020,iforest\nadbench_breastw,0.990 ± 0.001,,iforest\n")
+    head = "dataset,method,mean,std,status\n"
+    first, later = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text(head + "adbench_thyroid,iforest,0.98,0.005,ok\nadbench_wbc,iforest,0.90,0.01,ok\n"
+                     "adbench_breastw,iforest,0.99,0.001,ok\nadbench_thyroid,dif,0.90,0.01,ok\n")
+    # a later file adds DIF on WBC; its failed BreastW cell neither counts nor hides anything
+    later.write_text(head + "adbench_wbc,dif,0.70,0.02,ok\nadbench_breastw,dif,,,failed\n"
+                     "adbench_thyroid,iforest,,,failed\n")
     theirs = compare.published("unsup", CSV)
-    result = compare.compare(compare.ours([str(table)]), theirs).set_index("method")
+    result = compare.compare(compare.ours([str(first), str(later)]), theirs).set_index("method")
     published = theirs.set_index(["set", "method"])["theirs"]
     want = abs(0.900 - published[("thyroid", "dif")]), abs(0.700 - published[("wbc", "dif")])
-    assert result.loc["dif", "sets"] == 2  # breastw's empty cell is left out, not read as 0
+    assert result.loc["dif", "sets"] == 2 and result.loc["iforest", "sets"] == 3
     assert result.loc["dif", "median_abs"] == pytest.approx(np.median(want))
-    assert result.loc["iforest", "sets"] == 3
+    with pytest.raises(SystemExit, match="in common"):
+        compare.compare(compare.ours([str(first)]).assign(method="nobody"), theirs)

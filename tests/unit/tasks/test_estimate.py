@@ -187,7 +187,8 @@ def test_features_scale_along_the_detectors_measured_width_curve():
     assert curve == [(10.0, pytest.approx(1e-3)), (1000.0, pytest.approx(4e-3))]  # real cells before proxies
     assert est.width_scale(curve, 2, 10) == 1.0                                   # flat below the narrowest
     assert est.width_scale(curve, 100, 10) == pytest.approx(2.0)                  # log-log inside: sqrt(4)
-    assert est.width_scale(curve, 2000, 1000) == pytest.approx(2 ** (math.log(4) / math.log(100)))  # above: the widest segment's slope
+    slope = math.log(4) / math.log(100)  # above the widest: the widest segment's slope
+    assert est.width_scale(curve, 2000, 1000) == pytest.approx(2 ** slope)
     steep = [(10.0, 1e-3), (100.0, 1e-1)]                                          # slope 2: capped at proportional
     flat = [(10.0, 1e-3), (100.0, 1e-3), (1000.0, 0.9e-3)]                         # slope < 0: held flat (SLAD)
     assert est.width_scale(steep, 1000, 100) == pytest.approx(10.0)
