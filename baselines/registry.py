@@ -548,7 +548,8 @@ def _register_builtins() -> None:
                          "representations (PyOD's, seeded locally, batch-independent scores: baselines.pyod_recent)")
     # SLA2P's self-supervised successors, written from their authors' code and papers
     # (docs/explanation/successors.md). NeuTraL-AD trains 200 epochs over every fitted row, so it is
-    # capped lower than the others; SLAD's epochs sample 10-25k (row, group) pairs whatever the rows.
+    # capped lower than the others; SLAD's epochs sample 5,000-25,000 (row, group) pairs
+    # at 100-12,000 rows.
     # ICL is not registered: at its authors' stopping rule it trains hundreds of epochs at ~30 ms per
     # row and epoch on one CPU thread, and fitted transductively it ranks planted outliers as normal.
     register("neutral_ad", NeuTraLAD, order_tolerance=1e-5, max_fit_rows=3000, fit_note=TRAINING_NOTE,
@@ -559,7 +560,7 @@ def _register_builtins() -> None:
              description="DTE (Livernoche et al., ICLR 2024), categorical: a classifier of the diffusion step, "
                          "score = the clean row's expected step")
     register("slad", SLAD, order_tolerance=1e-5, max_fit_rows=MAX_ROWS,
-             fit_note="each epoch samples 10-25k (row, group) pairs from the fitted rows",
+             fit_note="in fact it follows the 5,000-25,000 (row, group) pairs an epoch samples from them",
              description="SLAD (Xu et al., ICML 2023): scale learning over random subspaces, the authors' definitions")
 
 
