@@ -267,8 +267,7 @@ class SLAD(StandardizedTorchDetector):
     def fit_work(n_rows: int) -> int:
         """Training pairs an epoch at the default r for ``n_rows`` fitted rows. A fit's cost follows
         them, not the rows (the authors' sampling rule keeps them at 5,000-25,000 from 100 to 12,000
-        rows), so the time estimate
-        scales a measured fit by them (``tasks.estimate``: a detector class with ``fit_work``)."""
+        rows), so the time estimate scales a measured fit by them (``tasks.estimate.fit_work``)."""
         r = inspect.signature(SLAD).parameters["n_groups"].default
         return r * rows_per_group(int(n_rows), r)
 

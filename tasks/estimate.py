@@ -315,14 +315,11 @@ def fit_work(det: str):
     return lambda n: float(n) ** power
 
 
-def width_curve(per: dict, quadratic: bool = False, work=None) -> list[tuple[float, float]]:
+def width_curve(per: dict, work=float) -> list[tuple[float, float]]:
     """A detector's measured cost against features: (d, seconds per unit of fit work) of each of
     its measured datasets (``per``: the costs file's entries of that detector), real cells before
     synthetic proxies, sorted by d, one point per d (the geometric mean where two datasets share a
-    width). The work of f fitted rows is ``work(f)`` (:func:`fit_work`), else f, or f squared if
-    ``quadratic``."""
-    if work is None:
-        work = (lambda f: f * f) if quadratic else (lambda f: f)
+    width). The work of f fitted rows is ``work(f)``: the detector's :func:`fit_work`, f by default."""
     ok = [v for v in per.values() if v.get("status") == "ok" and v.get("fit_rows") and v.get("d")]
     ok = [v for v in ok if not v.get("proxy")] or ok
     by_d: dict[float, list[float]] = {}
@@ -367,14 +364,13 @@ def baseline_seconds(det: str, n: int, d: int, m: dict | None, curve: list[tuple
     info = detector_info(det)
     if m is None:
         return _FALLBACK_S_PER_ROW * n * max(1.0, d / 300)
+    work = fit_work(det)
     if m.get("status") == "timeout":  # a lower bound, scaled like a fit
         dscale = width_scale(curve, d, float(m["d"])) if m.get("d") else 1.0
-        work = fit_work(det)
         grown = work(info.fit_rows(n)) / work(max(1, info.fit_rows(m.get("n", n))))
         return float(m["seconds_at_least"]) * grown * dscale
     f, fm, nm = info.fit_rows(n), float(m["fit_rows"]), float(m["n"])
     dscale = width_scale(curve, d, float(m["d"]))
-    work = fit_work(det)
     fit = float(m["fit_seconds"]) * work(f) / work(fm) * dscale
     if f >= n:
         return fit

@@ -198,7 +198,7 @@ def test_features_scale_along_the_detectors_measured_width_curve():
     assert est.width_scale([], 20, 10) == 2.0
     # a quadratic detector's curve is per squared fitted row; two datasets at one width: geometric mean
     per2 = {"a": _m(4.0, 2000, 50), "b": _m(1.0, 1000, 50)}
-    assert est.width_curve(per2, quadratic=True) == [(50.0, pytest.approx(1e-6))]
+    assert est.width_curve(per2, work=est.fit_work("knn")) == [(50.0, pytest.approx(1e-6))]
     assert est.width_curve({"t": _m(0, 1, 5, status="timeout")}) == []
 
 
