@@ -42,7 +42,6 @@ otherwise (see docs/explanation/successors.md).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import time
@@ -51,6 +50,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.metrics import f1_score, roc_auc_score
+
+from bench_published_compare import PUBLISHED, published
 
 from baselines.dte import DTE
 from baselines.icl import ICL
@@ -62,27 +63,21 @@ from tasks.env import telemetry_off
 
 DETECTORS = {"neutral_ad": NeuTraLAD, "icl": ICL, "slad": SLAD, "dte": DTE, "dif": DIF, "lunar": LUNAR}
 DATASETS = ("odds_thyroid", "arrhythmia", "odds_wbc")
-PUBLISHED = Path(__file__).resolve().parent / "published" / "dte_readme_adbench.csv"
-# The README's method names and settings, as this bench names them.
-PUBLISHED_METHODS = {"DTE-C": "dte", "SLAD": "slad", "DIF": "dif", "ICL": "icl"}
 PUBLISHED_TABLES = {"semi": "Table 1", "unsup": "Table 2"}
 DTE_MIN_ROWS, DTE_MAX_ROWS = 1000, 50_000  # their DataGenerator's n_samples_threshold, run.py's max_size
 
 
 def published_figures(path: Path = PUBLISHED) -> dict[tuple[str, str, str], str]:
-    """(detector, dataset, protocol) -> the published figure with its source, from the DTE
-    authors' README tables (github.com/vicliv/DTE README.md at 0786ae9; percent there, a fraction
-    here). None of NeuTraL-AD's, ICL's or SLAD's own paper tables could be read here
+    """(detector, dataset, protocol) -> the published figure with its source, for this bench's
+    detectors, from the DTE authors' README tables (read by bench_published_compare.published).
+    None of NeuTraL-AD's, ICL's or SLAD's own paper tables could be read here
     (docs/explanation/successors.md says where we looked)."""
     out = {}
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            name = PUBLISHED_METHODS.get(row["method"])
-            if name is None or row["setting"] not in PUBLISHED_TABLES or not row["auroc_mean"]:
-                continue
-            mean, std = float(row["auroc_mean"]) / 100, float(row["auroc_std"] or "nan") / 100
-            out[(name, f"adbench_{row['dataset']}", row["setting"])] = (
-                f"AUROC {mean:.3f} +- {std:.3f} (DTE README {PUBLISHED_TABLES[row['setting']]}, seeds 0-4)")
+    for setting, table in PUBLISHED_TABLES.items():
+        t = published(setting, path)
+        for row in t[t["method"].isin(DETECTORS)].itertuples():
+            out[(row.method, f"adbench_{row.set}", setting)] = (
+                f"AUROC {row.theirs:.3f} +- {row.theirs_std:.3f} (DTE README {table}, seeds 0-4)")
     return out
 
 

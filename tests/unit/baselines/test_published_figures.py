@@ -15,6 +15,13 @@ ROOT = Path(__file__).resolve().parents[3]
 CSV = ROOT / "bench" / "published" / "dte_readme_adbench.csv"
 
 
+@pytest.fixture(autouse=True)
+def _bench_on_path(monkeypatch):
+    """As when a bench script runs: its folder first on sys.path (bench_successors imports
+    bench_published_compare by name)."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+
+
 def _bench(name: str):
     spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
