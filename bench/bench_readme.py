@@ -49,6 +49,12 @@ def markdown(values: dict[str, float]) -> str:
     return "\n".join(["| run | AUROC |", "|---|---|"] + [f"| {ROWS[k]} | {v:.3f} |" for k, v in values.items()])
 
 
+# One unit of the third decimal. CPUs round the same float32 sums differently (other GEMM kernels):
+# the default's AUROC is 0.80256 on one thread of an Intel Xeon and 0.80248 on one of an AMD EPYC,
+# either side of 0.8025, so an exact match of three decimals would hold on one CPU only.
+TOLERANCE = 1e-3
+
+
 def check(readme: str, values: dict[str, float]) -> list[str]:
     text = open(readme).read()
     bad = []
@@ -56,7 +62,7 @@ def check(readme: str, values: dict[str, float]) -> list[str]:
         m = re.search(r"^\| " + re.escape(ROWS[k]) + r" \| ([0-9.]+) \|$", text, re.M)
         if m is None:
             bad.append(f"{readme}: no row '{ROWS[k]}'")
-        elif m.group(1) != f"{v:.3f}":
+        elif abs(float(m.group(1)) - v) > TOLERANCE:
             bad.append(f"{readme}: '{ROWS[k]}' says {m.group(1)}, the code gives {v:.3f}")
     return bad
 

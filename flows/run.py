@@ -50,6 +50,7 @@ from prefect.futures import as_completed
 from tasks.cells import NOT_RUN, CellRecord, KeyedCell, canonical
 from tasks.versions import code_version, detector_version
 from tasks.env import cpu_model
+from tasks.estimate import embed_threads
 from tasks.files import atomic_write_text
 from tasks.jobs import Job
 from tasks.plan import Plan, plan_job
@@ -80,7 +81,8 @@ def _execute(job: Job, options: RunOptions) -> dict:
     t_start = time.perf_counter()
     results = Path(options.results_dir)
     INTERRUPT.status = {"results": str(results)}
-    data = prepare_data(job, options.progress)
+    # no cell runs while images are embedded: the embedding gets every core the workers will share
+    data = prepare_data(job, options.progress, embed_threads(options.workers or 1, options.threads or 1))
     if INTERRUPT.requested:
         get_run_logger().info("interrupted while preparing the data: no cell started")
         return {"interrupted": True, "stage": "data", "cells": len(job.distinct_cells()), "finished": None,
@@ -100,9 +102,9 @@ def _execute(job: Job, options: RunOptions) -> dict:
 
 # -- 1. data ----------------------------------------------------------------------------------
 
-def prepare_data(job: Job, progress: bool) -> dict[tuple, dict]:
-    """Each (dataset, extractor) once: DVC fetch, verification, cached embedding. A Ctrl-C here
-    stops before any cell starts."""
+def prepare_data(job: Job, progress: bool, threads: int | None = None) -> dict[tuple, dict]:
+    """Each (dataset, extractor) once: DVC fetch, verification, cached embedding (on ``threads``
+    torch threads). A Ctrl-C here stops before any cell starts."""
     data = {}
     for ds, ex in dict.fromkeys((c.dataset, c.extractor) for c in job.cells):
         if INTERRUPT.requested:
@@ -110,7 +112,7 @@ def prepare_data(job: Job, progress: bool) -> dict[tuple, dict]:
         t0 = time.perf_counter()
         bar = Progress(0, f"data {ds}: embedding", "images", progress)
         try:
-            data[(ds, ex)] = d = prepare_dataset_task(ds, ex, progress=bar.update_to)
+            data[(ds, ex)] = d = prepare_dataset_task(ds, ex, progress=bar.update_to, threads=threads)
         finally:
             bar.close()
         say(f"data {ds}: {d['n_rows']:,} rows x {d['n_features']:,} features ({d['extractor']}), "

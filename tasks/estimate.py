@@ -39,7 +39,9 @@ Where the figures come from:
 * A detector registered with a ``preset`` costs what its class costs at the preset's values
   (an SLA2P preset is SLA2P at those settings).
 * Images not yet embedded add their embedding time (the measured images/s from the costs file's
-  ``embedding`` entry when present, else :data:`DEFAULT_IMAGES_PER_S`).
+  ``embedding`` entry when present, rescaled like any figure to this machine and from the threads
+  it was measured on to those a run embeds on, :func:`embed_threads`; else
+  :data:`DEFAULT_IMAGES_PER_S`).
 
 A missing or corrupt costs file is refused with :class:`CostsFileError` naming the command that
 rewrites it: an estimate from made-up constants is what this module replaced.
@@ -539,6 +541,8 @@ def estimate(plan, costs: dict | None = None, rate_gflops: float | None = None,
         by_method[c.method] += sec / max(1, int(workers))  # wall time: ``workers`` cells at once
     emb = costs.get("embedding") or {}
     images_per_s = float(emb.get("images_per_s") or DEFAULT_IMAGES_PER_S)
+    if emb.get("images_per_s"):  # measured: on this machine's speed and the threads a run embeds on
+        images_per_s /= _speed(costs, core, same_cpu, emb) * _threads_factor(costs, emb, embed_threads(workers, t))
     return Estimate(dict(by_method), _embedding_seconds(plan, images_per_s), plan.counts, plan.shared_pairs(),
                     sorted(cost.unmeasured), sorted(cost.lower), cost.subsampled, images_per_s,
                     bool(emb.get("images_per_s")), core, str(COSTS_FILE), costs.get("date"), tuple(per_cell), *peak)
@@ -557,6 +561,15 @@ def _fit_memory(c, n: int, d: int) -> tuple[int, str]:
     sparse = info.accepts_sparse and get_spec(c.dataset).modality == "text"  # TF-IDF rows stay sparse
     det = info.factory(**info.params(**c.param_dict))
     return int(det.memory_bytes(info.fit_rows(n), d, sparse)), f"{c.method} on {c.dataset}"
+
+
+def embed_threads(workers: int, threads: int) -> int:
+    """The torch threads a run embeds images on before its cells start: every core its
+    ``workers`` cells of ``threads`` threads would share, at most this machine's
+    (``flows.run.embed_threads`` resolves a run's options to this)."""
+    import os
+
+    return max(1, min(int(workers) * int(threads), os.cpu_count() or 1))
 
 
 def _embedding_seconds(plan, images_per_s: float) -> float:

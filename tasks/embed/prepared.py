@@ -19,13 +19,16 @@ _MEMO_LOCK = Lock()
 _MEMO_SIZE = 2  # one process keeps at most two datasets' features in memory
 
 
-def prepare_dataset(name: str, extractor: str | None = None, progress=None) -> dict:
+def prepare_dataset(name: str, extractor: str | None = None, progress=None, threads: int | None = None) -> dict:
     """Fetch, verify and embed ``name``; return its data key, source hash and shape.
 
-    ``progress(done, total)`` is called as images are embedded (image extractors only)."""
+    ``progress(done, total)`` is called as images are embedded, on ``threads`` torch threads
+    (default: the process's); image extractors only (neither is in the embedding's key)."""
     spec = get_spec(name)
     ex = extractor or spec.default_extractor
-    options = {"progress": progress} if progress is not None and EXTRACTORS[ex].modality == "image" else {}
+    options = {}
+    if EXTRACTORS[ex].modality == "image":
+        options = {k: v for k, v in (("progress", progress), ("threads", threads)) if v is not None}
     feats = load_features(name, ex, **options)
     return {"dataset": name, "extractor": feats.extractor, "data_key": feats.key,
             "source_hash": feats.source_hash, "n_rows": int(feats.shape[0]), "n_features": int(feats.shape[1])}

@@ -61,7 +61,7 @@ def inline_flow(monkeypatch, logger: str, report: bool = False) -> None:
     import tasks.report
 
     monkeypatch.setattr(run_mod, "get_run_logger", lambda: logging.getLogger(logger))
-    monkeypatch.setattr(run_mod, "prepare_dataset_task", lambda ds, ex, progress=None: prepare_dataset(ds, ex))
+    monkeypatch.setattr(run_mod, "prepare_dataset_task", lambda ds, ex, progress=None, threads=None: prepare_dataset(ds, ex))
     monkeypatch.setattr(run_mod, "as_completed", lambda futures: (f for f in futures))
     if not report:
         monkeypatch.setattr(tasks.report, "build_report", lambda *a, **k: {})

@@ -8,6 +8,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 import pandas as pd
 import pytest
 
@@ -99,6 +100,13 @@ def test_the_protocols_fit_and_score_the_rows_they_name(monkeypatch):
     train, _ = bench.dte_split(y, 3, "unsup")
     assert np.array_equal(fitted[0], X[train]) and out["auroc"] == 1.0 and "f1" not in out
     assert "f1" in bench.run_one("recorder", {}, X, y, "semi", 3)
+    # unsup_shortcut: the same fit, but the training rows' scores meet the test rows' labels, as
+    # in their DIF harness; a perfect detector then scores the labels of other rows
+    out = bench.run_one("recorder", {}, X, y, "unsup_shortcut", 3)
+    train, test = bench.dte_split(y, 3, "unsup")
+    assert np.array_equal(fitted[-1], X[train]) and len(train) == len(test)
+    scores = np.linalg.norm(X[train] - X[train].mean(axis=0), axis=1)
+    assert out["auroc"] == pytest.approx(roc_auc_score(y[test], scores)) and out["auroc"] < 0.9
     with pytest.raises(SystemExit):
         bench.main(["--protocols", "bootstrap"])
 

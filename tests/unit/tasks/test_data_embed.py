@@ -216,3 +216,20 @@ def test_parallel_requests_compute_once(tmp_path, monkeypatch):
     for t in ts:
         t.join()
     assert len(out) == 2 and len(calls) == 1 and out[0].key == out[1].key
+
+
+def test_a_run_prepares_images_on_the_threads_it_is_given_and_tables_on_none(monkeypatch):
+    # the flow embeds on every core its workers share before any cell starts (flows.run); the
+    # threads reach the image extractor only, and are not part of the embedding's key
+    from tasks.embed import prepared
+
+    calls = []
+
+    class _Feats:
+        extractor, key, source_hash, shape = "x", "k", "h", (3, 2)
+
+    monkeypatch.setattr(prepared, "load_features", lambda name, ex, **kw: calls.append((ex, kw)) or _Feats())
+    prepared.prepare_dataset("cifar10", threads=2)
+    prepared.prepare_dataset("arrhythmia", threads=2)
+    assert calls[0][1] == {"threads": 2} and calls[1][1] == {}
+    assert calls[0][0] == get_spec("cifar10").default_extractor
