@@ -39,8 +39,8 @@ Where the figures come from:
 * A detector registered with a ``preset`` costs what its class costs at the preset's values
   (an SLA2P preset is SLA2P at those settings).
 * Images not yet embedded add their embedding time (the measured images/s from the costs file's
-  ``embedding`` entry when present, rescaled like any figure to this machine and from the threads
-  it was measured on to those a run embeds on, :func:`embed_threads`; else
+  ``embedding`` entry when present, converted from the threads it was measured on to those a run
+  embeds on, :func:`embed_threads`, but not rescaled by the GEMM probe; else
   :data:`DEFAULT_IMAGES_PER_S`).
 
 A missing or corrupt costs file is refused with :class:`CostsFileError` naming the command that
@@ -541,8 +541,10 @@ def estimate(plan, costs: dict | None = None, rate_gflops: float | None = None,
         by_method[c.method] += sec / max(1, int(workers))  # wall time: ``workers`` cells at once
     emb = costs.get("embedding") or {}
     images_per_s = float(emb.get("images_per_s") or DEFAULT_IMAGES_PER_S)
-    if emb.get("images_per_s"):  # measured: on this machine's speed and the threads a run embeds on
-        images_per_s /= _speed(costs, core, same_cpu, emb) * _threads_factor(costs, emb, embed_threads(workers, t))
+    if emb.get("images_per_s"):  # measured: converted to the threads a run embeds on. Not by the GEMM
+        # probe: CIFAR-10 on two threads ran at 46 images/s on the Intel Xeon and 51 on an AMD EPYC
+        # whose probe reads half as fast (decoding and depthwise convolutions, not large GEMMs)
+        images_per_s /= _threads_factor(costs, emb, embed_threads(workers, t))
     return Estimate(dict(by_method), _embedding_seconds(plan, images_per_s), plan.counts, plan.shared_pairs(),
                     sorted(cost.unmeasured), sorted(cost.lower), cost.subsampled, images_per_s,
                     bool(emb.get("images_per_s")), core, str(COSTS_FILE), costs.get("date"), tuple(per_cell), *peak)

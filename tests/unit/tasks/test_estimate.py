@@ -328,7 +328,7 @@ def test_a_sampled_detector_scales_by_its_own_sample_not_its_rows():
     assert curve == [(10.0, pytest.approx(45.2 / 22_000)), (100.0, pytest.approx(10.0 / 5000))]
 
 
-def test_the_embedding_rate_follows_the_machine_and_the_threads_a_run_embeds_on(offline, monkeypatch):
+def test_the_embedding_rate_follows_the_threads_a_run_embeds_on(offline, monkeypatch):
     # measured at 40 images/s on two threads of this CPU; a run embeds on every core its workers share
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     doc = costs_doc()
@@ -339,8 +339,9 @@ def test_the_embedding_rate_follows_the_machine_and_the_threads_a_run_embeds_on(
     one = est.estimate(plan, costs=doc, rate_gflops=80.0, same_cpu=True, workers=1, threads=1)
     assert one.images_per_s == pytest.approx(40.0 / est.thread_speedup(2))
     assert est.embed_threads(4, 2) == 2                                    # never more than the cores
-    # another CPU whose GEMM probe reads half the one taken with the figure: half the images a second
-    slow = est.estimate(plan, costs=doc, rate_gflops=40.0, same_cpu=False, workers=2, threads=1)
-    assert slow.images_per_s == pytest.approx(20.0)
+    # another CPU whose GEMM probe reads half: the same images a second (measured on two CPUs: the
+    # probe's ratio does not carry over to embedding)
+    other = est.estimate(plan, costs=doc, rate_gflops=40.0, same_cpu=False, workers=2, threads=1)
+    assert other.images_per_s == pytest.approx(40.0)
     del doc["embedding"]                                                   # never measured: the default
     assert est.estimate(plan, costs=doc, rate_gflops=40.0, same_cpu=False).images_per_s == est.DEFAULT_IMAGES_PER_S
