@@ -1,7 +1,7 @@
 """The dry run's estimate against a finished run, per dataset and per method: how far off it is.
 
     .venv/bin/python bench/bench_estimate_error.py --cells results/tables/<run>/cells.csv \
-        --config paper-quick [--datasets ...] [--workers 2] [--markdown]
+        --config paper-quick [--datasets ...] [--workers 2] [--threads 1] [--markdown]
 
 What is compared, for the cells the run fitted (``cached`` false, status ok):
 
@@ -20,6 +20,7 @@ every dataset with more than 5 minutes of measured cells.
 from __future__ import annotations
 
 import argparse
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -34,14 +35,15 @@ def _cell_id(dataset, normal_class, ratio, method, seed) -> tuple:
     return str(dataset), str(normal_class or "-"), ratio, str(method), int(seed)
 
 
-def estimated_seconds(config: str, filters: dict) -> dict[tuple, float]:
-    """Each cell's seconds in the dry run's estimate, by cell identity."""
+def estimated_seconds(config: str, filters: dict, threads: int) -> dict[tuple, float]:
+    """Each cell's seconds in the dry run's estimate on ``threads`` torch threads (the run's
+    threads a cell), by cell identity."""
     from flows.config import load_job
     from tasks.estimate import estimate
     from tasks.plan import plan_job
 
     plan = plan_job(load_job(config, **filters))
-    est = estimate(plan)
+    est = estimate(plan, threads=threads)
     return {_cell_id(c.dataset, c.normal_class, c.ratio, c.method, c.seed): s
             for c, s in zip(plan.cells, est.per_cell)}
 
@@ -110,6 +112,8 @@ def main(argv=None) -> None:
     ap.add_argument("--datasets", default="", help="the run's --datasets filter, if any")
     ap.add_argument("--methods", default="", help="the run's --methods filter, if any")
     ap.add_argument("--workers", type=int, default=1, help="the run's --workers (cells in flight at once)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="the run's torch threads a cell (default: as a run resolves it, the cores / --workers)")
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args(argv)
     from flows.options import Filters
@@ -120,7 +124,8 @@ def main(argv=None) -> None:
         cells["seed"] = cells["seed"].astype(int)
     else:
         cells = cells_from_records(args.records)
-    estimated = estimated_seconds(args.config, filters)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    estimated = estimated_seconds(args.config, filters, threads)
     for by in ("dataset", "method"):
         _print(compare(cells, estimated, args.workers, by), args.markdown)
         print()
