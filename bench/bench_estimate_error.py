@@ -8,8 +8,9 @@ What is compared, for the cells the run fitted (``cached`` false, status ok):
 * measured: the sum of the cells' ``fit_seconds`` (cells.csv, each cell's own fit as the flow
   timed it) divided by the run's ``--workers`` (cells in flight at once), the wall time those fits
   took when the workers were always busy;
-* estimated: the same cells' seconds in :func:`tasks.estimate.estimate` of the job's plan (the
-  figure ``table --dry-run`` sums), on this machine now.
+* estimated: the same cells' seconds in :func:`tasks.estimate.estimate` of the job's plan on the
+  run's threads a cell (``--threads``), divided by ``--workers`` as the dry run divides them, on
+  this machine now.
 
 Run it on the machine the run ran on, after it (the estimate reads ``bench/measured_costs.json``
 and this machine's GEMM probe). A cell the plan did not fit (a rider, a reused fit) costs nothing
@@ -63,8 +64,9 @@ def compare(cells: pd.DataFrame, estimated: dict[tuple, float], workers: int, by
             missing += 1
             continue
         g = getattr(r, by)
+        # both as wall time with ``workers`` cells in flight (the estimate's per_cell is a cell's own)
         measured[g] += float(r.fit_seconds) / workers
-        est[g] += estimated[cid]
+        est[g] += estimated[cid] / workers
         count[g] += 1
     if missing:
         print(f"# {missing} fitted cells of the run are not in the job's plan (another config or filter?)")
