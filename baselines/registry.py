@@ -504,7 +504,10 @@ def _register_builtins() -> None:
     # small development sets (better than SLA2P on 7 of 11) and frozen.
     # Two full fits, so it shares nothing with SLA2P's. Not accepts_sparse: zscore_l2 scales sparse
     # rows without centring them, so sparse and dense input would score differently.
-    register("sla2p_rankavg", SLA2PRankAverage, order_tolerance=1e-4,
+    # Order tolerance 1e-3: SLA2P's rounding on permuted rows (1e-5) moves a rank by up to one rank
+    # step (1/n) where two training scores are close; 2.5e-4 on the contract test's 200 rows on an
+    # AMD EPYC (1e-4 held on an Intel Xeon).
+    register("sla2p_rankavg", SLA2PRankAverage, order_tolerance=1e-3,
              description="SLA2P fitted on l2 and on zscore_l2 rows, the two fits' ranks averaged (pre-registered)")
     register("goad", GOAD, order_tolerance=1e-5, accepts_sparse=True, max_fit_rows=MAX_ROWS,
              fit_note=TRAINING_NOTE,
