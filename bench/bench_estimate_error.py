@@ -21,7 +21,6 @@ every dataset with more than 5 minutes of measured cells.
 from __future__ import annotations
 
 import argparse
-import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -118,7 +117,7 @@ def main(argv=None) -> None:
                     help="the run's torch threads a cell (default: as a run resolves it, the cores / --workers)")
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args(argv)
-    from flows.options import Filters
+    from flows.options import Filters, default_threads
 
     filters = Filters.parse(datasets=args.datasets or None, methods=args.methods or None).as_dict()
     if args.cells:
@@ -126,7 +125,7 @@ def main(argv=None) -> None:
         cells["seed"] = cells["seed"].astype(int)
     else:
         cells = cells_from_records(args.records)
-    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    threads = args.threads or default_threads(args.workers)
     estimated = estimated_seconds(args.config, filters, threads)
     for by in ("dataset", "method"):
         _print(compare(cells, estimated, args.workers, by), args.markdown)

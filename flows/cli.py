@@ -191,12 +191,12 @@ def _estimate(job, options: RunOptions):
     from tasks.fetch import DataError
     from tasks.plan import plan_job
 
-    from .options import default_workers
+    from .options import default_threads, default_workers
     from .preflight import workers_for_cores
 
     asked = options.workers or default_workers()
     workers = asked if options.address else workers_for_cores(asked)
-    threads = options.threads or max(1, (os.cpu_count() or 1) // workers)
+    threads = options.threads or default_threads(workers)
     try:
         plan = plan_job(job)
         return plan, estimate(plan, workers=workers, threads=threads)
@@ -266,7 +266,7 @@ def _cap_workers(console, options: RunOptions, est) -> RunOptions:
     """Fewer cells in flight than asked when this machine has fewer cores, or when their fits would
     not fit its memory (a line says which); a fit larger than the memory available is refused
     (exit 2). An existing cluster's workers have their own cores and memory: not checked here."""
-    from .options import default_workers
+    from .options import default_threads, default_workers
     from .preflight import workers_for_cores, workers_that_fit
 
     if options.address:

@@ -23,6 +23,11 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+def default_threads(workers: int) -> int:
+    """Torch threads a cell when --threads is not given: the cores shared by ``workers`` cells."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 class OptionError(ValueError):
     """A command-line option that cannot run; the message names it and the accepted values."""
 
@@ -129,7 +134,7 @@ class RunOptions:
 
         results = (Path(self.results_dir) if self.results_dir else default_results_dir()).resolve()
         workers = self.workers or default_workers()
-        threads = self.threads or max(1, (os.cpu_count() or 1) // workers)
+        threads = self.threads or default_threads(workers)
         uri = self.tracking_uri or default_tracking_uri()
         # beside the results for the default local store; for a tracking server (also one named by
         # MLFLOW_TRACKING_URI) or a store the user named, the store's own (artifacts never go to a
