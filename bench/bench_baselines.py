@@ -4,6 +4,7 @@ written to bench/measured_costs.json, the file the time estimate (tasks/estimate
     nice -n 10 .venv/bin/python bench/bench_baselines.py                  # measure, merge into the file
     .venv/bin/python bench/bench_baselines.py --datasets arrhythmia --only iforest,lof --no-write
     .venv/bin/python bench/bench_baselines.py --dry-run-speed             # seconds of `table --dry-run`'s estimate
+    .venv/bin/python bench/bench_baselines.py --calibrate 2               # this machine against the figures (~3 min)
 
 Each (detector, dataset) runs as the table runs it (tasks.detect.fit_score.fit_detector): its
 defaults, sparse TF-IDF rows to a detector that accepts them, the registry's seeded fit subsample
@@ -29,7 +30,11 @@ the file; rerun after embedding them.
 SLA2P and SLA are measured with ``--only sla2p,sla`` (paper settings); the file then records
 their training steps and stop reason, which the estimate uses in place of its assumption.
 The machine is recorded with every figure (CPU, load average, GEMM probe: the best of every probe
-taken during the run); the estimate rescales by the GEMM probes only on another CPU.
+taken during the run). On another CPU the estimate uses this machine's calibration
+(``--calibrate W``: the reference cells of :mod:`tasks.cpu_calibration` fitted by W processes at
+once, as a run with W workers fits them; their seconds over the file's figures), else the ratio
+of the GEMM probes, which read an AMD EPYC 2.1x slower than the Intel Xeon while its cells ran
+1.3x slower.
 """
 
 from __future__ import annotations
@@ -189,18 +194,27 @@ def measure(name: str, ds: str, X, labels, seed: int, max_seconds: int) -> dict:
     return out
 
 
-def merge(path: Path, header: dict, results: dict, cells: dict, first: bool = True, embedding=None) -> None:
-    """Merge figures into the costs file (under a lock: several benches may run at once)."""
+def update_costs(path: Path, change) -> None:
+    """Apply ``change(doc)`` to the costs file (a new one if absent) under the bench's lock (several
+    benches may run at once), written atomically."""
     import tempfile
 
     from tasks.files import file_lock
 
     with file_lock(Path(tempfile.gettempdir()) / "sla2p-measured-costs.lock"):
-        _merge(path, header, results, cells, first, embedding)
+        doc = json.loads(path.read_text()) if path.is_file() else {}
+        change(doc)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, path)
 
 
-def _merge(path: Path, header: dict, results: dict, cells: dict, first: bool, embedding=None) -> None:
-    doc = json.loads(path.read_text()) if path.is_file() else {}
+def merge(path: Path, header: dict, results: dict, cells: dict, first: bool = True, embedding=None) -> None:
+    """Merge figures into the costs file."""
+    update_costs(path, lambda doc: _merge(doc, header, results, cells, first, embedding))
+
+
+def _merge(doc: dict, header: dict, results: dict, cells: dict, first: bool, embedding=None) -> None:
     doc.setdefault("costs", {})
     doc.setdefault("cells", {})
     for k in ("format", "note"):
@@ -223,9 +237,6 @@ def _merge(path: Path, header: dict, results: dict, cells: dict, first: bool, em
                                                      "gemm_core_gflops": header["gemm_core_gflops"],
                                                      "cpu": header["machine"]["cpu"], "cores": header["machine"]["cores"],
                                                      "threads": header["machine"]["torch_threads"]}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 def run_steps(paths: list[str]) -> dict:
@@ -247,19 +258,14 @@ def run_steps(paths: list[str]) -> dict:
 
 
 def record_run_steps(path: Path, paths: list[str]) -> None:
-    """Merge :func:`run_steps` into the costs file (``run_steps``), under the bench's lock."""
-    import tempfile
-
-    from tasks.files import file_lock
-
+    """Merge :func:`run_steps` into the costs file (``run_steps``)."""
     steps = run_steps(paths)
-    with file_lock(Path(tempfile.gettempdir()) / "sla2p-measured-costs.lock"):
-        doc = json.loads(path.read_text())
+
+    def change(doc):
         for det, per in steps.items():
             doc.setdefault("run_steps", {}).setdefault(det, {}).update(per)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+
+    update_costs(path, change)
     for det, per in steps.items():
         for ds, r in per.items():
             print(f"{det:12s} {ds:11s} {r['mean_steps']:9.1f} steps a cell (mean of {r['cells']}, max {r['max_steps']}, "
@@ -302,6 +308,55 @@ def dry_run_speed(repeats: int = 3) -> None:
               f"({est.total:.0f} s), {est.counts['cells']} cells", flush=True)
 
 
+def calibrate(args, argv) -> None:
+    """Fit the reference cells in ``args.calibrate`` processes at once (each a child bench on
+    ``args.threads`` threads), and record their seconds over the costs file's figures as this
+    machine's calibration (:mod:`tasks.cpu_calibration`)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from tasks import cpu_calibration as cc
+    from tasks.estimate import threads_factor, load_costs
+
+    doc = load_costs(args.out)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--only", ",".join(cc.REFERENCE_DETECTORS),
+           "--datasets", ",".join(cc.REFERENCE_DATASETS), "--threads", str(args.threads), "--seed", str(args.seed),
+           "--kdd-rows", str(args.kdd_rows), "--slow-rows", str(args.slow_rows), "--max-seconds", str(args.max_seconds)]
+    gemm = gemm_core_rate()
+    print(f"# calibrating: {args.calibrate} processes at once, {args.threads} thread(s) each, "
+          f"load {os.getloadavg()[0]:.1f}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        outs = [Path(tmp) / f"w{i}.json" for i in range(args.calibrate)]
+        logs = [open(Path(tmp) / f"w{i}.log", "w") for i in range(args.calibrate)]  # noqa: SIM115
+        procs = [subprocess.Popen(cmd + ["--out", str(o)], stdout=f, stderr=subprocess.STDOUT) for o, f in zip(outs, logs)]
+        rcs = [p.wait() for p in procs]
+        for i, f in enumerate(logs):
+            f.close()
+            print(f"## process {i + 1}\n" + (Path(tmp) / f"w{i}.log").read_text(), end="", flush=True)
+        if any(rcs):
+            raise SystemExit(f"calibration: a process failed (exit codes {rcs}); nothing written")
+        measured = [{det: {ds: (r["seconds"] if r.get("status") == "ok" else None) for ds, r in per.items()}
+                     for det, per in json.loads(o.read_text())["costs"].items()} for o in outs]
+    try:
+        entry = cc.compute(doc["costs"], measured, lambda f: float(f["seconds"]) * threads_factor(doc, f, args.threads))
+    except cc.CalibrationError as exc:
+        raise SystemExit(f"calibration: {exc}; nothing written") from None
+    entry.update(cpu=cpu_model(), cores=os.cpu_count(), workers=args.calibrate, threads=args.threads,
+                 date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), commit=commit()[:12],
+                 gemm_core_gflops=round(max(gemm, gemm_core_rate()), 1),
+                 command="bench/bench_baselines.py " + " ".join(argv if argv is not None else os.sys.argv[1:]))
+    print(f"calibration of {entry['cpu']} ({entry['cores']} cores, {args.calibrate} x {args.threads}) against "
+          f"{entry['reference_cpu']} ({entry['reference_cores']} cores): x{entry['factor']:.3f} over {entry['pairs']} pairs")
+    for det, f in entry["by_detector"].items():
+        print(f"  {det:12s} x{f:.3f}")
+    probe = float(doc["gemm_core_gflops"]) / entry["gemm_core_gflops"]
+    print(f"  (the GEMM probes' ratio would have said x{probe:.3f})")
+    if not args.no_write:
+        update_costs(Path(args.out), lambda cur: cc.upsert(cur, entry))
+        print(f"# written: {args.out}")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1,
@@ -320,6 +375,9 @@ def main(argv=None) -> None:
     ap.add_argument("--embed-images", type=int, default=0,
                     help="also measure the image embedding rate on this many CIFAR-10 images (0: no)")
     ap.add_argument("--dry-run-speed", action="store_true", help="time the table's dry-run estimate 3 times, then exit")
+    ap.add_argument("--calibrate", type=int, default=0, metavar="W",
+                    help="measure this machine against the file's figures: the reference cells fitted by W processes "
+                         "at once (a run's workers), each on --threads threads; record the factors, then exit")
     ap.add_argument("--steps-from", default="",
                     help="comma-separated training.csv files of real runs: record their mean SLA2P/SLA steps per "
                          "cell (per dataset) in the costs file, then exit")
@@ -328,6 +386,9 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     if args.dry_run_speed:
         dry_run_speed()
+        return
+    if args.calibrate:
+        calibrate(args, argv)
         return
     if args.steps_from:
         record_run_steps(Path(args.out), [p for p in args.steps_from.split(",") if p])

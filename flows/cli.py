@@ -222,6 +222,8 @@ def _print_estimate(console, job, est, plan) -> None:
         console.print(f"  embedding   ~{human(est.embedding)} (once, at {rate}; cached afterwards)")
     console.print(f"  expected time if nothing is cached: ~{human(est.total)} on this machine "
                   f"(measured costs: {est.costs_file}, {est.costs_date})")
+    if est.scaling:  # figures measured on another CPU: how they were brought to this one
+        console.print(f"  speed: {est.scaling}")
     if est.subsampled:  # the rules in full are in the table's caption
         console.print(f"  fitted on a seeded subsample of the rows where a cell is larger than its cap: "
                       f"{', '.join(sorted(est.subsampled))}")

@@ -26,11 +26,16 @@ Where the figures come from:
   ``training.csv`` by ``bench_baselines.py --steps-from``; text sets vary 100-fold between
   classes), else the measured cell's own steps, else the threshold stop the published settings
   are meant to reach (:data:`ASSUMED_TRAIN_STEPS` batches; images one epoch at most).
-* Speed: on the CPU model (and core count) a figure was measured on (each figure records its
-  machine; older ones the file's), measured seconds are used as they are; on another, they are
-  rescaled by the ratio of the GEMM probe taken with that figure to the one measured now
-  (:func:`gemm_core_rate`, best of 40 short single-threaded probes, stable within ~10% on a
-  loaded machine). SLA2P/SLA's FLOPs always go at the rate measured now.
+* Speed: where this machine has a calibration (:mod:`tasks.cpu_calibration`, written by
+  ``bench/bench_baselines.py --calibrate W``: reference cells fitted W at a time here, against the
+  figures' CPU), a figure is multiplied by its detector's measured factor (the overall one for a
+  detector outside the reference set); a calibration for the run's workers and threads is
+  preferred. Without one: on the CPU model (and core count) a figure was measured on (each figure
+  records its machine; older ones the file's), measured seconds are used as they are; on another,
+  they are rescaled by the ratio of the GEMM probe taken with that figure to the one measured now
+  (:func:`gemm_core_rate`, best of 40 short single-threaded probes), which read an AMD EPYC 2.1x
+  slower than the Intel Xeon while its cells ran 1.3x slower (the estimate was +59%), so the dry
+  run says when it falls back to it. SLA2P/SLA's FLOPs always go at the rate measured now.
 * What runs: the job's :class:`tasks.plan.Plan`, the one the flow executes. A cell that reuses
   another seed's fit (one fit per split) costs nothing; a cell riding on a shared fit (SLA's and
   sla2p_bigstep's on SLA2P's at equal parameters) costs what it adds to that fit, the registry's
@@ -56,6 +61,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sla2p.network import pair_flops
+
+from . import cpu_calibration
 
 
 COSTS_FILE = Path(__file__).resolve().parent.parent / "bench" / "measured_costs.json"
@@ -114,6 +121,11 @@ def load_costs(path: str | Path | None = None) -> dict:
                             raise ValueError(f"{name}/{ds}: {k}={r[k]!r}")
                 elif r.get("status") == "timeout":
                     float(r["seconds_at_least"])
+        for c in doc.get("calibrations") or []:
+            f = [float(c["factor"]), *map(float, c["by_detector"].values())]
+            if not all(math.isfinite(v) and v > 0 for v in f):
+                raise ValueError(f"calibration of {c.get('cpu')!r}: factors must be > 0")
+            str(c["reference_cpu"]), int(c["cores"]), int(c["workers"]), int(c["threads"])
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise CostsFileError(f"the measured-costs file {p} is corrupt ({type(exc).__name__}: {exc}){fix}") from None
     return doc
@@ -410,18 +422,24 @@ def thread_speedup(threads: int) -> float:
     return 1.0 if threads <= 1 else threads * PARALLEL_EFFICIENCY
 
 
-def _threads_factor(costs: dict, m: dict | None, threads: int) -> float:
+def threads_factor(costs: dict, m: dict | None, threads: int) -> float:
     """Factor on a figure measured on its threads (its own record, else the file's machine, else
     ``threads``) for a cell run on ``threads``."""
     measured = (m or {}).get("threads") or (costs.get("machine") or {}).get("torch_threads") or threads
     return thread_speedup(int(measured)) / thread_speedup(threads)
 
 
-def _speed(costs: dict, core: float, same_cpu: bool | None, m: dict | None = None) -> float:
-    """Factor on measured seconds of figure ``m``: 1 on the CPU it was measured on (the probe's
-    noise would only add noise), else the ratio of the GEMM probe taken with it to this machine's.
-    A file can mix machines (one dataset re-measured elsewhere), so each figure is scaled by its
-    own. ``same_cpu`` set: the caller's answer for every figure."""
+def _speed(costs: dict, core: float, same_cpu: bool | None, m: dict | None = None,
+           detector: str = "", cal: dict | None = None) -> float:
+    """Factor on measured seconds of figure ``m`` of ``detector``: this machine's calibrated factor
+    when ``cal`` was measured against the figure's CPU; else 1 on the CPU it was measured on (the
+    probe's noise would only add noise), else the ratio of the GEMM probe taken with it to this
+    machine's. A file can mix machines (one dataset re-measured elsewhere), so each figure is
+    scaled by its own. ``same_cpu`` set: the caller's answer for every figure (no calibration)."""
+    if cal is not None and same_cpu is None:
+        f = cpu_calibration.factor(cal, detector, _machine_of(m, costs))
+        if f is not None:
+            return f
     same = _same_cpu(costs, m) if same_cpu is None else same_cpu
     return 1.0 if same else float((m or {}).get("gemm_core_gflops") or costs["gemm_core_gflops"]) / core
 
@@ -447,6 +465,7 @@ class Estimate:
     per_cell: tuple[float, ...] = ()   # each plan cell's seconds (0: cached, or reusing a fit)
     peak_bytes: int = 0                # the largest fit's memory, for detectors that estimate theirs
     peak_cell: str = ""                # which (method on dataset)
+    scaling: str = ""                  # how figures from another CPU were scaled, when any were
 
     @property
     def total(self) -> float:
@@ -463,6 +482,7 @@ class _Coster:
     same_cpu: bool | None  # None: compare each figure's machine with this one
     dims: dict
     threads: int = 1       # torch threads a cell runs on
+    cal: dict | None = None  # this machine's calibration (tasks.cpu_calibration), if any
     unmeasured: set = field(default_factory=set)
     lower: set = field(default_factory=set)
     subsampled: dict = field(default_factory=dict)
@@ -485,7 +505,7 @@ class _Coster:
         from .datasets import get_spec
 
         m = _sla_measurement(c, self.costs)
-        speed = _speed(self.costs, self.core, self.same_cpu, m) * _threads_factor(self.costs, m, self.threads)
+        speed = _speed(self.costs, self.core, self.same_cpu, m, sla, self.cal) * threads_factor(self.costs, m, self.threads)
         dp = _projected_width(c.dataset, d, self.costs)
         scoring = _sla_scoring_measured(c, n, self.costs, speed)
         if scoring is None:
@@ -501,8 +521,8 @@ class _Coster:
         if (m or {}).get("status") == "timeout":
             self.lower.add(f"{det}/{c.dataset}")
         curve = width_curve(self.costs["costs"].get(det, {}), work=fit_work(det))
-        return (baseline_seconds(det, n, d, m, curve) * _speed(self.costs, self.core, self.same_cpu, m)
-                * _threads_factor(self.costs, m, self.threads))
+        return (baseline_seconds(det, n, d, m, curve) * _speed(self.costs, self.core, self.same_cpu, m, det, self.cal)
+                * threads_factor(self.costs, m, self.threads))
 
 
 def estimate(plan, costs: dict | None = None, rate_gflops: float | None = None,
@@ -527,8 +547,9 @@ def estimate(plan, costs: dict | None = None, rate_gflops: float | None = None,
     core = gemm_core_rate() if rate_gflops is None else float(rate_gflops)
     t = torch.get_num_threads() if threads is None else int(threads)
     rate = core * thread_speedup(t) * 1e9 * _EFFICIENCY
+    cal = _calibration(costs, same_cpu, int(workers), t)
     dims = {k: _dim(k[0], k[1], costs) for k in dict.fromkeys((c.dataset, c.extractor) for c in plan.cells)}
-    cost = _Coster(costs, core, rate, same_cpu, dims, threads=t)
+    cost = _Coster(costs, core, rate, same_cpu, dims, threads=t, cal=cal)
     per_cell = [0.0] * len(plan.cells)
     peak = (0, "")
     for i in plan.fits:
@@ -544,10 +565,35 @@ def estimate(plan, costs: dict | None = None, rate_gflops: float | None = None,
     if emb.get("images_per_s"):  # measured: converted to the threads a run embeds on. Not by the GEMM
         # probe: CIFAR-10 on two threads ran at 46 images/s on the Intel Xeon and 51 on an AMD EPYC
         # whose probe reads half as fast (decoding and depthwise convolutions, not large GEMMs)
-        images_per_s /= _threads_factor(costs, emb, embed_threads(workers, t))
+        images_per_s /= threads_factor(costs, emb, embed_threads(workers, t))
     return Estimate(dict(by_method), _embedding_seconds(plan, images_per_s), plan.counts, plan.shared_pairs(),
                     sorted(cost.unmeasured), sorted(cost.lower), cost.subsampled, images_per_s,
-                    bool(emb.get("images_per_s")), core, str(COSTS_FILE), costs.get("date"), tuple(per_cell), *peak)
+                    bool(emb.get("images_per_s")), core, str(COSTS_FILE), costs.get("date"), tuple(per_cell), *peak,
+                    scaling=_scaling_note(costs, same_cpu, cal, core, int(workers), t))
+
+
+def _calibration(costs: dict, same_cpu: bool | None, workers: int, threads: int) -> dict | None:
+    """This machine's calibration for ``workers`` x ``threads`` (or its nearest, see
+    :func:`tasks.cpu_calibration.find`); none when the caller decides ``same_cpu``."""
+    import os
+
+    from .env import cpu_model
+
+    return None if same_cpu is not None else cpu_calibration.find(costs, cpu_model(), os.cpu_count(), workers, threads)
+
+
+def _scaling_note(costs: dict, same_cpu: bool | None, cal: dict | None, core: float, workers: int, threads: int) -> str:
+    """One line on how figures measured elsewhere were scaled ("" when every figure is this CPU's
+    and there is no calibration)."""
+    if cal is not None:
+        return (f"calibrated on this machine {cal['date'][:10]} ({cal['workers']} x {cal['threads']}): cells "
+                f"x{cal['factor']:.2f} against {cal['reference_cpu']}")
+    figures = [m for per in costs["costs"].values() for m in per.values()]
+    if same_cpu or (same_cpu is None and all(_same_cpu(costs, m) for m in figures)):
+        return ""
+    return (f"figures from another CPU scaled by GEMM probes (this core {core:.0f} GFLOP/s), which can be far off "
+            f"(+59% on an AMD EPYC); `.venv/bin/python bench/bench_baselines.py --calibrate {workers} --threads {threads}` "
+            f"(~3 min, idle) measures this machine")
 
 
 def _fit_memory(c, n: int, d: int) -> tuple[int, str]:

@@ -269,7 +269,7 @@ def test_sla_training_uses_measured_steps_when_the_file_has_them(offline):
     cells = [make_cell("arrhythmia", None, None, "sla2p", params, 0)]
     doc = costs_doc()
     without = est.estimate(FakeJob(cells), costs=doc, rate_gflops=80.0).by_method["sla2p"]
-    assumed = est._training_seconds(cells[0], 452, 274, "tabular", doc, 80.0 * 1e9 * 0.65 * _threads_factor(), 1.0)
+    assumed = est._training_seconds(cells[0], 452, 274, "tabular", doc, 80.0 * 1e9 * 0.65 * threads_factor(), 1.0)
     doc2 = copy.deepcopy(doc)
     training = {"steps": 12, "stop_reason": "acc_threshold", "train_seconds": 100.0}
     doc2["costs"]["sla2p"] = {"arrhythmia": _m(130.0, 452, 274, params=params, training=training)}
@@ -297,7 +297,7 @@ def test_sla_training_takes_the_steps_real_runs_took_over_all_classes(offline):
     assert est.estimate(FakeJob(cells), costs=doc, rate_gflops=80.0).by_method["sla2p"] == pytest.approx(10.0)
 
 
-def _threads_factor():
+def threads_factor():
     import torch
 
     t = torch.get_num_threads()
