@@ -35,15 +35,16 @@ def _cell_id(dataset, normal_class, ratio, method, seed) -> tuple:
     return str(dataset), str(normal_class or "-"), ratio, str(method), int(seed)
 
 
-def estimated_seconds(config: str, filters: dict, threads: int) -> dict[tuple, float]:
+def estimated_seconds(config: str, filters: dict, threads: int, workers: int = 1) -> dict[tuple, float]:
     """Each cell's seconds in the dry run's estimate on ``threads`` torch threads (the run's
-    threads a cell), by cell identity."""
+    threads a cell) with ``workers`` cells at once (which calibration of this machine applies), by
+    cell identity."""
     from flows.config import load_job
     from tasks.estimate import estimate
     from tasks.plan import plan_job
 
     plan = plan_job(load_job(config, **filters))
-    est = estimate(plan, threads=threads)
+    est = estimate(plan, workers=workers, threads=threads)
     return {_cell_id(c.dataset, c.normal_class, c.ratio, c.method, c.seed): s
             for c, s in zip(plan.cells, est.per_cell)}
 
@@ -126,7 +127,7 @@ def main(argv=None) -> None:
     else:
         cells = cells_from_records(args.records)
     threads = args.threads or default_threads(args.workers)
-    estimated = estimated_seconds(args.config, filters, threads)
+    estimated = estimated_seconds(args.config, filters, threads, args.workers)
     for by in ("dataset", "method"):
         _print(compare(cells, estimated, args.workers, by), args.markdown)
         print()

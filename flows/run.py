@@ -224,16 +224,17 @@ def open_tracking(job: Job, plan: Plan, data: dict, options: RunOptions) -> Cell
     log.info("MLflow parent run %s (%s), %d cells already logged", parent, "resumed" if resumed else "new", len(logged))
     name_flow_run(f"{job.kind}-{job.name}-{parent[:8]}", log)
     return CellLog(tracker, parent, plan, Path(options.results_dir), rkey, logged,
-                   _cell_seconds(plan, options.threads))
+                   _cell_seconds(plan, options.threads, options.workers))
 
 
-def _cell_seconds(plan: Plan, threads: int | None = None) -> tuple:
-    """Each cell's estimated seconds (the dry run's per-cell costs), 0 for a cached one; () when
-    the costs cannot be read (the time left then goes by the count)."""
+def _cell_seconds(plan: Plan, threads: int | None = None, workers: int | None = None) -> tuple:
+    """Each cell's estimated seconds (the dry run's per-cell costs, with the calibration of this
+    machine for ``workers`` cells at once when it has one), 0 for a cached one; () when the costs
+    cannot be read (the time left then goes by the count)."""
     from tasks.estimate import CostsFileError, estimate
 
     try:
-        per_cell = estimate(plan, threads=threads).per_cell
+        per_cell = estimate(plan, workers=workers or 1, threads=threads).per_cell
     except (CostsFileError, OSError, ValueError) as exc:
         get_run_logger().warning("time left by the count of cells: no per-cell costs (%s)", exc)
         return ()

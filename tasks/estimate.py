@@ -531,7 +531,8 @@ def estimate(plan, costs: dict | None = None, rate_gflops: float | None = None,
 
     ``costs``: the measured-costs document (default: :func:`load_costs`); ``rate_gflops``: one
     core's GEMM rate (default: measured now); ``same_cpu``: whether this is the CPU the costs were
-    measured on (default: compared with the file's ``machine``); ``workers``: cells in flight at
+    measured on (default: compared with each figure's machine, and this machine's calibration
+    applied where it has one; set, no calibration is read); ``workers``: cells in flight at
     once, each on ``threads`` torch threads (default: torch's threads now). A cell's seconds are
     those of its fit on ``threads`` threads (a figure measured on other threads is converted by
     :func:`thread_speedup`); a method's and the job's time is the wall time of ``workers`` cells at
