@@ -125,7 +125,7 @@ def load_costs(path: str | Path | None = None) -> dict:
             f = [float(c["factor"]), *map(float, c["by_detector"].values())]
             if not all(math.isfinite(v) and v > 0 for v in f):
                 raise ValueError(f"calibration of {c.get('cpu')!r}: factors must be > 0")
-            str(c["reference_cpu"]), int(c["cores"]), int(c["workers"]), int(c["threads"])
+            str(c["reference_cpu"]), int(c["reference_cores"]), int(c["cores"]), int(c["workers"]), int(c["threads"])
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise CostsFileError(f"the measured-costs file {p} is corrupt ({type(exc).__name__}: {exc}){fix}") from None
     return doc
@@ -435,8 +435,9 @@ def _speed(costs: dict, core: float, same_cpu: bool | None, m: dict | None = Non
     when ``cal`` was measured against the figure's CPU; else 1 on the CPU it was measured on (the
     probe's noise would only add noise), else the ratio of the GEMM probe taken with it to this
     machine's. A file can mix machines (one dataset re-measured elsewhere), so each figure is
-    scaled by its own. ``same_cpu`` set: the caller's answer for every figure (no calibration)."""
-    if cal is not None and same_cpu is None:
+    scaled by its own. ``same_cpu`` set: the caller's answer for every figure (``estimate`` then
+    reads no calibration)."""
+    if cal is not None:
         f = cpu_calibration.factor(cal, detector, _machine_of(m, costs))
         if f is not None:
             return f
