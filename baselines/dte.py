@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sla2p.adam import Adam
 from sla2p.torch_base import StandardizedTorchDetector, build_on_cpu, optimizer_step, record_losses
 from sla2p.validation import StrictInterval, check_widths, init_linear_
 
@@ -157,7 +158,8 @@ class DTE(StandardizedTorchDetector):
         T, K = int(self.n_steps), int(self.n_bins)
         sizes = tuple(int(s) for s in self.hidden_sizes)
         net = build_on_cpu(lambda: TimeNet(X.shape[1], sizes, K), gen).to(self.device_)
-        opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
+        # torch.optim.Adam's update to the bit, faster on wide inputs (sla2p.adam)
+        opt = Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
         sigma = noise_scales(T).to(self.device_)
         hist = {"loss": []}
         net.train()

@@ -263,7 +263,7 @@ def parts(n: int) -> dict[str, float]:
     import torch.nn.functional as F
 
     from sla2p.network import ProjectionClassifier
-    from sla2p.training import Adam
+    from sla2p.adam import Adam
 
     g = torch.Generator().manual_seed(0)
     net = ProjectionClassifier(256, 256, generator=g)

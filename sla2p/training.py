@@ -26,9 +26,9 @@ Training stops as soon as the running mean accuracy over all batches so far exce
 ``min_steps`` steps are done (0, the paper: from the first step), after ``max_epochs``, or after
 ``max_steps`` (benchmarks only).
 
-The optimiser is Adam written out (:class:`Adam`): the same update as ``torch.optim.Adam`` on CPU,
-without the import of ``torch._dynamo`` that ``torch.optim``'s first use costs (about 1.5 s, a
-fifth of a fresh-process Arrhythmia run).
+The optimiser is Adam written out (:class:`sla2p.adam.Adam`): the same update as
+``torch.optim.Adam`` on CPU, without the import of ``torch._dynamo`` that ``torch.optim``'s first
+use costs (about 1.5 s, a fifth of a fresh-process Arrhythmia run).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.nn import functional as F
 
+from .adam import Adam
 from .network import ProjectionClassifier
 from .sparse_rows import SparseRows
 from .torch_base import optimizer_step
@@ -109,54 +110,6 @@ def project_grouped(X: torch.Tensor, W: torch.Tensor, rows: torch.Tensor, ks: to
             torch.mm(xs[start:start + c], W[k], out=out[start:start + c])
             start += c
     return torch.empty_like(out).index_copy_(0, perm, out)
-
-
-class Adam:
-    """Adam with L2 weight decay: ``torch.optim.Adam``'s update (its single-tensor path, the one
-    it takes on CPU), the same arithmetic in the same order, so the same numbers.
-
-    ``torch.optim``'s optimisers import ``torch._dynamo`` on first use, about 1.5 s here: that
-    was a fifth of a fresh-process Arrhythmia fit. Duck-types what :func:`optimizer_step` uses.
-
-    It is eight memory-bound passes over the parameters and their two moments (2.3 ms a step of
-    the 20 Newsgroups classifier, 1 thread). Running each operation over all the parameters in one
-    ``torch._foreach_*`` call, into buffers made once, gives the same numbers and measured no
-    faster; torch's fused kernel (one pass, ~10x faster) rounds differently, so neither is used."""
-
-    def __init__(self, params, lr: float, eps: float, weight_decay: float, betas=(0.9, 0.999)):
-        self.params = [p for p in params if p.requires_grad]
-        self.lr, self.eps, self.weight_decay = float(lr), float(eps), float(weight_decay)
-        self.beta1, self.beta2 = (float(b) for b in betas)
-        self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
-        self.steps = [0] * len(self.params)
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.params:
-            if set_to_none:
-                p.grad = None
-            elif p.grad is not None:
-                p.grad.zero_()
-
-    @torch.no_grad()
-    def step(self) -> None:
-        beta1, beta2 = self.beta1, self.beta2
-        for i, p in enumerate(self.params):
-            grad = p.grad
-            if grad is None:  # as torch: a parameter without a gradient is left alone
-                continue
-            self.steps[i] += 1
-            step = float(self.steps[i])
-            if self.weight_decay != 0:
-                grad = grad.add(p, alpha=self.weight_decay)
-            exp_avg, exp_avg_sq = self.exp_avg[i], self.exp_avg_sq[i]
-            exp_avg.lerp_(grad, 1 - beta1)
-            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            bias_correction1 = 1 - beta1 ** step
-            bias_correction2 = 1 - beta2 ** step
-            step_size = self.lr / bias_correction1
-            denom = (exp_avg_sq.sqrt() / bias_correction2 ** 0.5).add_(self.eps)
-            p.addcdiv_(exp_avg, denom, value=-step_size)
 
 
 def _chunk_batches(d: int, m: int, batch_size: int) -> int:

@@ -16,8 +16,8 @@ import sla2p.detector as detector
 from sla2p import SLA2P
 from sla2p.network import ProjectionClassifier
 from sla2p.sparse_rows import SparseRows
+from sla2p.adam import Adam
 from sla2p.training import (
-    Adam,
     TrainingHistory,
     copies_floats,
     materialises_copies,
