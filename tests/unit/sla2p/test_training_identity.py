@@ -14,9 +14,9 @@ from torch.nn import functional as F
 
 import sla2p.detector as detector
 from sla2p import SLA2P
+from sla2p.adam import Adam
 from sla2p.network import ProjectionClassifier
 from sla2p.sparse_rows import SparseRows
-from sla2p.adam import Adam
 from sla2p.training import (
     TrainingHistory,
     copies_floats,
