@@ -224,6 +224,37 @@ def test_neutral_ad_lr_step_halves_the_rate_between_epochs(data):
     assert not np.allclose(halved.decision_scores_, constant.decision_scores_)
 
 
+class _TorchAdam(torch.optim.Adam):
+    """torch's own Adam with the ``lr`` attribute NeuTraL-AD halves (its StepLR), as StepLR sets it."""
+
+    def __init__(self, params, lr, weight_decay):
+        super().__init__(params, lr=lr, weight_decay=weight_decay)
+
+    @property
+    def lr(self):
+        return self.param_groups[0]["lr"]
+
+    @lr.setter
+    def lr(self, value):
+        for group in self.param_groups:
+            group["lr"] = value
+
+
+def test_neutral_ad_and_dte_train_as_with_torchs_adam(data, monkeypatch):
+    """The suite's sliced Adam (sla2p.adam) in place of torch.optim.Adam changes no score, the
+    step schedule included."""
+    import baselines.dte
+    import baselines.neutral_ad
+
+    X, _ = data
+    ours = [make(NeuTraLAD, n_epochs=4, lr_step=2).fit(X), make(DTE, n_epochs=5).fit(X)]
+    monkeypatch.setattr(baselines.neutral_ad, "Adam", _TorchAdam)
+    monkeypatch.setattr(baselines.dte, "Adam", _TorchAdam)
+    theirs = [make(NeuTraLAD, n_epochs=4, lr_step=2).fit(X), make(DTE, n_epochs=5).fit(X)]
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a.decision_scores_, b.decision_scores_)
+
+
 def test_icl_window_rule_and_pairs():
     assert [window_size(d) for d in (3, 40, 41, 160, 161, 274)] == [2, 2, 10, 10, 11, 124]
     w, c = pair_indices(6, 2)
