@@ -46,7 +46,10 @@ def check_sqlite(db: Path) -> None:
     if not os.access(db, os.R_OK | os.W_OK):
         raise PreflightError(f"the tracking database {db} cannot be read and written: fix its permissions")
     try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        # read-write, never create: a store left by a crash in mid-write has a hot journal, which
+        # SQLite rolls back on the first read of a connection that may write (a read-only one
+        # fails with "attempt to write a readonly database", and a resume would be refused)
+        con = sqlite3.connect(f"file:{db}?mode=rw", uri=True)
         try:
             con.execute("SELECT count(*) FROM sqlite_master").fetchone()
         finally:

@@ -163,3 +163,42 @@ def test_the_cli_caps_workers_by_the_cores_with_a_line_saying_so(monkeypatch):
     assert _cap_workers(console, RunOptions(workers=3), est).workers == 3 and not lines
     # an existing cluster's workers have their own cores
     assert _cap_workers(console, RunOptions(workers=64, runner="dask", address="tcp://h:8786"), est).workers == 64
+
+
+def _crash_mid_transaction(db) -> None:
+    """A process killed (SIGKILL) in the middle of a write to ``db``: pages of the uncommitted
+    transaction already in the file, the rollback journal beside it (a "hot" journal)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import os, signal, sqlite3
+con = sqlite3.connect({str(db)!r}, isolation_level=None)
+con.execute("PRAGMA cache_size = 1")  # spill the transaction's pages into the file before commit
+con.execute("BEGIN")
+con.executemany("INSERT INTO t VALUES (?)", [("x" * 500,)] * 2000)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    subprocess.run([sys.executable, "-c", code], check=False)
+
+
+def test_a_store_left_by_a_crash_is_recovered_not_refused(tmp_path):
+    """After a crash mid-write SQLite rolls the hot journal back on the next open that may write;
+    the preflight's check must let it, not refuse the store as unusable (it did with a read-only
+    connection: "attempt to write a readonly database")."""
+    import sqlite3
+
+    from flows.preflight import check_sqlite
+
+    db = tmp_path / "mlflow.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE t (v TEXT)")
+    con.execute("INSERT INTO t VALUES ('committed')")
+    con.commit()
+    con.close()
+    _crash_mid_transaction(db)
+    assert (tmp_path / "mlflow.db-journal").exists(), "the crash left no journal: the test proves nothing"
+    check_sqlite(db)
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT v FROM t").fetchall() == [("committed",)]  # rolled back, nothing lost
+    con.close()
