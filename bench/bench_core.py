@@ -192,8 +192,9 @@ def main() -> None:
     if any(c not in ("train", "fresh") for c in cases):
         from tasks.estimate import gemm_rate
 
-        rate = gemm_rate(seconds=2.0, rows=16384)
-        print(f"float32 GEMM rate here: {rate:.0f} GFLOP/s")
+        # the rate a case's threads get (torch's default, as the cases run): the estimate's own probe
+        rate = gemm_rate()
+        print(f"float32 GEMM rate here: {rate:.0f} GFLOP/s (best of short probes at SLA2P's layer shapes)")
     for case in cases:
         if case == "fresh":
             fresh_run(args.repeats)
