@@ -125,6 +125,9 @@ def load_costs(path: str | Path | None = None) -> dict:
             f = [float(c["factor"]), *map(float, c["by_detector"].values())]
             if not all(math.isfinite(v) and v > 0 for v in f):
                 raise ValueError(f"calibration of {c.get('cpu')!r}: factors must be > 0")
+            g = float(c.get("gemm_core_gflops", 1.0))
+            if not (math.isfinite(g) and g > 0):
+                raise ValueError(f"calibration of {c.get('cpu')!r}: gemm_core_gflops must be > 0")
             str(c["reference_cpu"]), int(c["reference_cores"]), int(c["cores"]), int(c["workers"]), int(c["threads"])
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise CostsFileError(f"the measured-costs file {p} is corrupt ({type(exc).__name__}: {exc}){fix}") from None
@@ -546,10 +549,10 @@ def estimate(plan, costs: dict | None = None, rate_gflops: float | None = None,
     from baselines import detector_info
 
     costs = load_costs() if costs is None else costs
-    core = gemm_core_rate() if rate_gflops is None else float(rate_gflops)
     t = torch.get_num_threads() if threads is None else int(threads)
-    rate = core * thread_speedup(t) * 1e9 * _EFFICIENCY
     cal = _calibration(costs, same_cpu, int(workers), t)
+    core = _core_rate(rate_gflops, cal)
+    rate = core * thread_speedup(t) * 1e9 * _EFFICIENCY
     dims = {k: _dim(k[0], k[1], costs) for k in dict.fromkeys((c.dataset, c.extractor) for c in plan.cells)}
     cost = _Coster(costs, core, rate, same_cpu, dims, threads=t, cal=cal)
     per_cell = [0.0] * len(plan.cells)
@@ -572,6 +575,18 @@ def estimate(plan, costs: dict | None = None, rate_gflops: float | None = None,
                     sorted(cost.unmeasured), sorted(cost.lower), cost.subsampled, images_per_s,
                     bool(emb.get("images_per_s")), core, str(COSTS_FILE), costs.get("date"), tuple(per_cell), *peak,
                     scaling=_scaling_note(costs, same_cpu, cal, core, int(workers), t))
+
+
+def _core_rate(rate_gflops: float | None, cal: dict | None) -> float:
+    """One core's GEMM rate for SLA2P's FLOPs: the caller's, else the probe this machine's
+    calibration took (idle, beside the cells it measured), else a probe now. Why not always now: the
+    best of 40 short probes still moved two dry runs on the same idle machine 15% apart (stop 41),
+    and beside a running table it reads low, so the estimate and a run's ETA moved with it."""
+    if rate_gflops is not None:
+        return float(rate_gflops)
+    if cal is not None and cal.get("gemm_core_gflops"):
+        return float(cal["gemm_core_gflops"])
+    return gemm_core_rate()
 
 
 def _calibration(costs: dict, same_cpu: bool | None, workers: int, threads: int) -> dict | None:

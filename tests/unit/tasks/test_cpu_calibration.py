@@ -98,3 +98,23 @@ def test_a_corrupt_calibration_is_refused(tmp_path):
     p.write_text(json.dumps(doc))
     with pytest.raises(est.CostsFileError, match="factors must be > 0"):
         est.load_costs(p)
+
+
+def test_with_a_calibration_the_estimate_uses_its_gemm_probe_not_a_new_one(offline, monkeypatch, tmp_path):  # noqa: F811
+    # a probe now would move the estimate between two dry runs (15% on an idle machine, stop 41)
+    def no_probe():
+        raise AssertionError("probed the GEMM rate although the calibration has one")
+
+    monkeypatch.setattr(est, "gemm_core_rate", no_probe)
+    doc = _doc_from()
+    doc["calibrations"] = [{**_cal(), "gemm_core_gflops": 40.0}]
+    job = FakeJob(_cells(["sla2p", "iforest"]))
+    e = est.estimate(job, costs=doc, workers=2, threads=1)
+    assert e.gemm_core_gflops == 40.0
+    assert e.per_cell == pytest.approx(est.estimate(job, costs=doc, rate_gflops=40.0, workers=2, threads=1).per_cell)
+    assert e.per_cell != pytest.approx(est.estimate(job, costs=doc, rate_gflops=80.0, workers=2, threads=1).per_cell)
+    doc["calibrations"] = [{**_cal(), "gemm_core_gflops": -1.0}]
+    p = tmp_path / "costs.json"
+    p.write_text(json.dumps(doc))
+    with pytest.raises(est.CostsFileError, match="gemm_core_gflops must be > 0"):
+        est.load_costs(p)
