@@ -580,8 +580,8 @@ def estimate(plan, costs: dict | None = None, rate_gflops: float | None = None,
 def _core_rate(rate_gflops: float | None, cal: dict | None) -> float:
     """One core's GEMM rate for SLA2P's FLOPs: the caller's, else the probe this machine's
     calibration took (idle, beside the cells it measured), else a probe now. Why not always now: the
-    best of 40 short probes still moved two dry runs on the same idle machine 15% apart (stop 41),
-    and beside a running table it reads low, so the estimate and a run's ETA moved with it."""
+    best of 40 short probes still moved three estimates of the same cells on the same idle machine
+    by 15% (stop 41), and whatever else runs beside it can only make it read lower."""
     if rate_gflops is not None:
         return float(rate_gflops)
     if cal is not None and cal.get("gemm_core_gflops"):
