@@ -67,4 +67,5 @@ def test_the_check_finds_a_call_that_no_longer_fits(tmp_path):
     old = tmp_path / "bench_old.py"
     old.write_text("def main():\n    from tasks.estimate import gemm_rate\n"
                    "    return gemm_rate(seconds=2.0, rows=16384)\n")
-    assert len(_bad_calls(old)) == 1 and "gemm_rate" in _bad_calls(old)[0]
+    bad = _bad_calls(old)
+    assert len(bad) == 1 and "gemm_rate" in bad[0]
