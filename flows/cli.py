@@ -29,7 +29,7 @@ from tasks.env import telemetry_off
 from sla2p.settings import PRECISIONS  # torch-free: the CLI checks --precision before loading torch
 
 from .interrupt import INTERRUPT
-from .options import DEVICES, RUNNERS, Filters, OptionError, RunOptions
+from .options import DEVICES, RUNNERS, Filters, OptionError, RunOptions, default_runner, default_workers
 
 # Telemetry off, and Prefect's home inside the project, unless the user set them.
 telemetry_off()
@@ -102,9 +102,11 @@ def _run(kind: str, config: str, filters: dict, options: dict, precision: str | 
     plan, est = _estimate(job, options)
     _print_estimate(console, job, est, plan)
     if options.dry_run:
+        console.print(f"  runner: {_runner_text(_choose_runner(options, est, _workers_here(options)))}")
         return
     options = _cap_workers(console, options, est)
-    options = replace(options, progress=sys.stderr.isatty()).resolved()
+    options = replace(_choose_runner(options, est, options.workers or default_workers()),
+                      progress=sys.stderr.isatty()).resolved()
     _preflight(lambda: _check_environment(options, plan))  # before anything is made
     _credentials(options)  # a team server refusing this shell's credentials: one line, exit 2
     _lock(job, options, interrupt)
@@ -118,7 +120,7 @@ def _run(kind: str, config: str, filters: dict, options: dict, precision: str | 
     if server is not None:
         _wait_for(server, interrupt)
     _set_threads(options.threads)
-    console.print(f"running on {options.runner} ({options.workers} workers, {options.threads} torch thread(s) each)")
+    console.print(f"running on {_runner_text(options)} ({options.workers} workers, {options.threads} torch thread(s) each)")
     try:  # an existing Dask cluster is checked here: one line, exit 2, before any work
         runner = make_runner(options.runner, options.workers, options.address, results_dir=options.results_dir)
     except ClusterError as exc:
@@ -191,11 +193,9 @@ def _estimate(job, options: RunOptions):
     from tasks.fetch import DataError
     from tasks.plan import plan_job
 
-    from .options import default_threads, default_workers
-    from .preflight import workers_for_cores
+    from .options import default_threads
 
-    asked = options.workers or default_workers()
-    workers = asked if options.address else workers_for_cores(asked)
+    workers = _workers_here(options)
     threads = options.threads or default_threads(workers)
     try:
         plan = plan_job(job)
@@ -264,12 +264,33 @@ def _check_environment(options: RunOptions, plan) -> None:
         check_output_room(options.results_dir, options.tracking_uri, plan)
 
 
+def _workers_here(options: RunOptions) -> int:
+    """The cells the run keeps in flight, as :func:`_estimate` counts them."""
+    from .preflight import workers_for_cores
+
+    asked = options.workers or default_workers()
+    return asked if options.address else workers_for_cores(asked)
+
+
+def _choose_runner(options: RunOptions, est, workers: int) -> RunOptions:
+    """``--runner`` when given; otherwise processes (a local Dask cluster) for a job long enough to
+    repay its start, threads for the rest (:func:`flows.options.default_runner`)."""
+    if options.runner is not None:
+        return options
+    return replace(options, runner=default_runner(workers, est.total))
+
+
+def _runner_text(options: RunOptions) -> str:
+    if options.runner == "dask" and not options.address:
+        return "dask, a local cluster of worker processes"
+    return options.runner
+
+
 def _cap_workers(console, options: RunOptions, est) -> RunOptions:
     """Fewer cells in flight than asked when this machine has fewer cores, or when their fits would
     not fit its memory (a line says which); a fit larger than the memory available is refused
     (exit 2). An existing cluster's workers have their own cores and memory: not checked here."""
-    from .options import default_threads, default_workers
-    from .preflight import workers_for_cores, workers_that_fit
+    from .preflight import WORKER_PROCESS_BYTES, workers_for_cores, workers_that_fit
 
     if options.address:
         return options
@@ -277,10 +298,13 @@ def _cap_workers(console, options: RunOptions, est) -> RunOptions:
     cores = workers_for_cores(asked)
     if cores < asked:
         console.print(f"running {cores} cell(s) at once, not {asked}: this machine has {cores} cores")
-    fit = _preflight(lambda: workers_that_fit(est.peak_bytes, est.peak_cell, cores))
+    # a cell that may run in a worker process of its own (the default for long jobs) also needs
+    # that process's imports
+    own = WORKER_PROCESS_BYTES if options.runner in (None, "dask") else 0
+    fit = _preflight(lambda: workers_that_fit(est.peak_bytes, est.peak_cell, cores, process_bytes=own))
     if fit < cores:
         console.print(f"running {fit} cell(s) at once, not {cores}: a fit of {est.peak_cell} may need "
-                      f"{est.peak_bytes / 2**30:.1f} GiB")
+                      f"{(est.peak_bytes + own) / 2**30:.1f} GiB" + (" with its worker process" if own else ""))
     return options if fit == asked else replace(options, workers=fit)
 
 
@@ -369,7 +393,9 @@ _WO = typer.Option(None, help="cells in parallel, >= 1 (default: all cores here;
                    "the cells kept in flight)")
 _TH = typer.Option(None, help="torch threads per cell, >= 1 (default: this machine's cores / --workers; on an "
                    "existing cluster: a worker's cores / the cells it runs at once)")
-_RU = typer.Option("threads", help=" | ".join(RUNNERS))
+_RU = typer.Option(None, help=" | ".join(RUNNERS) + " (default: dask's local cluster of one-threaded worker "
+                   "processes when more than one cell runs at once and the job is expected to take 2 minutes or "
+                   "more; threads otherwise)")
 _AD = typer.Option(None, help="address of an existing Dask scheduler or Ray cluster")
 _RE = typer.Option(False, "--refresh", metavar="", help="refit every cell and start a new MLflow parent run")
 _TU = typer.Option(None, help="MLflow tracking URI (default: sqlite:///<project>/mlflow.db)")

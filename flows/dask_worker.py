@@ -2,8 +2,8 @@
 
 ``dask_setup``: preloaded into every worker of the local cluster (``--runner dask`` without
 ``--address``), and recommended for the workers of an existing cluster (``dask worker ADDRESS
---preload flows.dask_worker``). It turns telemetry off, imports what cells need in the
-background, and ignores SIGINT: a terminal's Ctrl-C goes to the whole foreground process group,
+--preload flows.dask_worker``). It turns telemetry off, imports what cells need before
+the worker takes one, and ignores SIGINT: a terminal's Ctrl-C goes to the whole foreground process group,
 and a worker left to die of the KeyboardInterrupt leaves the flow waiting for cells that never
 come back. The process that owns the worker decides instead (the CLI for a local cluster: first
 Ctrl-C, the running cells finish; second, everything stops; the nanny for ``dask worker``, which
@@ -31,12 +31,14 @@ def dask_setup(worker) -> None:  # called by distributed in the worker process a
     telemetry_off()  # before the first cell imports Prefect, MLflow or DVC here
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # What every cell imports (torch, PyOD, Prefect's engine: ~10 s here), while the worker waits
-    # for its first cell rather than during it.
-    threading.Thread(target=_warm_up, name="sla2p-warm-up", daemon=True).start()
+    _warm_up()
 
 
 def _warm_up() -> None:
+    """What every cell imports (torch, PyOD, Prefect's engine: several seconds), before the worker
+    takes its first cell. Not in a thread beside it: a cell importing Prefect while that thread
+    does ran into Python's import-deadlock check ("Failed to initialize plugins: deadlock detected
+    by _ModuleLock('prefect.client.schemas.objects')" on the worker's stderr)."""
     import contextlib
 
     with contextlib.suppress(Exception):  # an import that fails here fails in the cell, with its error

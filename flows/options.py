@@ -23,6 +23,21 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+# A local Dask cluster takes ~10-15 s to start its workers (each imports torch and the detectors);
+# below this estimate a job runs sooner in threads (2 cores, measured: a 12-cell job 19-25 s in
+# threads, 34-37 s on the local cluster).
+PROCESSES_FROM_S = 120.0
+
+
+def default_runner(workers: int, expected_s: float) -> str:
+    """The runner when --runner is not given: a local Dask cluster of one-threaded worker processes
+    when more than one cell runs at once and the job is expected to take ``PROCESSES_FROM_S`` or
+    more; threads otherwise. Why processes: cells in threads of one process wait for each other's
+    Python (the interpreter's lock); PyOD's DeepSVDD fits as slowly in two threads as one after
+    the other (docs/results/costs, stop 41)."""
+    return "dask" if workers > 1 and expected_s >= PROCESSES_FROM_S else "threads"
+
+
 def default_threads(workers: int) -> int:
     """Torch threads a cell when --threads is not given: the cores shared by ``workers`` cells."""
     return max(1, (os.cpu_count() or 1) // workers)
@@ -92,7 +107,7 @@ class RunOptions:
     results_dir: str | None = None      # default: <project>/results
     device: str | None = None           # auto | cpu | cuda | cuda:N (default: the config's)
     workers: int | None = None          # cells in parallel, >= 1 (default: all cores)
-    runner: str = "threads"             # threads | dask | ray
+    runner: str | None = "threads"      # threads | dask | ray; None: the CLI chooses (default_runner)
     address: str | None = None          # an existing Dask scheduler or Ray cluster
     dry_run: bool = False               # validate and estimate only
     progress: bool = False              # a progress bar (on a terminal)
@@ -108,19 +123,21 @@ class RunOptions:
                                          or self.threads < 1):
             raise OptionError(f"--threads: {self.threads!r} is not a number of torch threads per cell; give an "
                               "integer >= 1 (default: the cores / --workers)")
-        if self.runner not in RUNNERS:
+        if self.runner is not None and self.runner not in RUNNERS:
             raise OptionError(f"--runner: {self.runner!r} is not a runner; choose one of {', '.join(RUNNERS)}")
         if self.device is not None and not _DEVICE.fullmatch(self.device):
             raise OptionError(f"--device: {self.device!r} is not a device; choose one of {DEVICES}")
         if self.address and self.runner == "threads":
             raise OptionError("--address: the threads runner runs here; give --runner dask or --runner ray "
                               "with an address")
+        if self.address and self.runner is None:
+            raise OptionError("--address: say which cluster is there: give --runner dask or --runner ray with it")
         if self.tracking_uri is not None and not self.tracking_uri.strip():
             raise OptionError("--tracking-uri: empty; give an MLflow URI, e.g. sqlite:///mlflow.db")
 
     @property
     def is_resolved(self) -> bool:
-        return None not in (self.results_dir, self.tracking_uri, self.workers, self.threads)
+        return None not in (self.results_dir, self.tracking_uri, self.workers, self.threads, self.runner)
 
     def resolved(self) -> RunOptions:
         """These options with every default made concrete, once, by the CLI: the results folder
@@ -140,5 +157,7 @@ class RunOptions:
         # MLFLOW_TRACKING_URI) or a store the user named, the store's own (artifacts never go to a
         # folder of this machine only)
         local = self.tracking_uri is None and not is_tracking_server(uri)
+        # a runner still unchosen is the flow's own default (benchmark_flow without a task runner)
         return replace(self, results_dir=str(results), tracking_uri=uri, workers=workers, threads=threads,
+                       runner=self.runner or "threads",
                        artifact_root=str(results / "mlartifacts") if local else None)

@@ -29,6 +29,7 @@ the command runs it again. With no worker left, the run waits until one joins.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from functools import lru_cache
@@ -196,6 +197,14 @@ def _dask_runner_class():
                               + [getattr(s, "name", "?") for s in parameters.get("shared") or ()])
             self._labels[future.wrapped_future.key] = label
             return future
+
+        def __exit__(self, *args) -> None:
+            # else the scheduler announces this client's removal to it, on its closed connection:
+            # a CRITICAL traceback at the end of every run
+            if hasattr(self, "_labels"):
+                with contextlib.suppress(Exception):
+                    self.client.unsubscribe_topic("all")
+            super().__exit__(*args)
 
         def _on_event(self, event) -> None:  # in the Dask client's event loop: no blocking calls
             _, msg = event

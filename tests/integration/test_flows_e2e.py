@@ -243,7 +243,11 @@ def test_local_dask_cluster_gives_the_same_numbers(tmp_path):
     threads.mkdir(), dask.mkdir()
     cli(threads, "table", TABLE)
     out = cli(dask, "table", TABLE, "--runner", "dask")
-    assert "running on dask (2 workers" in out.stdout
+    assert "running on dask, a local cluster of worker processes (2 workers" in out.stdout
+    # nothing on stderr from the workers or the scheduler: once an import deadlock of Prefect's in
+    # the workers, and a CRITICAL traceback from the scheduler as the client closed
+    for noise in ("Traceback", "CRITICAL", "Failed to initialize plugins", "deadlock"):
+        assert noise not in out.stdout + out.stderr, out.stderr[-3000:]
     pd.testing.assert_frame_equal(table_csv(dask), table_csv(threads))
     for metric in ("aupr", "ap"):
         pd.testing.assert_frame_equal(table_csv(dask, metric), table_csv(threads, metric))

@@ -48,10 +48,10 @@ LINE = re.compile(r"interrupted: (\d+) cells finished in (.+) \((\d+) of them in
 class Run:
     """A CLI run in its own session, its output in files, its processes watched."""
 
-    def __init__(self, tmp: Path, config: str, env: dict | None = None):
+    def __init__(self, tmp: Path, config: str, *extra, env: dict | None = None):
         self.tmp = tmp
         self.out, self.err = open(tmp / "stdout.txt", "w+"), open(tmp / "stderr.txt", "w+")
-        self.proc = cli(tmp, "table", config, popen=True, env=env, start_new_session=True, stdout=self.out,
+        self.proc = cli(tmp, "table", config, *extra, popen=True, env=env, start_new_session=True, stdout=self.out,
                         stderr=self.err)
         self.seen: dict[int, list[str]] = {}  # pid -> command line of every descendant seen
 
@@ -150,9 +150,9 @@ def _check_interrupted(run: Run, code: int) -> tuple[int, dict]:
     return len(done), done
 
 
-def _stopped_after_the_first_cell(tmp_path, sig: int, code: int, name: str) -> tuple[int, dict]:
+def _stopped_after_the_first_cell(tmp_path, sig: int, code: int, name: str, *extra) -> tuple[int, dict]:
     """A steady run signalled (as a terminal would: the whole group) once its first cell is saved."""
-    run = Run(tmp_path, STEADY)
+    run = Run(tmp_path, STEADY, *extra)
     run.wait_for(_first_cell_saved(tmp_path / "results"))
     run.signal(sig)
     run.wait()
@@ -175,16 +175,24 @@ def test_ctrl_c_stops_scheduling_saves_and_the_rerun_resumes(tmp_path):
     assert names == sorted(f"sla2p/arrhythmia/all/intrinsic/s{s}" for s in range(N_STEADY))  # each exactly once
 
 
-@pytest.mark.slow
-def test_sigterm_is_a_first_ctrl_c(tmp_path):
-    _stopped_after_the_first_cell(tmp_path, signal.SIGTERM, 143, "SIGTERM")
+# The runners on one machine: threads, and the local Dask cluster long jobs get by default (its
+# worker processes must finish their cells, or die with the run, as the threads do).
+RUNNERS_HERE = [pytest.param("threads"), pytest.param("dask", id="local-dask")]
 
 
 @pytest.mark.slow
-def test_a_second_ctrl_c_exits_at_once(tmp_path):
-    run = Run(tmp_path, LONG)
+@pytest.mark.parametrize("runner", RUNNERS_HERE)
+def test_sigterm_is_a_first_ctrl_c(tmp_path, runner):
+    _stopped_after_the_first_cell(tmp_path, signal.SIGTERM, 143, "SIGTERM", "--runner", runner)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runner", RUNNERS_HERE)
+def test_a_second_ctrl_c_exits_at_once(tmp_path, runner):
+    run = Run(tmp_path, LONG, "--runner", runner)
     run.wait_for(_cells_started(tmp_path))
-    time.sleep(2)  # cells of many seconds are running now
+    # a fit is training (it reports its steps in a progress file): cells of many seconds are running now
+    run.wait_for(lambda: any((tmp_path / "results" / "progress").glob("*.json")))
     run.watch()
     run.signal(signal.SIGINT)
     time.sleep(0.5)
