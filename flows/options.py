@@ -23,9 +23,9 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-# A local Dask cluster takes ~10-15 s to start its workers (each imports torch and the detectors);
-# below this estimate a job runs sooner in threads (2 cores, measured: a 12-cell job 19-25 s in
-# threads, 34-37 s on the local cluster).
+# A local Dask cluster costs a run ~10-15 s (its workers start and import torch and the detectors;
+# 2 cores, idle) and gains nothing on SLA2P's cells, up to 1.44x on Python-bound baselines: below
+# this estimate a job runs about as soon in threads (docs/results/costs, stop 42).
 PROCESSES_FROM_S = 120.0
 
 

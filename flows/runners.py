@@ -61,7 +61,7 @@ def make_runner(kind: str, workers: int, address: str | None = None, *, results_
         # A local cluster of single-threaded worker processes; they inherit this environment
         # (PREFECT_API_URL and PREFECT_API_AUTH_STRING, telemetry settings; each cell gets its torch
         # threads as an argument) and leave Ctrl-C to the CLI.
-        keep_malloc_defaults()
+        keep_process_defaults()
         return runner(cluster_class="distributed.LocalCluster",
                       cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                                       "dashboard_address": None, "preload": ["flows.dask_worker"]})
@@ -74,18 +74,28 @@ def make_runner(kind: str, workers: int, address: str | None = None, *, results_
     raise ValueError(f"unknown runner {kind!r}; choose one of {RUNNERS}")
 
 
-def keep_malloc_defaults() -> None:
-    """Spawn this process's Dask workers without Dask's ``MALLOC_TRIM_THRESHOLD_=65536``.
+# What Dask's nannies set in a worker's environment and a cell's worker must not have (Dask's
+# config `distributed.nanny.pre-spawn-environ`; None there means "not set").
+UNSET_IN_WORKERS = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
-    Setting that variable at all turns off glibc's dynamic mmap threshold, so every large tensor a
-    fit frees goes back to the kernel and the next one page-faults in again: GOAD on a 4,207-row
-    set took 24.6 s a fit with it and 12.7 s without (one thread, idle), and ran 2x slower in a
-    local Dask cluster than on the threads runner. Dask sets it to hand memory back to the OS
-    sooner; a cell's worker does not need that. Process-wide Dask config, read when a nanny starts.
+
+def keep_process_defaults() -> None:
+    """Spawn this process's Dask workers without the variables Dask sets for them
+    (:data:`UNSET_IN_WORKERS`), so that a cell runs there as it runs in the CLI's own process.
+
+    - ``MALLOC_TRIM_THRESHOLD_=65536``: setting it at all turns off glibc's dynamic mmap
+      threshold, so every large tensor a fit frees goes back to the kernel and the next one
+      page-faults in again: GOAD on a 4,207-row set took 24.6 s a fit with it and 12.7 s without
+      (one thread, idle), and ran 2x slower in a local Dask cluster than on the threads runner.
+    - ``OMP/MKL/OPENBLAS_NUM_THREADS=1``: NumPy's BLAS then sums on one thread, in another order
+      than on the threads runner, and PCA's and OCSVM's scores differed in their last bits between
+      the two runners (same AUROC). Torch's threads are set per cell either way.
+
+    Process-wide Dask config, read when a nanny starts.
     """
     import dask
 
-    dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})  # None: not set
+    dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": None for k in UNSET_IN_WORKERS})
 
 
 # -- an existing cluster, checked before any work ---------------------------------------------
