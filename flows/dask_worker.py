@@ -2,9 +2,9 @@
 
 ``dask_setup``: preloaded into every worker of the local cluster (``--runner dask`` without
 ``--address``), and recommended for the workers of an existing cluster (``dask worker ADDRESS
---preload flows.dask_worker``). It turns telemetry off, imports what cells need before
-the worker takes one, and ignores SIGINT: a terminal's Ctrl-C goes to the whole foreground process group,
-and a worker left to die of the KeyboardInterrupt leaves the flow waiting for cells that never
+--preload flows.dask_worker``). It turns telemetry off, imports what cells need before the
+worker takes one, and ignores SIGINT: a terminal's Ctrl-C goes to the whole foreground process
+group, and a worker left to die of the KeyboardInterrupt leaves the flow waiting for cells that never
 come back. The process that owns the worker decides instead (the CLI for a local cluster: first
 Ctrl-C, the running cells finish; second, everything stops; the nanny for ``dask worker``, which
 closes its worker).
